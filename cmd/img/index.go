@@ -1,0 +1,30 @@
+package main
+
+import "github.com/rules-img/rules_img/pkg/oci"
+
+func init() {
+	subcommands["index"] = subcommand{"write a multi-platform image index from manifest descriptors", indexMain}
+}
+
+func indexMain(args []string) error {
+	fs := newSubcommandFlags("index")
+	var f oci.IndexFiles
+	var manifests repeatedFlag
+	annotations := keyValueFlag{}
+	fs.Var(&manifests, "manifest-descriptor", "descriptor JSON written by img manifest; repeat, in order")
+	fs.Var(annotations, "annotation", "KEY=VALUE annotation of the index; repeatable")
+	fs.StringVar(&f.Target, "target", "", "label of the rule, for error messages")
+	fs.StringVar(&f.Index, "index", "", "output: image index")
+	fs.StringVar(&f.Descriptor, "descriptor", "", "output: descriptor of the index")
+	if err := parseSubcommandFlags(fs, args); err != nil {
+		return err
+	}
+	if err := requireSubcommandFlags(fs, "index", "descriptor"); err != nil {
+		return err
+	}
+	f.Manifests = manifests
+	if len(annotations) > 0 {
+		f.Annotations = annotations
+	}
+	return oci.WriteIndex(f)
+}

@@ -1,0 +1,237 @@
+package compress
+
+import (
+	"bytes"
+	stdgzip "compress/gzip"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+// testData is a few MiB of mixed compressible and random bytes, large enough
+// to span many zstd blocks and several pgzip blocks, with matches that cross
+// block boundaries.
+func testData(t testing.TB) []byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	var b bytes.Buffer
+	for b.Len() < 5<<20 {
+		switch r.IntN(3) {
+		case 0:
+			fmt.Fprintf(&b, "line %d of some fairly repetitive text %s\n", r.IntN(1000), strings.Repeat("ab", r.IntN(50)))
+		case 1:
+			chunk := make([]byte, r.IntN(4096))
+			for i := range chunk {
+				chunk[i] = byte(r.Uint32())
+			}
+			b.Write(chunk)
+		default:
+			// Repeat something from far back to create long-distance matches.
+			if b.Len() > 1<<20 {
+				off := r.IntN(b.Len() - 1<<16)
+				b.Write(append([]byte(nil), b.Bytes()[off:off+r.IntN(1<<16)]...))
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+func compressBytes(t testing.TB, data []byte, o Options, chunk int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	w, err := NewWriter(&out, o)
+	if err != nil {
+		t.Fatalf("NewWriter(%+v): %v", o, err)
+	}
+	// Write in uneven chunks so the result cannot depend on write sizes.
+	for p := data; len(p) > 0; {
+		n := min(chunk, len(p))
+		if _, err := w.Write(p[:n]); err != nil {
+			t.Fatal(err)
+		}
+		p = p[n:]
+		chunk = chunk*7%65521 + 1
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestRoundTrip(t *testing.T) {
+	data := testData(t)
+	cases := []Options{
+		{Algorithm: None, Level: -1},
+		{Algorithm: Gzip, Level: -1, Jobs: 1},
+		{Algorithm: Gzip, Level: 0, Jobs: 1},
+		{Algorithm: Gzip, Level: 9, Jobs: 1},
+		{Algorithm: Gzip, Level: -1, Jobs: 4},
+		{Algorithm: Gzip, Level: 1, Jobs: 2},
+		{Algorithm: Zstd, Level: -1, Jobs: 1},
+		{Algorithm: Zstd, Level: 1, Jobs: 1},
+		{Algorithm: Zstd, Level: 4, Jobs: 4},
+	}
+	for _, o := range cases {
+		t.Run(fmt.Sprintf("%s-l%d-j%d", o.Algorithm, o.Level, o.Jobs), func(t *testing.T) {
+			c := compressBytes(t, data, o, 1000)
+			if got := Detect(c); got != o.Algorithm {
+				t.Errorf("Detect = %q, want %q", got, o.Algorithm)
+			}
+			// Decompress with an independent implementation where there is one.
+			var plain []byte
+			var err error
+			switch o.Algorithm {
+			case Gzip:
+				var r *stdgzip.Reader
+				r, err = stdgzip.NewReader(bytes.NewReader(c))
+				if err == nil {
+					plain, err = io.ReadAll(r)
+				}
+			case Zstd:
+				var d *zstd.Decoder
+				d, err = zstd.NewReader(nil)
+				if err == nil {
+					plain, err = d.DecodeAll(c, nil)
+					d.Close()
+				}
+			case None:
+				plain = c
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(plain, data) {
+				t.Fatalf("round trip mismatch: got %d bytes, want %d", len(plain), len(data))
+			}
+			// And through our own reader.
+			r, err := NewReader(bytes.NewReader(c), o.Algorithm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err = io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(plain, data) {
+				t.Fatal("NewReader round trip mismatch")
+			}
+		})
+	}
+}
+
+// TestDeterministicAcrossJobs proves the claim in the package comment: for
+// zstd the bytes do not depend on Jobs at all; for gzip they do not depend on
+// Jobs once Jobs > 1.
+func TestDeterministicAcrossJobs(t *testing.T) {
+	data := testData(t)
+	for _, tc := range []struct {
+		alg    string
+		levels []int
+		jobs   []int
+	}{
+		{Zstd, []int{-1, 1, 2, 3, 4}, []int{1, 2, 3, 8}},
+		{Gzip, []int{-1, 1, 6, 9}, []int{2, 3, 8}},
+		{Gzip, []int{-1, 1, 6, 9}, []int{1}},
+	} {
+		for _, level := range tc.levels {
+			var first []byte
+			for i, jobs := range tc.jobs {
+				for rep := range 2 {
+					o := Options{Algorithm: tc.alg, Level: level, Jobs: jobs}
+					got := compressBytes(t, data, o, 1+rep*30000+i*5000)
+					if first == nil {
+						first = got
+						continue
+					}
+					if !bytes.Equal(got, first) {
+						t.Errorf("%s level %d jobs %d rep %d: output differs from jobs %d", tc.alg, level, jobs, rep, tc.jobs[0])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestGzipHeaderReproducible(t *testing.T) {
+	for _, jobs := range []int{1, 4} {
+		c := compressBytes(t, []byte("hello"), Options{Algorithm: Gzip, Level: -1, Jobs: jobs}, 10)
+		// ID1 ID2 CM FLG MTIME(4) XFL OS
+		if c[3] != 0 {
+			t.Errorf("jobs %d: FLG = %#x, want 0 (no name/comment/extra)", jobs, c[3])
+		}
+		if !bytes.Equal(c[4:8], []byte{0, 0, 0, 0}) {
+			t.Errorf("jobs %d: MTIME = %x, want 0", jobs, c[4:8])
+		}
+		if c[9] != 255 {
+			t.Errorf("jobs %d: OS = %d, want 255", jobs, c[9])
+		}
+	}
+}
+
+func TestEmptyInput(t *testing.T) {
+	for _, o := range []Options{{Algorithm: Gzip, Level: -1}, {Algorithm: Gzip, Level: -1, Jobs: 3}, {Algorithm: Zstd, Level: -1}, {Algorithm: Zstd, Level: -1, Jobs: 3}} {
+		c := compressBytes(t, nil, o, 1)
+		r, err := NewReader(bytes.NewReader(c), o.Algorithm)
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+			t.Fatalf("%+v: got %q, %v", o, b, err)
+		}
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Algorithm: "brotli", Level: -1}, "allowed: gzip, zstd, none"},
+		{Options{Algorithm: "", Level: -1}, "allowed: gzip, zstd, none"},
+		{Options{Algorithm: "auto", Level: -1}, "allowed: gzip, zstd, none"},
+		{Options{Algorithm: Gzip, Level: 10}, "0-9"},
+		{Options{Algorithm: Gzip, Level: -2}, "0-9"},
+		{Options{Algorithm: Zstd, Level: 0}, "1-4"},
+		{Options{Algorithm: Zstd, Level: 5}, "1-4"},
+		{Options{Algorithm: Gzip, Level: -1, Jobs: -1}, "jobs"},
+	} {
+		_, err := NewWriter(io.Discard, tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewWriter(%+v) = %v, want error containing %q", tc.o, err, tc.want)
+		}
+	}
+	if _, err := NewReader(bytes.NewReader(nil), "lz4"); err == nil || !strings.Contains(err.Error(), "allowed") {
+		t.Errorf("NewReader(lz4) = %v", err)
+	}
+}
+
+func TestDetectAndMediaType(t *testing.T) {
+	for _, tc := range []struct {
+		in   []byte
+		want string
+	}{
+		{[]byte{0x1f, 0x8b, 8, 0}, Gzip},
+		{[]byte{0x28, 0xb5, 0x2f, 0xfd, 0}, Zstd},
+		{[]byte{0x28, 0xb5, 0x2f}, None},
+		{[]byte("app/"), None},
+		{nil, None},
+	} {
+		if got := Detect(tc.in); got != tc.want {
+			t.Errorf("Detect(%x) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for alg, want := range map[string]string{Gzip: oci.MediaTypeLayerGzip, Zstd: oci.MediaTypeLayerZstd, None: oci.MediaTypeLayer, "x": ""} {
+		if got := MediaType(alg); got != want {
+			t.Errorf("MediaType(%q) = %q, want %q", alg, got, want)
+		}
+	}
+}

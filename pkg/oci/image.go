@@ -1,0 +1,504 @@
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultCreated is the config's "created" when nothing sets it, so that
+// builds are reproducible.
+const DefaultCreated = "1970-01-01T00:00:00Z"
+
+// ImageInput is everything `img manifest` builds an image from. Only small
+// JSON documents: layer blobs are described by their metadata.
+type ImageInput struct {
+	Spec     ConfigSpec
+	Fragment *ImageConfig // nil: no config_fragment
+	Base     *BaseImage   // nil: the image starts from scratch
+	Platform Platform     // os, architecture and optional variant
+	Layers   []LayerMetadata
+}
+
+// Image is the result of BuildImage: the exact bytes to write and the
+// descriptor of the manifest.
+type Image struct {
+	Manifest   []byte
+	Config     []byte
+	Descriptor Descriptor // of Manifest, with the platform
+}
+
+// BuildImage computes the config and manifest of an image.
+//
+// The container config is merged in three steps: the base image's config,
+// then the fragment, then the spec. At each step a set field replaces the
+// previous value, except that Env and Labels are merged key by key and
+// ExposedPorts and Volumes are unions. Setting an entrypoint (in the
+// fragment or the spec) without setting cmd drops a cmd inherited from the
+// base image, as Docker does, because a base's cmd holds arguments for the
+// base's entrypoint.
+//
+// Env: inherited variables keep their order; spec variables replace a
+// variable of the same name in place and are otherwise appended sorted by
+// name (a decoded JSON object has no order). In spec values, $NAME and
+// ${NAME} are replaced by the value NAME has before the spec applies (from
+// the base or the fragment); references to anything else are left as
+// written, and \$ writes a literal $.
+//
+// rootfs and history are always computed: the fragment's are ignored,
+// because a fragment describes settings, not layers. The base's history
+// comes first (one placeholder entry per base layer when the base has
+// none), then one entry per layer.
+func BuildImage(in ImageInput) (Image, error) {
+	if err := CheckPlatform(in.Platform); err != nil {
+		return Image{}, err
+	}
+	cfg := ImageConfig{
+		Architecture: in.Platform.Architecture,
+		OS:           in.Platform.OS,
+		Variant:      in.Platform.Variant,
+		RootFS:       RootFS{Type: "layers", DiffIDs: []string{}},
+	}
+	var layers []Descriptor
+	var inheritedCmd bool
+	if b := in.Base; b != nil {
+		bc := b.Config
+		if bc.OS != cfg.OS || bc.Architecture != cfg.Architecture ||
+			(cfg.Variant != "" && bc.Variant != "" && normVariant(bc.Platform()) != normVariant(in.Platform)) {
+			return Image{}, fmt.Errorf("base image %s is for %s, not %s", b.ConfigFile, bc.Platform(), in.Platform)
+		}
+		if cfg.Variant == "" {
+			cfg.Variant = bc.Variant
+		}
+		cfg.OSVersion, cfg.OSFeatures = bc.OSVersion, slices.Clone(bc.OSFeatures)
+		cfg.Config = cloneContainerConfig(bc.Config)
+		inheritedCmd = bc.Config.Cmd != nil
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, bc.RootFS.DiffIDs...)
+		cfg.History = slices.Clone(bc.History)
+		if len(cfg.History) == 0 {
+			for range bc.RootFS.DiffIDs {
+				cfg.History = append(cfg.History, History{Created: bc.Created, CreatedBy: "rules_img: layer of the base image"})
+			}
+		}
+		layers = append(layers, b.Manifest.Layers...)
+	}
+
+	created := DefaultCreated
+	entrypointSet, cmdSet := false, false
+	if f := in.Fragment; f != nil {
+		if f.Created != "" {
+			created = f.Created
+		}
+		cfg.Author = f.Author
+		if f.OSVersion != "" {
+			cfg.OSVersion = f.OSVersion
+		}
+		if f.OSFeatures != nil {
+			cfg.OSFeatures = slices.Clone(f.OSFeatures)
+		}
+		overlayContainerConfig(&cfg.Config, f.Config)
+		entrypointSet, cmdSet = f.Config.Entrypoint != nil, f.Config.Cmd != nil
+	}
+
+	s := in.Spec
+	if s.Created != "" {
+		created = s.Created
+	}
+	if _, err := time.Parse(time.RFC3339Nano, created); err != nil {
+		return Image{}, fmt.Errorf("bad created time %q: want RFC 3339, e.g. %s", created, DefaultCreated)
+	}
+	cfg.Created = created
+
+	c := &cfg.Config
+	if s.Entrypoint != nil {
+		c.Entrypoint, entrypointSet = slices.Clone(*s.Entrypoint), true
+	}
+	if s.Cmd != nil {
+		c.Cmd, cmdSet = slices.Clone(*s.Cmd), true
+	}
+	if entrypointSet && !cmdSet && inheritedCmd {
+		c.Cmd = nil
+	}
+	if len(s.Env) > 0 {
+		before := envLookup(c.Env)
+		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+			if k == "" || strings.Contains(k, "=") {
+				return Image{}, fmt.Errorf("bad env name %q", k)
+			}
+			c.Env = setEnv(c.Env, k, expandEnv(s.Env[k], before))
+		}
+	}
+	if s.User != nil {
+		c.User = *s.User
+	}
+	if s.WorkingDir != nil {
+		c.WorkingDir = *s.WorkingDir
+	}
+	if s.StopSignal != nil {
+		c.StopSignal = *s.StopSignal
+	}
+	if len(s.Labels) > 0 {
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		maps.Copy(c.Labels, s.Labels)
+	}
+	for _, p := range s.ExposedPorts {
+		port, err := parsePort(p)
+		if err != nil {
+			return Image{}, err
+		}
+		if c.ExposedPorts == nil {
+			c.ExposedPorts = map[string]struct{}{}
+		}
+		c.ExposedPorts[port] = struct{}{}
+	}
+	for _, v := range s.Volumes {
+		if v == "" {
+			return Image{}, errors.New("empty volume path")
+		}
+		if c.Volumes == nil {
+			c.Volumes = map[string]struct{}{}
+		}
+		c.Volumes[v] = struct{}{}
+	}
+
+	createdBy := "rules_img"
+	if s.Target != "" {
+		createdBy += " " + s.Target
+	}
+	for i, l := range in.Layers {
+		if err := checkDigest(l.Digest); err != nil {
+			return Image{}, fmt.Errorf("layer %d: %w", i+1, err)
+		}
+		if err := checkDigest(l.DiffID); err != nil {
+			return Image{}, fmt.Errorf("layer %d: diffID: %w", i+1, err)
+		}
+		layers = append(layers, Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)})
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
+		cfg.History = append(cfg.History, History{Created: created, CreatedBy: createdBy})
+	}
+	if layers == nil {
+		layers = []Descriptor{} // "layers": [] rather than null
+	}
+
+	configBytes, err := marshal(cfg)
+	if err != nil {
+		return Image{}, err
+	}
+	manifest := Manifest{
+		SchemaVersion: 2,
+		MediaType:     MediaTypeManifest,
+		Config:        DescriptorFor(MediaTypeConfig, configBytes),
+		Layers:        layers,
+		Annotations:   maps.Clone(s.Annotations),
+	}
+	manifestBytes, err := marshal(manifest)
+	if err != nil {
+		return Image{}, err
+	}
+	desc := DescriptorFor(MediaTypeManifest, manifestBytes)
+	p := cfg.Platform()
+	desc.Platform = &p
+	return Image{Manifest: manifestBytes, Config: configBytes, Descriptor: desc}, nil
+}
+
+// Platform returns the platform the config describes.
+func (c ImageConfig) Platform() Platform {
+	return Platform{Architecture: c.Architecture, OS: c.OS, OSVersion: c.OSVersion, OSFeatures: slices.Clone(c.OSFeatures), Variant: c.Variant}
+}
+
+func cloneContainerConfig(c ContainerConfig) ContainerConfig {
+	c.ExposedPorts = maps.Clone(c.ExposedPorts)
+	c.Env = slices.Clone(c.Env)
+	c.Entrypoint = slices.Clone(c.Entrypoint)
+	c.Cmd = slices.Clone(c.Cmd)
+	c.Volumes = maps.Clone(c.Volumes)
+	c.Labels = maps.Clone(c.Labels)
+	c.Extra = maps.Clone(c.Extra)
+	return c
+}
+
+// overlayContainerConfig applies the fields src sets onto dst.
+func overlayContainerConfig(dst *ContainerConfig, src ContainerConfig) {
+	if src.User != "" {
+		dst.User = src.User
+	}
+	if src.WorkingDir != "" {
+		dst.WorkingDir = src.WorkingDir
+	}
+	if src.StopSignal != "" {
+		dst.StopSignal = src.StopSignal
+	}
+	if src.Entrypoint != nil {
+		dst.Entrypoint = slices.Clone(src.Entrypoint)
+	}
+	if src.Cmd != nil {
+		dst.Cmd = slices.Clone(src.Cmd)
+	}
+	for _, kv := range src.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		dst.Env = setEnv(dst.Env, k, v)
+	}
+	dst.Labels = mergeMap(dst.Labels, src.Labels)
+	dst.ExposedPorts = mergeMap(dst.ExposedPorts, src.ExposedPorts)
+	dst.Volumes = mergeMap(dst.Volumes, src.Volumes)
+	dst.Extra = mergeMap(dst.Extra, src.Extra)
+}
+
+func mergeMap[V any](dst, src map[string]V) map[string]V {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]V, len(src))
+	}
+	maps.Copy(dst, src)
+	return dst
+}
+
+// setEnv replaces variable k in env in place, or appends it.
+func setEnv(env []string, k, v string) []string {
+	for i, kv := range env {
+		if name, _, _ := strings.Cut(kv, "="); name == k {
+			env[i] = k + "=" + v
+			return env
+		}
+	}
+	return append(env, k+"="+v)
+}
+
+// envLookup snapshots env; the last definition of a name wins, as in execve.
+func envLookup(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// expandEnv replaces $NAME and ${NAME} for names in vars. Unknown names stay
+// as written, since they may be meant for a shell at run time.
+func expandEnv(s string, vars map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == '$':
+			b.WriteByte('$')
+			i += 2
+			continue
+		case s[i] != '$' || i+1 == len(s):
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		// s[i] == '$' with at least one byte after it.
+		name, end := "", i+1
+		if s[i+1] == '{' {
+			if j := strings.IndexByte(s[i+2:], '}'); j >= 0 {
+				name, end = s[i+2:i+2+j], i+3+j
+			}
+		} else {
+			j := i + 1
+			for j < len(s) && isNameByte(s[j], j == i+1) {
+				j++
+			}
+			name, end = s[i+1:j], j
+		}
+		if v, ok := vars[name]; ok && validName(name) {
+			b.WriteString(v)
+			i = end
+			continue
+		}
+		b.WriteByte('$')
+		i++
+	}
+	return b.String()
+}
+
+func isNameByte(c byte, first bool) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || !first && c >= '0' && c <= '9'
+}
+
+func validName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		if !isNameByte(n[i], i == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePort canonicalizes "80", "80/tcp", "53/UDP" to "<port>/<proto>".
+func parsePort(s string) (string, error) {
+	num, proto, hasProto := strings.Cut(s, "/")
+	if !hasProto {
+		proto = "tcp"
+	}
+	proto = strings.ToLower(proto)
+	n, err := strconv.Atoi(num)
+	if err != nil || n < 1 || n > 65535 || num[0] == '+' {
+		return "", fmt.Errorf("bad exposed port %q: want PORT or PORT/PROTOCOL with PORT 1-65535, e.g. 80/tcp", s)
+	}
+	if proto != "tcp" && proto != "udp" && proto != "sctp" {
+		return "", fmt.Errorf("bad exposed port %q: protocol must be tcp, udp or sctp", s)
+	}
+	return strconv.Itoa(n) + "/" + proto, nil
+}
+
+// BaseImage is an image to build on, known by its config and manifest only:
+// its layers are referenced, never read.
+type BaseImage struct {
+	Config       ImageConfig
+	Manifest     Manifest // layers converted to OCI media types
+	ConfigFile   string   // for messages
+	ManifestFile string
+}
+
+// ReadBaseImage reads a base image's config and manifest and checks that
+// they belong together.
+func ReadBaseImage(configPath, manifestPath string) (*BaseImage, error) {
+	cb, err := os.ReadFile(configPath)
+	if err != nil {
+		return nil, fmt.Errorf("base config: %w", err)
+	}
+	mb, err := os.ReadFile(manifestPath)
+	if err != nil {
+		return nil, fmt.Errorf("base manifest: %w", err)
+	}
+	b := &BaseImage{ConfigFile: configPath, ManifestFile: manifestPath}
+	var probe struct {
+		MediaType string          `json:"mediaType"`
+		Manifests json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(mb, &probe); err != nil {
+		return nil, fmt.Errorf("base manifest %s: %w", manifestPath, err)
+	}
+	switch {
+	case probe.Manifests != nil || probe.MediaType == MediaTypeIndex || probe.MediaType == MediaTypeDockerManifestList:
+		return nil, fmt.Errorf("base manifest %s is an index: pass the manifest of one platform", manifestPath)
+	case probe.MediaType != "" && probe.MediaType != MediaTypeManifest && probe.MediaType != MediaTypeDockerManifest:
+		return nil, fmt.Errorf("base manifest %s has media type %q, not an image manifest", manifestPath, probe.MediaType)
+	}
+	if err := json.Unmarshal(mb, &b.Manifest); err != nil {
+		return nil, fmt.Errorf("base manifest %s: %w", manifestPath, err)
+	}
+	if got := Digest(cb); b.Manifest.Config.Digest != got {
+		return nil, fmt.Errorf("base config %s has digest %s but base manifest %s references config %s", configPath, got, manifestPath, b.Manifest.Config.Digest)
+	}
+	if err := json.Unmarshal(cb, &b.Config); err != nil {
+		return nil, fmt.Errorf("base config %s: %w", configPath, err)
+	}
+	if n, m := len(b.Manifest.Layers), len(b.Config.RootFS.DiffIDs); n != m {
+		return nil, fmt.Errorf("base manifest %s has %d layers but base config %s has %d diff_ids", manifestPath, n, configPath, m)
+	}
+	for i := range b.Manifest.Layers {
+		l := &b.Manifest.Layers[i]
+		if err := checkDigest(l.Digest); err != nil {
+			return nil, fmt.Errorf("base manifest %s: layer %d: %w", manifestPath, i+1, err)
+		}
+		l.MediaType = ociLayerMediaType(l.MediaType)
+	}
+	return b, nil
+}
+
+// ociLayerMediaType maps Docker layer media types to their OCI equivalents:
+// the bytes are the same, and mixing both kinds in one manifest confuses
+// some registries.
+func ociLayerMediaType(mt string) string {
+	switch mt {
+	case MediaTypeDockerLayerGzip:
+		return MediaTypeLayerGzip
+	case MediaTypeDockerLayerZstd:
+		return MediaTypeLayerZstd
+	case MediaTypeDockerForeignLayerGzip:
+		return MediaTypeLayerNondistributableGz
+	}
+	return mt
+}
+
+// ImageFiles names the inputs and outputs of `img manifest`.
+type ImageFiles struct {
+	Layers       []string // layer metadata files, in order
+	Spec         string   // config spec; empty means an empty spec
+	BaseConfig   string   // optional, together with BaseManifest
+	BaseManifest string
+	Platform     Platform
+	// Outputs.
+	Manifest, Config, Descriptor string
+}
+
+// WriteImage reads the files f names, builds the image and writes the
+// manifest, config and descriptor; all three or none. Errors start with
+// the spec's target.
+func WriteImage(f ImageFiles) error {
+	var in ImageInput
+	if f.Spec != "" {
+		s, err := ReadConfigSpec(f.Spec)
+		if err != nil {
+			return err
+		}
+		in.Spec = s
+	}
+	who := in.Spec.Target
+	if who == "" {
+		who = "image"
+	}
+	fail := func(err error) error { return fmt.Errorf("%s: %w", who, err) }
+
+	in.Platform = f.Platform
+	if err := CheckPlatform(f.Platform); err != nil {
+		return fail(err)
+	}
+	for _, p := range f.Layers {
+		m, err := ReadLayerMetadata(p)
+		if err != nil {
+			return fail(err)
+		}
+		in.Layers = append(in.Layers, m)
+	}
+	if in.Spec.ConfigFragment != "" {
+		frag, err := ReadConfigFragment(in.Spec.ConfigFragment)
+		if err != nil {
+			return fail(err)
+		}
+		in.Fragment = &frag
+	}
+	if (f.BaseConfig == "") != (f.BaseManifest == "") {
+		return fail(errors.New("a base image needs both its config and its manifest"))
+	}
+	if f.BaseConfig != "" {
+		b, err := ReadBaseImage(f.BaseConfig, f.BaseManifest)
+		if err != nil {
+			return fail(err)
+		}
+		in.Base = b
+	}
+	img, err := BuildImage(in)
+	if err != nil {
+		return fail(err)
+	}
+	desc, err := marshal(img.Descriptor)
+	if err != nil {
+		return fail(err)
+	}
+	if err := writeAll(
+		outputFile{f.Config, img.Config},
+		outputFile{f.Manifest, img.Manifest},
+		outputFile{f.Descriptor, desc},
+	); err != nil {
+		return fail(err)
+	}
+	return nil
+}

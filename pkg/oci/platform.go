@@ -1,0 +1,66 @@
+package oci
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// knownPlatforms are the GOOS/GOARCH pairs of `go tool dist list` (Go 1.24
+// through 1.26): OCI reuses Go's names, so a pair outside this list is
+// almost always a typo such as "x86_64" or "aarch64".
+var knownPlatforms = []string{
+	// Linux first: that is what nearly every image is for.
+	"linux/amd64", "linux/arm64", "linux/arm", "linux/386", "linux/loong64",
+	"linux/mips", "linux/mips64", "linux/mips64le", "linux/mipsle",
+	"linux/ppc64", "linux/ppc64le", "linux/riscv64", "linux/s390x",
+	"windows/amd64", "windows/arm64", "windows/386", "windows/arm",
+	"aix/ppc64",
+	"android/386", "android/amd64", "android/arm", "android/arm64",
+	"darwin/amd64", "darwin/arm64",
+	"dragonfly/amd64",
+	"freebsd/386", "freebsd/amd64", "freebsd/arm", "freebsd/arm64", "freebsd/riscv64",
+	"illumos/amd64",
+	"ios/amd64", "ios/arm64",
+	"js/wasm",
+	"netbsd/386", "netbsd/amd64", "netbsd/arm", "netbsd/arm64",
+	"openbsd/386", "openbsd/amd64", "openbsd/arm", "openbsd/arm64", "openbsd/ppc64", "openbsd/riscv64",
+	"plan9/386", "plan9/amd64", "plan9/arm",
+	"solaris/amd64",
+	"wasip1/wasm",
+}
+
+// CheckPlatform rejects an os/arch pair that is not a known GOOS/GOARCH pair
+// and a variant with characters no registry uses.
+func CheckPlatform(p Platform) error {
+	pair := p.OS + "/" + p.Architecture
+	if !slices.Contains(knownPlatforms, pair) {
+		return fmt.Errorf("unknown platform %q: use one of %s", pair, strings.Join(knownPlatforms, ", "))
+	}
+	for _, r := range p.Variant {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.') {
+			return fmt.Errorf("platform %s: variant %q may contain only a-z, 0-9 and '.'", pair, p.Variant)
+		}
+	}
+	return nil
+}
+
+// samePlatform reports whether a runtime would consider a and b the same
+// platform. An unset variant means the architecture's baseline, as in
+// containerd's platform matching.
+func samePlatform(a, b Platform) bool {
+	return a.OS == b.OS && a.Architecture == b.Architecture &&
+		normVariant(a) == normVariant(b) && a.OSVersion == b.OSVersion &&
+		slices.Equal(a.OSFeatures, b.OSFeatures)
+}
+
+func normVariant(p Platform) string {
+	switch {
+	case p.Architecture == "arm64" && p.Variant == "v8",
+		p.Architecture == "amd64" && p.Variant == "v1":
+		return ""
+	case p.Architecture == "arm" && p.Variant == "":
+		return "v7"
+	}
+	return p.Variant
+}

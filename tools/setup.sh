@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Prepares this machine to build and test rules_img without internet access.
+#
+# Idempotent: every step checks first and does nothing when already done, so
+# both README commands can start with it. What it installs lives outside the
+# repository and outside /tmp (Bazel's sandbox hides /tmp), in $RULES_IMG_CACHE.
+# Machines with internet access and bazelisk need none of this.
+set -euo pipefail
+
+CACHE=${RULES_IMG_CACHE:-/var/cache/rules_img}
+BAZEL_VERSION=7.7.1
+RULES_GO_VERSION=v0.55.1
+GAZELLE_VERSION=v0.43.0
+GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
+BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
+# Debian packages the tests drive as real peers.
+TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd)
+
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root: it installs Debian packages and writes /etc/bazel.bazelrc"
+command -v go >/dev/null || die "Go is needed on PATH to fetch modules from the Go module proxy"
+mkdir -p "$CACHE"
+
+# --- Debian packages -------------------------------------------------------
+
+debian_mirror() {
+	# Reuse the machine's configured mirror rather than naming one here.
+	local f
+	for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$f" && return 0
+	done
+	awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null
+}
+
+apt_updated=""
+apt_update() {
+	[ -n "$apt_updated" ] && return 0
+	apt-get update -qq
+	apt_updated=1
+}
+
+bazel_ok() {
+	command -v bazel >/dev/null || return 1
+	local v
+	v=$(bazel --version 2>/dev/null | awk '{print $2}')
+	[ -n "$v" ] && [ "$(printf '%s\n%s\n' "$BAZEL_VERSION" "$v" | sort -V | head -n1)" = "$BAZEL_VERSION" ]
+}
+
+install_bazel() {
+	bazel_ok && return 0
+	log "installing Bazel $BAZEL_VERSION from Debian sid (about 2 minutes)"
+	local mirror
+	mirror=$(debian_mirror)
+	[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt to add the sid suite from"
+	if [ ! -f /etc/apt/sources.list.d/sid.sources ]; then
+		cat >/etc/apt/sources.list.d/sid.sources <<EOF
+Types: deb
+URIs: $mirror
+Suites: sid
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+		# Low priority: sid only supplies what is asked for with -t unstable.
+		cat >/etc/apt/preferences.d/sid-low <<EOF
+Package: *
+Pin: release a=unstable
+Pin-Priority: 100
+EOF
+		apt_updated=""
+	fi
+	apt_update
+	local args=(-y -q -t unstable -o Dpkg::Options::=--force-overwrite)
+	export DEBIAN_FRONTEND=noninteractive
+	# The first attempt can stop on a file conflict between two sid packages;
+	# fixing the broken state and retrying completes it.
+	if ! apt-get install "${args[@]}" bazel-bootstrap bazel-rules-shell >/dev/null; then
+		apt-get --fix-broken install "${args[@]}" >/dev/null
+		apt-get install "${args[@]}" bazel-bootstrap bazel-rules-shell >/dev/null
+	fi
+	bazel_ok || die "Bazel $BAZEL_VERSION did not install; see apt-get output above"
+}
+
+install_test_packages() {
+	local missing=() p
+	for p in "${TEST_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing test peers: ${missing[*]}"
+	apt_update
+	# policy-rc.d keeps Debian from starting system-wide daemons: tests start
+	# their own on temp dirs and loopback ports.
+	local had_policy=""
+	[ -e /usr/sbin/policy-rc.d ] && had_policy=1
+	[ -n "$had_policy" ] || printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+	chmod +x /usr/sbin/policy-rc.d
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+	[ -n "$had_policy" ] || rm -f /usr/sbin/policy-rc.d
+}
+
+# --- Go module proxy -------------------------------------------------------
+
+module_dir() { go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'; }
+
+# Copies a module from the module cache into $CACHE/$2, writable, atomically.
+copy_module() {
+	local mod=$1 dest=$CACHE/$2 src
+	[ -d "$dest" ] && return 0
+	log "fetching $mod"
+	src=$(module_dir "$mod")
+	[ -n "$src" ] || die "could not download $mod through the Go module proxy"
+	rm -rf "$dest.partial"
+	cp -a "$src" "$dest.partial"
+	chmod -R u+w "$dest.partial"
+	if [ -n "${3:-}" ]; then (cd "$dest.partial" && eval "$3"); fi
+	mv "$dest.partial" "$dest"
+}
+
+prepare_modules() {
+	copy_module "$GO_SDK_MODULE" go-sdk 'chmod +x bin/* pkg/tool/*/*'
+	copy_module "github.com/bazelbuild/rules_go@$RULES_GO_VERSION" rules_go
+	# gazelle's repository tools build with GO111MODULE=off: they need vendor/.
+	copy_module "github.com/bazelbuild/bazel-gazelle@$GAZELLE_VERSION" gazelle 'go mod vendor'
+	local m
+	for m in protobuf apple_support buildozer zlib; do
+		if [ ! -f "$CACHE/stubs/$m/MODULE.bazel" ]; then
+			mkdir -p "$CACHE/stubs/$m"
+			printf 'module(name = "%s")\n' "$m" >"$CACHE/stubs/$m/MODULE.bazel"
+			: >"$CACHE/stubs/$m/BUILD.bazel"
+		fi
+	done
+	prepare_default_sdk
+	write_registry
+	if [ ! -x "$CACHE/bin/buildifier" ]; then
+		log "building buildifier"
+		GOBIN=$CACHE/bin go install "github.com/bazelbuild/buildtools/buildifier@$BUILDTOOLS_VERSION"
+	fi
+}
+
+# rules_go's own default SDK (repository go_default_sdk) would be downloaded
+# from the internet. This builds that repository from the Go 1.24 SDK above,
+# the way rules_go's host-SDK rule does, so any workspace without go_sdk tags
+# (e2e/, examples/, a user's) resolves it offline via --override_repository.
+prepare_default_sdk() {
+	local dest=$CACHE/go_default_sdk sdk=$CACHE/go-sdk version
+	[ -f "$dest/REPO.bazel" ] && return 0
+	rm -rf "$dest"
+	version=$(head -n1 "$sdk/VERSION" | sed 's/^go//')
+	rm -rf "$dest.partial"
+	mkdir -p "$dest.partial"
+	local e
+	for e in "$sdk"/*; do ln -s "$e" "$dest.partial/$(basename "$e")"; done
+	: >"$dest.partial/ROOT"
+	: >"$dest.partial/REPO.bazel"
+	sed -e 's/{goos}/linux/g' -e 's/{goarch}/amd64/g' -e 's/{exe}//g' \
+		-e "s/{version}/$version/g" -e 's/{experiments}/["nocoverageredesign"]/g' \
+		-e 's#{exec_compatible_with}#["@platforms//cpu:x86_64", "@platforms//os:linux"]#g' \
+		"$CACHE/rules_go/go/private/BUILD.sdk.bazel" >"$dest.partial/BUILD.bazel"
+	IFS=. read -r major minor patch <<<"$version"
+	printf 'MAJOR_VERSION = "%s"\nMINOR_VERSION = "%s"\nPATCH_VERSION = "%s"\nPRERELEASE_SUFFIX = ""\n' \
+		"$major" "$minor" "${patch:-0}" >"$dest.partial/version.bzl"
+	mv "$dest.partial" "$dest"
+}
+
+# A file registry that serves rules_go, gazelle and rules_shell from local
+# directories. Unlike --override_module, which is an error in any workspace
+# whose graph lacks the module, a registry entry only answers when asked.
+# Each version some module in our graphs requests maps to the one local copy.
+REGISTRY_MODULES=(
+	"rules_go $CACHE/rules_go 0.55.1 0.50.1"
+	"gazelle $CACHE/gazelle 0.43.0 0.36.0"
+	"rules_shell /usr/share/bazel/rules/shell 0.3.0 0.2.0"
+)
+write_registry() {
+	local reg=$CACHE/registry line name dir v versions
+	mkdir -p "$reg"
+	[ -f "$reg/bazel_registry.json" ] || echo '{}' >"$reg/bazel_registry.json"
+	for line in "${REGISTRY_MODULES[@]}"; do
+		read -r name dir versions <<<"$line"
+		mkdir -p "$reg/modules/$name"
+		printf '{"versions": [%s]}\n' "$(printf '"%s",' $versions | sed 's/,$//')" >"$reg/modules/$name/metadata.json"
+		for v in $versions; do
+			mkdir -p "$reg/modules/$name/$v"
+			# The registry's copy of MODULE.bazel carries the version asked for.
+			sed "0,/version = \"[^\"]*\"/s//version = \"$v\"/" "$dir/MODULE.bazel" >"$reg/modules/$name/$v/MODULE.bazel"
+			printf '{"type": "local_path", "path": "%s"}\n' "$dir" >"$reg/modules/$name/$v/source.json"
+		done
+	done
+}
+
+# --- /etc/bazel.bazelrc ----------------------------------------------------
+
+write_bazelrc() {
+	local rc=/etc/bazel.bazelrc begin="# >>> rules_img offline setup >>>" end="# <<< rules_img offline setup <<<"
+	local block
+	block=$(
+		cat <<EOF
+$begin
+# Written by rules_img's tools/setup.sh: lets every workspace on this machine
+# build offline. Edit the script, not this block.
+common --registry=file://$CACHE/registry
+common --noenable_workspace
+# Only modules every graph has (through bazel_tools) may be overridden here.
+common --override_module=protobuf=$CACHE/stubs/protobuf
+common --override_module=apple_support=$CACHE/stubs/apple_support
+common --override_module=buildozer=$CACHE/stubs/buildozer
+common --override_module=zlib=$CACHE/stubs/zlib
+common --repo_env=GOROOT=$CACHE/go-sdk
+common --override_repository=rules_go~~go_sdk~go_default_sdk=$CACHE/go_default_sdk
+common --disk_cache=$CACHE/disk-cache
+common --repository_cache=$CACHE/repository-cache
+$end
+EOF
+	)
+	local current=""
+	[ -f "$rc" ] && current=$(cat "$rc")
+	local others
+	others=$(printf '%s\n' "$current" | sed "/^$begin\$/,/^$end\$/d")
+	local want
+	if [ -n "$others" ]; then want=$(printf '%s\n%s' "$others" "$block"); else want=$block; fi
+	[ "$current" = "$want" ] && return 0
+	log "writing $rc"
+	printf '%s\n' "$want" >"$rc.partial"
+	mv "$rc.partial" "$rc"
+}
+
+# Debian's rc turns sandbox_debug on after reading ours, which floods every
+# build with sandbox traces; comment it out.
+quiet_debian_bazelrc() {
+	local rc=/etc/bazel/bazelrc
+	[ -f "$rc" ] && grep -q '^build --sandbox_debug' "$rc" || return 0
+	sed -i 's/^build --sandbox_debug/# build --sandbox_debug  (disabled by rules_img setup)/' "$rc"
+}
+
+install_bazel
+quiet_debian_bazelrc
+install_test_packages
+prepare_modules
+write_bazelrc
+log "ready (cache: $CACHE, $(bazel --version))"
