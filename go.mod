@@ -3,7 +3,16 @@ module github.com/rules-img/rules_img
 go 1.24.0
 
 require (
-	github.com/google/go-containerregistry v0.20.7 // indirect
-	github.com/klauspost/compress v1.19.2 // indirect
-	github.com/klauspost/pgzip v1.2.6 // indirect
+	github.com/google/go-containerregistry v0.20.7
+	github.com/klauspost/compress v1.19.2
+	github.com/klauspost/pgzip v1.2.6
+)
+
+require (
+	github.com/containerd/stargz-snapshotter/estargz v0.18.1 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	github.com/vbatts/tar-split v0.12.2 // indirect
+	golang.org/x/sync v0.18.0 // indirect
 )

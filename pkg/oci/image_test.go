@@ -484,7 +484,7 @@ func TestManifestErrors(t *testing.T) {
 	}
 }
 
-func TestWriteAllLeavesNothingOnError(t *testing.T) {
+func TestManifestWriteAllAtomic(t *testing.T) {
 	dir := t.TempDir()
 	err := writeAll(
 		outputFile{filepath.Join(dir, "a"), []byte("a")},
@@ -498,7 +498,7 @@ func TestWriteAllLeavesNothingOnError(t *testing.T) {
 	}
 }
 
-func TestExpandEnv(t *testing.T) {
+func TestManifestExpandEnv(t *testing.T) {
 	vars := map[string]string{"PATH": "/bin", "A": "x", "A_1": "y"}
 	for in, want := range map[string]string{
 		"$PATH:/usr":      "/bin:/usr",
@@ -523,7 +523,7 @@ func TestExpandEnv(t *testing.T) {
 	}
 }
 
-func TestParsePort(t *testing.T) {
+func TestManifestParsePort(t *testing.T) {
 	for in, want := range map[string]string{"80": "80/tcp", "80/tcp": "80/tcp", "53/UDP": "53/udp", "0080": "80/tcp", "9/sctp": "9/sctp"} {
 		if got, err := parsePort(in); err != nil || got != want {
 			t.Errorf("parsePort(%q) = %q, %v; want %q", in, got, err, want)
@@ -536,7 +536,7 @@ func TestParsePort(t *testing.T) {
 	}
 }
 
-func TestContainerConfigJSONRoundTrip(t *testing.T) {
+func TestManifestContainerConfigJSON(t *testing.T) {
 	in := `{"User":"u","Env":["A=1"],"Zeta":1,"Alpha":{"b":2,"a":1}}`
 	var c ContainerConfig
 	if err := json.Unmarshal([]byte(in), &c); err != nil {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+
+	"github.com/rules-img/rules_img/pkg/compress"
+	"github.com/rules-img/rules_img/pkg/layer"
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+func init() {
+	subcommands["layer"] = subcommand{"write a layer blob and its metadata from a spec or a tar", layerMain}
+}
+
+const layerUsage = `usage:
+  img layer --spec SPEC.json --blob OUT_BLOB --metadata OUT_META.json [--compress gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...
+  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--compress auto|gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...`
+
+func layerMain(args []string) error {
+	fs := newSubcommandFlags("layer")
+	specPath := fs.String("spec", "", "layer spec JSON written by the Bazel rule")
+	fromTar := fs.String("from-tar", "", "existing tar (plain, gzip or zstd) to turn into a layer")
+	blobPath := fs.String("blob", "", "output: layer blob")
+	metaPath := fs.String("metadata", "", "output: layer metadata JSON")
+	algorithm := fs.String("compress", compress.Gzip, "gzip, zstd or none; with --from-tar also auto (keep the input bytes)")
+	level := fs.Int("level", -1, "compression level; -1 is the algorithm default (gzip 0-9, zstd 1-4)")
+	jobs := fs.Int("jobs", 1, "compression parallelism; 0 means one per CPU")
+	annotations := keyValueFlag{}
+	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
+	if err := parseSubcommandFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case (*specPath == "") == (*fromTar == ""):
+		return fmt.Errorf("give exactly one of --spec and --from-tar\n%s", layerUsage)
+	case *blobPath == "" || *metaPath == "":
+		return fmt.Errorf("--blob and --metadata are required\n%s", layerUsage)
+	case *jobs < 0:
+		return fmt.Errorf("--jobs must be >= 0, got %d", *jobs)
+	case *algorithm == layer.Auto && *fromTar == "":
+		return errors.New("--compress auto only works with --from-tar; use gzip, zstd or none")
+	}
+	if *jobs == 0 {
+		// At least 2 so gzip always takes the parallel path: its bytes do not
+		// depend on the job count, but they differ from the jobs=1 path, and
+		// the same command line must give the same blob on every machine.
+		*jobs = max(runtime.NumCPU(), 2)
+	}
+	c := compress.Options{Algorithm: *algorithm, Level: *level, Jobs: *jobs}
+
+	err := writeLayer(*blobPath, *metaPath, annotations, func(blob io.Writer) (oci.LayerMetadata, error) {
+		if *fromTar != "" {
+			in, err := os.Open(*fromTar)
+			if err != nil {
+				return oci.LayerMetadata{}, err
+			}
+			defer in.Close()
+			m, err := layer.FromTar(in, blob, c)
+			if err != nil {
+				return m, fmt.Errorf("%s: %w", *fromTar, err)
+			}
+			return m, nil
+		}
+		f, err := os.Open(*specPath)
+		if err != nil {
+			return oci.LayerMetadata{}, err
+		}
+		spec, err := layer.ParseSpec(f)
+		f.Close()
+		if err != nil {
+			return oci.LayerMetadata{}, fmt.Errorf("%s: %w", *specPath, err)
+		}
+		return layer.Build(spec, blob, c)
+	})
+	if err != nil {
+		// A failed action must leave no output, not even a stale one.
+		for _, p := range []string{*blobPath, *metaPath, *blobPath + ".partial", *metaPath + ".partial"} {
+			os.Remove(p)
+		}
+	}
+	return err
+}
+
+// writeLayer writes the blob to BLOB.partial and renames it into place only
+// after the metadata has been written.
+func writeLayer(blobPath, metaPath string, annotations map[string]string, build func(io.Writer) (oci.LayerMetadata, error)) error {
+	tmp := blobPath + ".partial"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	m, err := build(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if len(annotations) > 0 {
+		m.Annotations = annotations
+	}
+	if err := oci.WriteJSON(metaPath, m); err != nil {
+		return err
+	}
+	return os.Rename(tmp, blobPath)
+}

@@ -1,0 +1,184 @@
+package harness
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Containerd is a containerd daemon of our own: its root, state and sockets
+// live in a temp dir, and Stop kills it by PID.
+type Containerd struct {
+	Dir       string
+	Socket    string
+	Namespace string
+	cmd       *exec.Cmd
+	log       *os.File
+}
+
+// StartContainerd boots containerd (Debian's package) with a private config.
+func StartContainerd() (*Containerd, error) {
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		return nil, fmt.Errorf("containerd is not installed (tools/setup.sh installs it): %w", err)
+	}
+	// Unix socket paths are limited to 108 bytes: keep the dir short.
+	dir, err := TempDir("ctrd")
+	if err != nil {
+		return nil, err
+	}
+	c := &Containerd{Dir: dir, Socket: filepath.Join(dir, "c.sock"), Namespace: "rules-img-e2e"}
+	config := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[debug]
+  address = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Socket,
+		filepath.Join(dir, "t.sock"), filepath.Join(dir, "d.sock"))
+	configPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	c.log, err = os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		return nil, err
+	}
+	c.cmd = exec.Command(bin, "--config", configPath)
+	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn, err := net.Dial("unix", c.Socket); err == nil {
+			conn.Close()
+			return c, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Stop()
+	return nil, fmt.Errorf("containerd did not open %s within 20s; log:\n%s", c.Socket, c.Log())
+}
+
+// Log returns what containerd printed.
+func (c *Containerd) Log() string {
+	b, _ := os.ReadFile(filepath.Join(c.Dir, "containerd.log"))
+	return tail(string(b), 40)
+}
+
+// Stop kills containerd and the containers' shims it started, then removes its dir.
+func (c *Containerd) Stop() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+	if c.log != nil {
+		c.log.Close()
+	}
+	// Snapshots may hold read-only dirs; make them removable first.
+	filepath.WalkDir(c.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	os.RemoveAll(c.Dir)
+}
+
+// Ctr runs the ctr client against this containerd.
+func (c *Containerd) Ctr(args ...string) (string, error) {
+	all := append([]string{"-a", c.Socket, "-n", c.Namespace}, args...)
+	cmd := exec.Command("ctr", all...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("ctr %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String(), nil
+}
+
+// ImportLayout imports an OCI image layout directory under name. ctr takes a
+// tar of the layout; --index-name names it, since a layout without a ref name
+// would otherwise import nothing and still succeed.
+func (c *Containerd) ImportLayout(layoutDir, name string, extra ...string) error {
+	tarPath := filepath.Join(c.Dir, "import.tar")
+	if err := TarDir(layoutDir, tarPath); err != nil {
+		return err
+	}
+	defer os.Remove(tarPath)
+	args := append([]string{"images", "import", "--snapshotter", "native", "--index-name", name}, extra...)
+	_, err := c.Ctr(append(args, tarPath)...)
+	return err
+}
+
+// Run runs a container of image to completion and returns its output.
+func (c *Containerd) Run(image, id string, args ...string) (string, error) {
+	all := append([]string{"run", "--rm", "--snapshotter", "native", image, id}, args...)
+	return c.Ctr(all...)
+}
+
+// TarDir writes the contents of dir into a tar file at dst.
+func TarDir(dir, dst string) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	tw := tar.NewWriter(f)
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(tw, src)
+		return err
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

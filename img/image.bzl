@@ -1,0 +1,7 @@
+"""Image rules: image_manifest (one platform) and image_index (many)."""
+
+load("//img/private:image_index.bzl", _image_index = "image_index")
+load("//img/private:image_manifest.bzl", _image_manifest = "image_manifest")
+
+image_index = _image_index
+image_manifest = _image_manifest

@@ -1,0 +1,61 @@
+"""Turns the compress attribute and the //img/settings flags into img flags."""
+
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+
+COMPRESS_VALUES = ["auto", "gzip", "zstd", "none"]
+
+# The flags every layer rule reads; add to the rule's attrs.
+COMPRESSION_ATTRS = {
+    "_compress": attr.label(default = "//img/settings:compress"),
+    "_compression_level": attr.label(default = "//img/settings:compression_level"),
+    "_compression_jobs": attr.label(default = "//img/settings:compression_jobs"),
+}
+
+_BEST_LEVEL = {"gzip": "9", "zstd": "4"}
+
+def _level(ctx, algorithm):
+    level = ctx.attr._compression_level[BuildSettingInfo].value
+    if level != "auto":
+        if not level.lstrip("-").isdigit():
+            fail("--@rules_img//img/settings:compression_level=%s: use auto or a number (gzip 0-9, zstd 1-4)" % level)
+        return level
+    mode = ctx.var.get("COMPILATION_MODE", "fastbuild")
+    if mode == "opt":
+        return _BEST_LEVEL.get(algorithm, "-1")
+    if mode == "fastbuild":
+        return "1"
+    return "-1"
+
+def _jobs(ctx):
+    jobs = ctx.attr._compression_jobs[BuildSettingInfo].value
+    if jobs == "auto":
+        jobs = "1" if ctx.var.get("COMPILATION_MODE") == "opt" else "nproc"
+    if jobs == "nproc":
+        return "0"  # img: 0 means parallel with one worker per CPU
+    if not jobs.isdigit() or jobs == "0":
+        fail("--@rules_img//img/settings:compression_jobs=%s: use auto, nproc or a positive number" % jobs)
+    return jobs
+
+def compression_args(ctx, compress):
+    """Returns img's compression flags for a layer.
+
+    Args:
+        ctx: the rule context; its rule has COMPRESSION_ATTRS.
+        compress: the rule's compress attribute ("auto" defers to the flag).
+
+    Returns:
+        (algorithm, list of command-line arguments).
+    """
+    algorithm = compress
+    if algorithm == "auto":
+        algorithm = ctx.attr._compress[BuildSettingInfo].value
+    if algorithm == "none":
+        return algorithm, ["--compress", "none"]
+    return algorithm, [
+        "--compress",
+        algorithm,
+        "--level",
+        _level(ctx, algorithm),
+        "--jobs",
+        _jobs(ctx),
+    ]

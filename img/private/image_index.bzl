@@ -1,0 +1,80 @@
+"""image_index: a multi-platform index over image_manifest targets."""
+
+load(":layout.bzl", "oci_layout")
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":toolchain.bzl", "img_tool")
+load(":transitions.bzl", "platforms_split")
+
+def _image_index_impl(ctx):
+    # Platform-major order: every manifest for the first platform, then the next.
+    keys = [str(p.label) for p in ctx.attr.platforms] if ctx.attr.platforms else [""]
+    manifests = []
+    for key in keys:
+        for target in ctx.split_attr.manifests[key]:
+            manifests.append(target[ImageManifestInfo])
+
+    index = ctx.actions.declare_file(ctx.label.name + ".index.json")
+    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    args = ctx.actions.args()
+    args.add("index")
+    args.add("--target", str(ctx.label))
+    args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
+    for key, value in ctx.attr.annotations.items():
+        args.add("--annotation", "%s=%s" % (key, value))
+    args.add("--index", index)
+    args.add("--descriptor", descriptor)
+    ctx.actions.run(
+        executable = img_tool(ctx),
+        arguments = [args],
+        inputs = [m.descriptor for m in manifests],
+        outputs = [index, descriptor],
+        mnemonic = "ImageIndex",
+        progress_message = "Writing image index %{label}",
+        toolchain = "//img:toolchain_type",
+    )
+
+    blobs = depset(
+        [index] + [f for m in manifests for f in (m.manifest, m.config)],
+        transitive = [depset([layer.blob for layer in m.layers]) for m in manifests],
+    )
+    layout = oci_layout(ctx, descriptor, blobs)
+    return [
+        DefaultInfo(files = depset([index, descriptor])),
+        OutputGroupInfo(
+            oci_layout = depset([layout]),
+            descriptor = depset([descriptor]),
+        ),
+        ImageIndexInfo(
+            index = index,
+            descriptor = descriptor,
+            manifests = manifests,
+            oci_layout = layout,
+        ),
+    ]
+
+image_index = rule(
+    implementation = _image_index_impl,
+    doc = """A multi-platform OCI image index.
+
+With `platforms`, every manifest is built once per platform through a split
+transition, so binaries inside (go_binary, cc_binary, ...) are built for that
+platform. Without it, the manifests are used as they are. Output group
+`oci_layout` holds the index and its images as an OCI image layout.""",
+    attrs = {
+        "manifests": attr.label_list(
+            doc = "image_manifest targets.",
+            providers = [ImageManifestInfo],
+            cfg = platforms_split,
+            mandatory = True,
+        ),
+        "platforms": attr.label_list(
+            doc = "Platforms (with @platforms os and cpu constraints) to build each manifest for.",
+            providers = [platform_common.PlatformInfo],
+        ),
+        "annotations": attr.string_dict(doc = "Index annotations."),
+        "_allowlist_function_transition": attr.label(
+            default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
+        ),
+    },
+    toolchains = ["//img:toolchain_type"],
+)

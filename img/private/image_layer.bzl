@@ -1,0 +1,170 @@
+"""image_layer: one layer from files, binaries, directories and symlinks."""
+
+load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
+load(":providers.bzl", "LayerInfo")
+load(":toolchain.bzl", "img_tool")
+
+def check_image_path(path, attribute):
+    """Fails unless path is an absolute, normalised path inside the image."""
+    if not path.startswith("/"):
+        fail("%s: %r is not an absolute path; image paths start with '/', e.g. '/app/bin/server'" % (attribute, path))
+    for part in path.split("/")[1:]:
+        if part in ("", ".", ".."):
+            fail("%s: %r has an empty, '.' or '..' component; write the plain path, e.g. '/app/bin/server'" % (attribute, path))
+
+def _check_metadata(value, attribute):
+    decoded = json.decode(value, default = None)
+    if type(decoded) != "dict":
+        fail("%s: %r is not file metadata; build it with file_metadata(mode = \"0755\", uid = 0, ...)" % (attribute, value))
+    return decoded
+
+def _runfiles_path(ctx, file):
+    # Runfiles trees name the main repository by its workspace name and
+    # external repositories by their canonical names.
+    if file.short_path.startswith("../"):
+        return file.short_path[3:]
+    return ctx.workspace_name + "/" + file.short_path
+
+def _file_entry(path, file):
+    return {"path": path, "type": "tree" if file.is_directory else "file", "source": file.path}
+
+def _entries_for(ctx, path, target):
+    info = target[DefaultInfo]
+    executable = info.files_to_run.executable if info.files_to_run else None
+    if executable:
+        entries = [_file_entry(path, executable)]
+        if ctx.attr.include_runfiles:
+            entries.extend(_runfiles_entries(ctx, path + ".runfiles", info))
+        return entries
+    files = info.files.to_list()
+    if len(files) != 1:
+        fail(("srcs[%r]: %s provides %d files, but an image path takes one file, one directory " +
+              "or one binary; give each file its own path") % (path, target.label, len(files)))
+    return [_file_entry(path, files[0])]
+
+def _runfiles_entries(ctx, root, info):
+    runfiles = info.default_runfiles
+    entries = []
+    for f in runfiles.files.to_list():
+        entries.append(_file_entry(root + "/" + _runfiles_path(ctx, f), f))
+    for link in runfiles.symlinks.to_list():
+        entries.append(_file_entry(root + "/" + ctx.workspace_name + "/" + link.path, link.target_file))
+    for link in runfiles.root_symlinks.to_list():
+        entries.append(_file_entry(root + "/" + link.path, link.target_file))
+    repo_mapping = info.files_to_run.repo_mapping_manifest
+    if repo_mapping:
+        entries.append(_file_entry(root + "/_repo_mapping", repo_mapping))
+    return entries
+
+def _image_layer_impl(ctx):
+    entries = []
+    inputs = []
+    for path, target in ctx.attr.srcs.items():
+        check_image_path(path, "srcs")
+        entries.extend(_entries_for(ctx, path, target))
+        inputs.append(target[DefaultInfo].files)
+        if ctx.attr.include_runfiles:
+            inputs.append(target[DefaultInfo].default_runfiles.files)
+            if target[DefaultInfo].files_to_run and target[DefaultInfo].files_to_run.repo_mapping_manifest:
+                inputs.append(depset([target[DefaultInfo].files_to_run.repo_mapping_manifest]))
+    for path, link_target in ctx.attr.symlinks.items():
+        check_image_path(path, "symlinks")
+        if not link_target:
+            fail("symlinks[%r]: the link target is empty; give the path it points to" % path)
+        entries.append({"path": path, "type": "symlink", "target": link_target})
+
+    file_metadata = {}
+    for path, value in ctx.attr.file_metadata.items():
+        check_image_path(path, "file_metadata")
+        file_metadata[path] = _check_metadata(value, "file_metadata[%r]" % path)
+    spec = {
+        "target": str(ctx.label),
+        "create_parent_directories": ctx.attr.create_parent_directories,
+        "file_metadata": file_metadata,
+        "entries": entries,
+    }
+    if ctx.attr.default_metadata:
+        spec["default_metadata"] = _check_metadata(ctx.attr.default_metadata, "default_metadata")
+
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".layer_spec.json")
+    ctx.actions.write(spec_file, json.encode(spec))
+
+    algorithm, compress_flags = compression_args(ctx, ctx.attr.compress)
+    blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])
+    metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
+    args = ctx.actions.args()
+    args.add("layer")
+    args.add("--spec", spec_file)
+    args.add("--blob", blob)
+    args.add("--metadata", metadata)
+    args.add_all(compress_flags)
+    for key, value in ctx.attr.annotations.items():
+        args.add("--annotation", "%s=%s" % (key, value))
+    ctx.actions.run(
+        executable = img_tool(ctx),
+        arguments = [args],
+        inputs = depset([spec_file], transitive = inputs),
+        outputs = [blob, metadata],
+        mnemonic = "ImageLayer",
+        progress_message = "Writing layer %{label}",
+        toolchain = "//img:toolchain_type",
+    )
+    return [
+        DefaultInfo(files = depset([blob, metadata])),
+        LayerInfo(blob = blob, metadata = metadata, media_type = _MEDIA_TYPES[algorithm]),
+    ]
+
+_EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
+
+_MEDIA_TYPES = {
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "none": "application/vnd.oci.image.layer.v1.tar",
+}
+
+image_layer = rule(
+    implementation = _image_layer_impl,
+    doc = """Builds one image layer in a single action: the layer blob and its metadata.
+
+Example:
+```
+image_layer(
+    name = "app_layer",
+    srcs = {"/app/bin/server": "//cmd/server"},
+    symlinks = {"/usr/local/bin/server": "/app/bin/server"},
+    file_metadata = {"/app/bin/server": file_metadata(mode = "0755", uid = 1000)},
+)
+```
+The tar is reproducible: sorted entries, parent directories, uid/gid 0 and a
+fixed mtime unless metadata says otherwise. Identical files are stored once and
+hardlinked.""",
+    attrs = dict(
+        COMPRESSION_ATTRS,
+        srcs = attr.string_keyed_label_dict(
+            doc = "Image path → label. A label is a file, a directory (tree artifact) " +
+                  "whose contents go under the path, or a binary (with its runfiles under PATH.runfiles/ " +
+                  "when include_runfiles).",
+            allow_files = True,
+        ),
+        symlinks = attr.string_dict(doc = "Image path of a symlink → the path it points to."),
+        file_metadata = attr.string_dict(
+            doc = "Image path → file_metadata(...) for that path (a file, a directory or a file inside a source directory).",
+        ),
+        default_metadata = attr.string(doc = "file_metadata(...) applied to every file without its own entry."),
+        compress = attr.string(
+            doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
+            default = "auto",
+            values = COMPRESS_VALUES,
+        ),
+        create_parent_directories = attr.bool(
+            doc = "Write every missing parent directory into the tar, as most runtimes expect.",
+            default = True,
+        ),
+        include_runfiles = attr.bool(
+            doc = "Add a binary's runfiles tree beside it, at PATH.runfiles/.",
+            default = True,
+        ),
+        annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
+    ),
+    toolchains = ["//img:toolchain_type"],
+)

@@ -1,0 +1,61 @@
+"""The OCI platform (os, architecture, variant) of the target platform."""
+
+# OCI names for @platforms constraint values. Order matters only for errors.
+_OS = {
+    "linux": "@platforms//os:linux",
+    "windows": "@platforms//os:windows",
+    "freebsd": "@platforms//os:freebsd",
+}
+
+_CPU = {
+    "amd64": ("@platforms//cpu:x86_64", None),
+    "arm64": ("@platforms//cpu:aarch64", "v8"),
+    "arm/v7": ("@platforms//cpu:armv7", None),
+    "386": ("@platforms//cpu:x86_32", None),
+    "ppc64le": ("@platforms//cpu:ppc64le", None),
+    "s390x": ("@platforms//cpu:s390x", None),
+    "riscv64": ("@platforms//cpu:riscv64", None),
+}
+
+PLATFORM_ATTRS = dict(
+    [("_os_" + name, attr.label(default = label)) for name, label in _OS.items()] +
+    [("_cpu_" + name.replace("/", "_"), attr.label(default = cpu[0])) for name, cpu in _CPU.items()],
+)
+
+def _has(ctx, attr_name):
+    return ctx.target_platform_has_constraint(getattr(ctx.attr, attr_name)[platform_common.ConstraintValueInfo])
+
+def _split(value):
+    parts = value.split("/")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        fail("platform: %r is not os/architecture[/variant], e.g. linux/arm64" % value)
+    result = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        result["variant"] = parts[2]
+    return result
+
+def target_image_platform(ctx, override = ""):
+    """Returns {os, architecture[, variant]} for the image being built.
+
+    Args:
+        ctx: a rule context whose rule has PLATFORM_ATTRS.
+        override: an explicit "os/arch[/variant]" string, or "" to detect it.
+
+    Returns:
+        A dict with os, architecture and, for some CPUs, variant.
+    """
+    if override:
+        return _split(override)
+    os = [name for name in _OS if _has(ctx, "_os_" + name)]
+    cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
+    if not os or not cpu:
+        fail(("cannot tell the image platform from the target platform: it needs an os constraint " +
+              "(%s) and a cpu constraint (%s) from @platforms, or set platform = \"linux/amd64\"") % (
+            ", ".join(_OS.values()),
+            ", ".join([c[0] for c in _CPU.values()]),
+        ))
+    result = _split(os[0] + "/" + cpu[0])
+    variant = _CPU[cpu[0]][1]
+    if variant and "variant" not in result:
+        result["variant"] = variant
+    return result

@@ -1,0 +1,12 @@
+"""Providers of rules_img's rules, for rules of your own that consume images."""
+
+load(
+    "//img/private:providers.bzl",
+    _ImageIndexInfo = "ImageIndexInfo",
+    _ImageManifestInfo = "ImageManifestInfo",
+    _LayerInfo = "LayerInfo",
+)
+
+ImageIndexInfo = _ImageIndexInfo
+ImageManifestInfo = _ImageManifestInfo
+LayerInfo = _LayerInfo

@@ -1,0 +1,340 @@
+package layer
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// item is one tar entry to write.
+type item struct {
+	name   string // relative path without leading or trailing "/"
+	kind   byte   // tar.TypeDir, TypeReg, TypeSymlink or TypeLink
+	src    string // file to copy (TypeReg)
+	size   int64  // bytes of src (TypeReg)
+	exec   bool   // src is executable by anyone (TypeReg)
+	link   string // symlink target, or hardlink target name (TypeLink)
+	origin string // where the entry came from, for errors
+	auto   bool   // parent directory created by create_parent_directories
+	attrs  attrs
+}
+
+// plan validates spec against the file system and returns the entries in
+// tar order. It reads file contents only to hash files whose sizes collide.
+func plan(s *Spec) ([]*item, error) {
+	def, err := s.parseMeta("default_metadata", s.DefaultMetadata)
+	if err != nil {
+		return nil, err
+	}
+	fileMeta := make(map[string]meta, len(s.FileMetadata))
+	for p, m := range s.FileMetadata {
+		rel, err := checkPath(p)
+		if err == nil && rel == "" {
+			err = errors.New("the root \"/\" is not a tar entry")
+		}
+		if err != nil {
+			return nil, s.errorf("file_metadata key: %v", err)
+		}
+		if fileMeta[rel], err = s.parseMeta(fmt.Sprintf("file_metadata[%q]", p), m); err != nil {
+			return nil, err
+		}
+	}
+
+	byName := map[string]*item{}
+	add := func(it *item) error {
+		if prev, ok := byName[it.name]; ok {
+			return s.errorf("two sources for /%s: %s and %s; remove one from srcs", it.name, prev.origin, it.origin)
+		}
+		byName[it.name] = it
+		return nil
+	}
+	for i, e := range s.Entries {
+		if err := s.addEntry(i, e, add); err != nil {
+			return nil, err
+		}
+	}
+
+	// Every ancestor must be a directory, whether or not we create it.
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		for dir := path.Dir(n); dir != "."; dir = path.Dir(dir) {
+			parent, ok := byName[dir]
+			switch {
+			case ok && parent.kind != tar.TypeDir:
+				return nil, s.errorf("/%s is a %s (%s) but /%s (%s) needs it to be a directory; move one of them", dir, kindName(parent.kind), parent.origin, n, byName[n].origin)
+			case ok:
+				continue
+			case s.CreateParentDirectories:
+				byName[dir] = &item{name: dir, kind: tar.TypeDir, origin: "parent directory", auto: true}
+			}
+		}
+	}
+
+	for rel := range fileMeta {
+		if _, ok := byName[rel]; !ok {
+			return nil, s.errorf("file_metadata for /%s matches no entry in the layer; fix the path or remove it", rel)
+		}
+	}
+
+	items := make([]*item, 0, len(byName))
+	for _, it := range byName {
+		it.attrs = resolve(it, def, fileMeta[it.name])
+		items = append(items, it)
+	}
+	// Byte order of the path; a parent always sorts before its children
+	// because it is a prefix of them.
+	slices.SortFunc(items, func(a, b *item) int { return strings.Compare(a.name, b.name) })
+	if err := dedup(s, items); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+func kindName(k byte) string {
+	switch k {
+	case tar.TypeDir:
+		return "directory"
+	case tar.TypeSymlink:
+		return "symlink"
+	}
+	return "file"
+}
+
+func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
+	rel, err := checkPath(e.Path)
+	if err != nil {
+		return s.errorf("entries[%d]: %v", i, err)
+	}
+	if rel == "" && e.Type != TypeTree {
+		return s.errorf("entries[%d]: path \"/\" is only allowed for type %q; give the %s a name", i, TypeTree, e.Type)
+	}
+	where := func() string { return fmt.Sprintf("entries[%d] (%s)", i, e.Path) }
+	switch e.Type {
+	case TypeFile, TypeTree:
+		if e.Source == "" {
+			return s.errorf("%s: %s entry has no source; set source", where(), e.Type)
+		}
+		if e.Target != "" {
+			return s.errorf("%s: %s entry has a target; only symlinks take a target", where(), e.Type)
+		}
+	case TypeSymlink:
+		if e.Target == "" {
+			return s.errorf("%s: symlink without target; set target", where())
+		}
+		if e.Source != "" {
+			return s.errorf("%s: symlink has a source; symlinks take only a target", where())
+		}
+		if strings.ContainsRune(e.Target, 0) {
+			return s.errorf("%s: symlink target contains NUL", where())
+		}
+		return add(&item{name: rel, kind: tar.TypeSymlink, link: e.Target, origin: "symlink to " + e.Target})
+	case TypeDir:
+		if e.Source != "" || e.Target != "" {
+			return s.errorf("%s: dir entry takes neither source nor target; use type %q to copy a directory", where(), TypeTree)
+		}
+		return add(&item{name: rel, kind: tar.TypeDir, origin: "dir entry"})
+	default:
+		return s.errorf("%s: unknown entry type %q; use %q, %q, %q or %q", where(), e.Type, TypeFile, TypeTree, TypeSymlink, TypeDir)
+	}
+
+	// Stat follows symlinks: Bazel sandboxes stage inputs as symlinks.
+	fi, err := os.Stat(e.Source)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return s.errorf("%s: source %s does not exist; check that it is built and listed in srcs", where(), e.Source)
+		}
+		return s.errorf("%s: %v", where(), err)
+	}
+	if e.Type == TypeFile {
+		switch {
+		case fi.IsDir():
+			return s.errorf("%s: source %s is a directory; use type %q for directories", where(), e.Source, TypeTree)
+		case !fi.Mode().IsRegular():
+			return s.errorf("%s: source %s is not a regular file (%s)", where(), e.Source, fi.Mode().Type())
+		}
+		return add(&item{name: rel, kind: tar.TypeReg, src: e.Source, size: fi.Size(), exec: fi.Mode()&0o111 != 0, origin: e.Source})
+	}
+	if !fi.IsDir() {
+		return s.errorf("%s: tree source %s is not a directory; use type %q for single files", where(), e.Source, TypeFile)
+	}
+	if rel != "" {
+		if err := add(&item{name: rel, kind: tar.TypeDir, origin: e.Source}); err != nil {
+			return err
+		}
+	}
+	return s.walkTree(e.Source, "", rel, add)
+}
+
+// walkTree adds the contents of the directory root/sub under the layer path
+// dest/sub.
+//
+// Symlinks inside the tree are kept as symlinks, except those a Bazel sandbox
+// creates to stage the tree: those are absolute and end in the tree's own
+// exec path plus the entry's relative path, and are followed so the layer
+// gets the file, not a link into the build machine's execroot.
+func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
+	dir := filepath.Join(root, filepath.FromSlash(sub))
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return s.errorf("reading tree %s: %v", root, err)
+	}
+	for _, de := range ents {
+		relSub := path.Join(sub, de.Name())
+		name := path.Join(dest, relSub)
+		full := filepath.Join(dir, de.Name())
+		origin := fmt.Sprintf("%s (in tree %s)", full, root)
+		mode := de.Type()
+		if mode&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(full)
+			if err != nil {
+				return s.errorf("reading symlink %s: %v", full, err)
+			}
+			staged := filepath.IsAbs(target) &&
+				strings.HasSuffix(filepath.ToSlash(target), "/"+path.Join(filepath.ToSlash(filepath.Clean(root)), relSub))
+			if !staged {
+				if err := add(&item{name: name, kind: tar.TypeSymlink, link: target, origin: origin}); err != nil {
+					return err
+				}
+				continue
+			}
+			fi, err := os.Stat(full)
+			if err != nil {
+				return s.errorf("%s: following sandbox symlink: %v", origin, err)
+			}
+			mode = fi.Mode().Type()
+		}
+		switch {
+		case mode.IsDir():
+			if err := add(&item{name: name, kind: tar.TypeDir, origin: origin}); err != nil {
+				return err
+			}
+			if err := s.walkTree(root, relSub, dest, add); err != nil {
+				return err
+			}
+		case mode.IsRegular():
+			fi, err := os.Stat(full)
+			if err != nil {
+				return s.errorf("%s: %v", origin, err)
+			}
+			if err := add(&item{name: name, kind: tar.TypeReg, src: full, size: fi.Size(), exec: fi.Mode()&0o111 != 0, origin: origin}); err != nil {
+				return err
+			}
+		default:
+			return s.errorf("%s is a %s, which a layer cannot hold; remove it from the tree", origin, mode)
+		}
+	}
+	return nil
+}
+
+// resolve applies the metadata precedence file_metadata > default_metadata >
+// built-in defaults. default_metadata's mode applies only to regular files:
+// a file mode like 0644 would make directories untraversable and means
+// nothing for symlinks. Parent directories created by
+// create_parent_directories ignore default_metadata entirely (they are
+// root-owned 0755 at the epoch) unless file_metadata names them.
+func resolve(it *item, def, own meta) attrs {
+	a := attrs{mtime: time.Unix(0, 0).UTC()}
+	switch {
+	case it.kind == tar.TypeDir || it.exec:
+		a.mode = 0o755
+	case it.kind == tar.TypeSymlink:
+		a.mode = 0o777
+	default:
+		a.mode = 0o644
+	}
+	apply := func(m meta, withMode bool) {
+		if m.mode != nil && withMode {
+			a.mode = *m.mode
+		}
+		if m.uid != nil {
+			a.uid = *m.uid
+		}
+		if m.gid != nil {
+			a.gid = *m.gid
+		}
+		if m.uname != nil {
+			a.uname = *m.uname
+		}
+		if m.gname != nil {
+			a.gname = *m.gname
+		}
+		if m.mtime != nil {
+			a.mtime = *m.mtime
+		}
+		for k, v := range m.pax {
+			if a.pax == nil {
+				a.pax = map[string]string{}
+			}
+			a.pax[k] = v
+		}
+	}
+	if !it.auto {
+		apply(def, it.kind == tar.TypeReg)
+	}
+	apply(own, true)
+	return a
+}
+
+// dedup turns later copies of identical regular files into hardlinks to the
+// first copy in tar order. Only files whose sizes collide are hashed, and
+// only files with identical attrs are merged (a hardlink shares its target's
+// mode and owner).
+func dedup(s *Spec, items []*item) error {
+	bySize := map[int64]int{}
+	for _, it := range items {
+		if it.kind == tar.TypeReg && it.size > 0 {
+			bySize[it.size]++
+		}
+	}
+	hashes := map[string]string{} // src -> content hash
+	first := map[string]string{}  // size, hash and attrs -> name
+	var buf []byte
+	for _, it := range items {
+		if it.kind != tar.TypeReg || bySize[it.size] < 2 {
+			continue
+		}
+		h, ok := hashes[it.src]
+		if !ok {
+			if buf == nil {
+				buf = make([]byte, 256<<10)
+			}
+			var err error
+			if h, err = hashFile(it.src, buf); err != nil {
+				return s.errorf("%s: %v", it.origin, err)
+			}
+			hashes[it.src] = h
+		}
+		key := fmt.Sprintf("%d\x00%s\x00%s", it.size, h, it.attrs.key())
+		if target, ok := first[key]; ok {
+			it.kind, it.link, it.src, it.size = tar.TypeLink, target, "", 0
+			continue
+		}
+		first[key] = it.name
+	}
+	return nil
+}
+
+func hashFile(name string, buf []byte) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil {
+		return "", err
+	}
+	return string(h.Sum(nil)), nil
+}

@@ -1,0 +1,212 @@
+// Package layer writes OCI image layers: a deterministic tar built from a
+// Spec (or taken from an existing tar), compressed, with its digest, size and
+// diffID computed in the same streaming pass.
+package layer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Entry types.
+const (
+	TypeFile    = "file"
+	TypeTree    = "tree"
+	TypeSymlink = "symlink"
+	TypeDir     = "dir"
+)
+
+// Spec describes one layer. It is written as JSON by the Bazel rule.
+type Spec struct {
+	// Target is the Bazel label, used only to make errors point at the rule.
+	Target                  string              `json:"target"`
+	CreateParentDirectories bool                `json:"create_parent_directories"`
+	DefaultMetadata         Metadata            `json:"default_metadata"`
+	FileMetadata            map[string]Metadata `json:"file_metadata"`
+	Entries                 []Entry             `json:"entries"`
+}
+
+// Entry is one thing placed in the layer.
+type Entry struct {
+	Path   string `json:"path"`             // absolute path in the image
+	Type   string `json:"type"`             // file, tree, symlink or dir
+	Source string `json:"source,omitempty"` // file on disk (file) or directory on disk (tree)
+	Target string `json:"target,omitempty"` // link target (symlink)
+}
+
+// Metadata overrides tar header fields. Every field is optional; nil means
+// "inherit" (file_metadata > default_metadata > built-in defaults).
+type Metadata struct {
+	Mode  *string `json:"mode,omitempty"` // octal, e.g. "0755"
+	UID   *int64  `json:"uid,omitempty"`
+	GID   *int64  `json:"gid,omitempty"`
+	Uname *string `json:"uname,omitempty"`
+	Gname *string `json:"gname,omitempty"`
+	// Mtime is an RFC 3339 string or integer Unix seconds. It is kept raw so
+	// errors can name the path it belongs to.
+	Mtime      json.RawMessage   `json:"mtime,omitempty"`
+	PAXRecords map[string]string `json:"pax_records,omitempty"`
+}
+
+// ParseSpec decodes a spec. Unknown fields are errors so a misspelled key in
+// the rule cannot silently produce a different layer. ParseSpec only checks
+// syntax; Write and Build validate the contents.
+func ParseSpec(r io.Reader) (*Spec, error) {
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	var s Spec
+	if err := d.Decode(&s); err != nil {
+		if s.Target != "" {
+			return nil, fmt.Errorf("%s: bad layer spec: %w", s.Target, err)
+		}
+		return nil, fmt.Errorf("bad layer spec: %w", err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("%s: bad layer spec: trailing data after the JSON object", s.name())
+	}
+	return &s, nil
+}
+
+func (s *Spec) name() string {
+	if s.Target == "" {
+		return "layer"
+	}
+	return s.Target
+}
+
+func (s *Spec) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s: "+format, append([]any{s.name()}, args...)...)
+}
+
+// attrs are the resolved header fields of one tar entry.
+type attrs struct {
+	mode         int64
+	uid, gid     int
+	uname, gname string
+	mtime        time.Time
+	pax          map[string]string
+}
+
+// key identifies attrs for hardlink deduplication: a hardlink shares its
+// target's inode, so only entries with equal attrs may be merged.
+func (a *attrs) key() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%o\x00%d\x00%d\x00%s\x00%s\x00%d", a.mode, a.uid, a.gid, a.uname, a.gname, a.mtime.Unix())
+	for _, k := range slices.Sorted(maps.Keys(a.pax)) {
+		fmt.Fprintf(&b, "\x00%s=%s", k, a.pax[k])
+	}
+	return b.String()
+}
+
+// meta is a validated Metadata.
+type meta struct {
+	mode         *int64
+	uid, gid     *int
+	uname, gname *string
+	mtime        *time.Time
+	pax          map[string]string
+}
+
+// reservedPAX are keys archive/tar derives from header fields; it would
+// silently drop them, so they are rejected instead.
+var reservedPAX = []string{"path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "atime", "ctime"}
+
+func (s *Spec) parseMeta(where string, m Metadata) (meta, error) {
+	var out meta
+	if m.Mode != nil {
+		v, err := strconv.ParseUint(*m.Mode, 8, 32)
+		if err != nil || v > 0o7777 {
+			return out, s.errorf("%s: bad mode %q; use an octal string from \"0000\" to \"7777\", like \"0755\"", where, *m.Mode)
+		}
+		mode := int64(v)
+		out.mode = &mode
+	}
+	for _, f := range []struct {
+		name string
+		in   *int64
+		out  **int
+	}{{"uid", m.UID, &out.uid}, {"gid", m.GID, &out.gid}} {
+		if f.in == nil {
+			continue
+		}
+		if *f.in < 0 || *f.in > 1<<31-1 {
+			return out, s.errorf("%s: bad %s %d; use a number from 0 to 2147483647", where, f.name, *f.in)
+		}
+		v := int(*f.in)
+		*f.out = &v
+	}
+	out.uname, out.gname = m.Uname, m.Gname
+	for _, n := range []*string{m.Uname, m.Gname} {
+		if n != nil && strings.ContainsRune(*n, 0) {
+			return out, s.errorf("%s: user or group name %q contains NUL; remove it", where, *n)
+		}
+	}
+	if len(m.Mtime) > 0 && !bytes.Equal(m.Mtime, []byte("null")) {
+		t, err := parseMtime(m.Mtime)
+		if err != nil {
+			return out, s.errorf("%s: bad mtime %s: %v; use an RFC 3339 string like \"2024-01-02T15:04:05Z\" or integer Unix seconds", where, m.Mtime, err)
+		}
+		out.mtime = &t
+	}
+	for k, v := range m.PAXRecords {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0):
+			return out, s.errorf("%s: bad pax_records entry %q=%q; keys must be non-empty without '=' or NUL, values without NUL", where, k, v)
+		case slices.Contains(reservedPAX, k) || strings.HasPrefix(k, "GNU.sparse."):
+			return out, s.errorf("%s: pax_records key %q is reserved; set the corresponding metadata field instead", where, k)
+		}
+	}
+	out.pax = m.PAXRecords
+	return out, nil
+}
+
+func parseMtime(raw json.RawMessage) (time.Time, error) {
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, err
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return time.Time{}, err
+		}
+		// Tar stores whole seconds; truncating keeps sub-second input from
+		// forcing PAX headers.
+		return t.Truncate(time.Second).UTC(), nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("not a string or integer")
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// checkPath validates an absolute image path and returns it relative, without
+// the leading "/". "/" itself yields "".
+func checkPath(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", fmt.Errorf("path is empty; use an absolute path like \"/app/file\"")
+	case !strings.HasPrefix(p, "/"):
+		return "", fmt.Errorf("path %q is not absolute; start it with \"/\"", p)
+	case strings.ContainsRune(p, 0):
+		return "", fmt.Errorf("path %q contains NUL", p)
+	case p == "/":
+		return "", nil
+	}
+	rel := p[1:]
+	for _, c := range strings.Split(rel, "/") {
+		switch c {
+		case "", ".", "..":
+			return "", fmt.Errorf("path %q has an empty, \".\" or \"..\" component; write it normalized, without \"//\", \".\", \"..\" or a trailing \"/\"", p)
+		}
+	}
+	return rel, nil
+}
