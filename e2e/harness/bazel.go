@@ -72,7 +72,9 @@ func (b *Bazel) Shutdown() { b.Run("shutdown") }
 // OutputFiles returns the files a target's output group holds, as absolute
 // paths, via cquery (so transitions and configurations are resolved by Bazel).
 func (b *Bazel) OutputFiles(target, outputGroup string, flags ...string) ([]string, error) {
-	args := append([]string{"cquery", target, "--output=files"}, flags...)
+	// config(..., target): only the top-level instance, not the ones a
+	// transition (such as image_index's) configured in the same server.
+	args := append([]string{"cquery", "config(" + target + ", target)", "--output=files"}, flags...)
 	if outputGroup != "" {
 		args = append(args, "--output_groups="+outputGroup)
 	}

@@ -1,6 +1,7 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
 load(":layout.bzl", "oci_layout")
+load(":labels.bzl", "display_label")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_tool")
 load(":transitions.bzl", "platforms_split")
@@ -17,7 +18,7 @@ def _image_index_impl(ctx):
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
     args = ctx.actions.args()
     args.add("index")
-    args.add("--target", str(ctx.label))
+    args.add("--target", display_label(ctx.label))
     args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
     for key, value in ctx.attr.annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))

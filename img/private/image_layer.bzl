@@ -1,6 +1,7 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
 load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
+load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
@@ -78,7 +79,7 @@ def _image_layer_impl(ctx):
         check_image_path(path, "file_metadata")
         file_metadata[path] = _check_metadata(value, "file_metadata[%r]" % path)
     spec = {
-        "target": str(ctx.label),
+        "target": display_label(ctx.label),
         "create_parent_directories": ctx.attr.create_parent_directories,
         "file_metadata": file_metadata,
         "entries": entries,

@@ -2,11 +2,12 @@
 
 load(":layout.bzl", "oci_layout")
 load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
+load(":labels.bzl", "display_label")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
 def _config_spec(ctx):
-    spec = {"target": str(ctx.label)}
+    spec = {"target": display_label(ctx.label)}
     for name in ("entrypoint", "cmd", "exposed_ports", "volumes"):
         value = getattr(ctx.attr, name)
         if value:

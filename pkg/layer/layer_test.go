@@ -360,12 +360,14 @@ func TestStagedTreeSymlinksAreFollowed(t *testing.T) {
 	// Mimic a Bazel sandbox: the tree's files are absolute symlinks to the
 	// same exec path under the real execroot.
 	real := t.TempDir()
-	writeFiles(t, real, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x"})
+	writeFiles(t, real, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
+		"bazel-out/bin/static/link": "->css/a.css"}) // a symlink the tree itself holds
 	sandbox := t.TempDir()
 	writeFiles(t, sandbox, map[string]string{
 		"bazel-out/bin/static/css/a.css": "->" + filepath.Join(real, "bazel-out/bin/static/css/a.css"),
 		"bazel-out/bin/static/run":       "->" + filepath.Join(real, "bazel-out/bin/static/run"),
 		"bazel-out/bin/static/keep":      "->" + filepath.Join(real, "bazel-out/bin/static/run"), // name differs: a real link
+		"bazel-out/bin/static/link":      "->" + filepath.Join(real, "bazel-out/bin/static/link"),
 	})
 	t.Chdir(sandbox)
 	s := mustParse(t, `{"target": "//t", "entries": [{"path": "/s", "type": "tree", "source": "bazel-out/bin/static"}]}`)
@@ -373,7 +375,7 @@ func TestStagedTreeSymlinksAreFollowed(t *testing.T) {
 	for _, e := range listTar(t, tarBytes(t, s)) {
 		got = append(got, fmt.Sprintf("%s:%c:%o:%s%s", e.Name, e.Type, e.Mode, e.Content, e.Link))
 	}
-	want := "s/:5:755: s/css/:5:755: s/css/a.css:0:644:body{} s/keep:2:777:" + filepath.Join(real, "bazel-out/bin/static/run") + " s/run:0:755:x"
+	want := "s/:5:755: s/css/:5:755: s/css/a.css:0:644:body{} s/keep:2:777:" + filepath.Join(real, "bazel-out/bin/static/run") + " s/link:2:777:css/a.css s/run:0:755:x"
 	if g := strings.Join(got, " "); g != want {
 		t.Errorf("got  %s\nwant %s", g, want)
 	}

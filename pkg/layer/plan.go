@@ -183,7 +183,8 @@ func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
 // Symlinks inside the tree are kept as symlinks, except those a Bazel sandbox
 // creates to stage the tree: those are absolute and end in the tree's own
 // exec path plus the entry's relative path, and are followed so the layer
-// gets the file, not a link into the build machine's execroot.
+// gets the file, not a link into the build machine's execroot (or, when the
+// tree entry itself is a symlink, that symlink).
 func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 	dir := filepath.Join(root, filepath.FromSlash(sub))
 	ents, err := os.ReadDir(dir)
@@ -203,6 +204,16 @@ func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 			}
 			staged := filepath.IsAbs(target) &&
 				strings.HasSuffix(filepath.ToSlash(target), "/"+path.Join(filepath.ToSlash(filepath.Clean(root)), relSub))
+			if staged {
+				// The staged link points at the tree entry in the execroot; when
+				// that entry is itself a symlink, it is the one the tree holds.
+				if fi, err := os.Lstat(target); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+					if target, err = os.Readlink(target); err != nil {
+						return s.errorf("reading symlink %s: %v", full, err)
+					}
+					staged = false
+				}
+			}
 			if !staged {
 				if err := add(&item{name: name, kind: tar.TypeSymlink, link: target, origin: origin}); err != nil {
 					return err
