@@ -345,11 +345,15 @@ func TestTreeArtifactLayer(t *testing.T) {
 	if h := entries["opt/gen/bin/run.sh"]; h == nil || h.Mode&0o111 == 0 {
 		t.Errorf("run.sh lost its executable bit: %+v", h)
 	}
-	if h := entries["opt/gen/share/doc/README.copy"]; h == nil || h.Typeflag != tar.TypeLink || h.Linkname != "opt/gen/share/doc/README" {
+	// Identical files are stored once; the rest are hardlinks to the first.
+	if h := entries["opt/gen/share/doc/README.copy"]; h == nil || h.Typeflag != tar.TypeLink {
 		t.Errorf("identical file not deduplicated as a hardlink: %+v", h)
 	}
-	if h := entries["opt/gen/bin/readme-link"]; h == nil {
-		t.Errorf("symlink inside the tree is missing: %v", names)
+	// A symlink inside a directory output is stored as its content: Bazel's
+	// caches hand such links back as plain files, and the layer must not
+	// depend on whether the tree came from a cache.
+	if h := entries["opt/gen/bin/readme-link"]; h == nil || (h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeLink) {
+		t.Errorf("symlink inside the tree not stored as content: %+v", h)
 	}
 }
 
@@ -429,7 +433,7 @@ func TestReproducibleAcrossOutputBases(t *testing.T) {
 	}()
 	second := digests(other, "--modify_execution_info=^Image.*=+no-cache")
 	if first != second {
-		t.Errorf("outputs differ between output bases:\nfirst:\n%s\nsecond:\n%s", first, second)
+		t.Fatalf("outputs differ between output bases:\nfirst:\n%s\nsecond:\n%s", first, second)
 	}
 	t.Logf("identical across output bases:\n%s", first)
 }

@@ -1,7 +1,7 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
-load(":layout.bzl", "oci_layout")
 load(":labels.bzl", "display_label")
+load(":layout.bzl", "oci_layout")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_tool")
 load(":transitions.bzl", "platforms_split")

@@ -5,7 +5,7 @@ load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
-def check_image_path(path, attribute):
+def _check_image_path(path, attribute):
     """Fails unless path is an absolute, normalised path inside the image."""
     if not path.startswith("/"):
         fail("%s: %r is not an absolute path; image paths start with '/', e.g. '/app/bin/server'" % (attribute, path))
@@ -61,7 +61,7 @@ def _image_layer_impl(ctx):
     entries = []
     inputs = []
     for path, target in ctx.attr.srcs.items():
-        check_image_path(path, "srcs")
+        _check_image_path(path, "srcs")
         entries.extend(_entries_for(ctx, path, target))
         inputs.append(target[DefaultInfo].files)
         if ctx.attr.include_runfiles:
@@ -69,14 +69,14 @@ def _image_layer_impl(ctx):
             if target[DefaultInfo].files_to_run and target[DefaultInfo].files_to_run.repo_mapping_manifest:
                 inputs.append(depset([target[DefaultInfo].files_to_run.repo_mapping_manifest]))
     for path, link_target in ctx.attr.symlinks.items():
-        check_image_path(path, "symlinks")
+        _check_image_path(path, "symlinks")
         if not link_target:
             fail("symlinks[%r]: the link target is empty; give the path it points to" % path)
         entries.append({"path": path, "type": "symlink", "target": link_target})
 
     file_metadata = {}
     for path, value in ctx.attr.file_metadata.items():
-        check_image_path(path, "file_metadata")
+        _check_image_path(path, "file_metadata")
         file_metadata[path] = _check_metadata(value, "file_metadata[%r]" % path)
     spec = {
         "target": display_label(ctx.label),

@@ -1,8 +1,8 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
+load(":labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout")
 load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
-load(":labels.bzl", "display_label")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 

@@ -124,7 +124,6 @@ func TestTarContents(t *testing.T) {
 		"static/run.sh*":       "#!/bin/sh",
 		"static/css/a.css":     "body{}",
 		"static/latest":        "->css/a.css",
-		"static/abs":           "->/usr/bin/python3",
 		"static/css/empty.css": "",
 	})
 	s := mustParse(t, specJSON(dir, `{
@@ -155,12 +154,12 @@ func TestTarContents(t *testing.T) {
 		{Name: "app/bin/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "app/bin/server", Type: tar.TypeReg, Mode: 0o750, UID: 1000, Uname: "app", Gname: "staff", Mtime: y2020, Content: "ELF", PAX: map[string]string{"comment": "default", "x.a": "2"}},
 		{Name: "app/static/", Type: tar.TypeDir, Mode: 0o755, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
-		{Name: "app/static/abs", Type: tar.TypeSymlink, Link: "/usr/bin/python3", Mode: 0o777, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
 		{Name: "app/static/css/", Type: tar.TypeDir, Mode: 0o700, UID: 5, Gname: "staff", Mtime: 86400, PAX: dflt},
 		{Name: "app/static/css/a.css", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "body{}", PAX: dflt},
 		{Name: "app/static/css/empty.css", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
 		{Name: "app/static/index.html", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "<html>", PAX: dflt},
-		{Name: "app/static/latest", Type: tar.TypeSymlink, Link: "css/a.css", Mode: 0o777, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
+		// A link inside a tree is stored as its content (here: a hardlink to the identical file).
+		{Name: "app/static/latest", Type: tar.TypeLink, Link: "app/static/css/a.css", Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
 		{Name: "app/static/run.sh", Type: tar.TypeReg, Mode: 0o755, UID: 5, Gname: "staff", Mtime: y2020, Content: "#!/bin/sh", PAX: dflt},
 		{Name: "etc/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "etc/config.txt", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "cfg", PAX: dflt},
@@ -356,28 +355,49 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-func TestStagedTreeSymlinksAreFollowed(t *testing.T) {
-	// Mimic a Bazel sandbox: the tree's files are absolute symlinks to the
-	// same exec path under the real execroot.
+func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
+	// Mimic a Bazel sandbox: the tree's entries are absolute symlinks into the
+	// real execroot, where the tree itself holds one relative link.
 	real := t.TempDir()
 	writeFiles(t, real, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
-		"bazel-out/bin/static/link": "->css/a.css"}) // a symlink the tree itself holds
+		"bazel-out/bin/static/link": "->css/a.css"})
 	sandbox := t.TempDir()
 	writeFiles(t, sandbox, map[string]string{
 		"bazel-out/bin/static/css/a.css": "->" + filepath.Join(real, "bazel-out/bin/static/css/a.css"),
 		"bazel-out/bin/static/run":       "->" + filepath.Join(real, "bazel-out/bin/static/run"),
-		"bazel-out/bin/static/keep":      "->" + filepath.Join(real, "bazel-out/bin/static/run"), // name differs: a real link
+		"bazel-out/bin/static/keep":      "->" + filepath.Join(real, "bazel-out/bin/static/run"),
 		"bazel-out/bin/static/link":      "->" + filepath.Join(real, "bazel-out/bin/static/link"),
 	})
 	t.Chdir(sandbox)
-	s := mustParse(t, `{"target": "//t", "entries": [{"path": "/s", "type": "tree", "source": "bazel-out/bin/static"}]}`)
+	spec := `{"target": "//t", "entries": [{"path": "/s", "type": "tree", "source": "bazel-out/bin/static"}]}`
+	sandboxed := tarBytes(t, mustParse(t, spec))
 	var got []string
-	for _, e := range listTar(t, tarBytes(t, s)) {
+	for _, e := range listTar(t, sandboxed) {
 		got = append(got, fmt.Sprintf("%s:%c:%o:%s%s", e.Name, e.Type, e.Mode, e.Content, e.Link))
 	}
-	want := "s/:5:755: s/css/:5:755: s/css/a.css:0:644:body{} s/keep:2:777:" + filepath.Join(real, "bazel-out/bin/static/run") + " s/link:2:777:css/a.css s/run:0:755:x"
+	// keep and run have the same content and header: one is a hardlink.
+	want := "s/:5:755: s/css/:5:755: s/css/a.css:0:644:body{} s/keep:0:755:x s/link:1:644:s/css/a.css s/run:1:755:s/keep"
 	if g := strings.Join(got, " "); g != want {
 		t.Errorf("got  %s\nwant %s", g, want)
+	}
+
+	// The same tree as a cache hands it back (links already files) gives the
+	// same bytes.
+	cached := t.TempDir()
+	writeFiles(t, cached, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
+		"bazel-out/bin/static/keep*": "x", "bazel-out/bin/static/link": "body{}"})
+	t.Chdir(cached)
+	if !bytes.Equal(tarBytes(t, mustParse(t, spec)), sandboxed) {
+		t.Error("a tree with materialized links gave different bytes than the sandboxed one")
+	}
+
+	// A link that points nowhere is an error naming it.
+	broken := t.TempDir()
+	writeFiles(t, broken, map[string]string{"bazel-out/bin/static/gone": "->missing"})
+	t.Chdir(broken)
+	err := Write(io.Discard, mustParse(t, spec))
+	if err == nil || !strings.Contains(err.Error(), "gone") || !strings.Contains(err.Error(), "points nowhere") {
+		t.Errorf("dangling link: err = %v", err)
 	}
 }
 

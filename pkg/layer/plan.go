@@ -177,14 +177,18 @@ func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
 	return s.walkTree(e.Source, "", rel, add)
 }
 
+// maxTreeDepth stops a symlink loop inside a tree from recursing forever.
+const maxTreeDepth = 128
+
 // walkTree adds the contents of the directory root/sub under the layer path
 // dest/sub.
 //
-// Symlinks inside the tree are kept as symlinks, except those a Bazel sandbox
-// creates to stage the tree: those are absolute and end in the tree's own
-// exec path plus the entry's relative path, and are followed so the layer
-// gets the file, not a link into the build machine's execroot (or, when the
-// tree entry itself is a symlink, that symlink).
+// Symlinks inside the tree are followed and stored as what they point to.
+// How a tree reaches an action decides whether its links are still links: a
+// sandbox re-points every entry at the execroot, and Bazel's disk and remote
+// caches hand links back as plain files. Only the content is the same every
+// way, so only the content goes into a reproducible layer. Links that belong
+// in the image are declared with image_layer's symlinks attribute.
 func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 	dir := filepath.Join(root, filepath.FromSlash(sub))
 	ents, err := os.ReadDir(dir)
@@ -198,33 +202,14 @@ func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 		origin := fmt.Sprintf("%s (in tree %s)", full, root)
 		mode := de.Type()
 		if mode&fs.ModeSymlink != 0 {
-			target, err := os.Readlink(full)
-			if err != nil {
-				return s.errorf("reading symlink %s: %v", full, err)
-			}
-			staged := filepath.IsAbs(target) &&
-				strings.HasSuffix(filepath.ToSlash(target), "/"+path.Join(filepath.ToSlash(filepath.Clean(root)), relSub))
-			if staged {
-				// The staged link points at the tree entry in the execroot; when
-				// that entry is itself a symlink, it is the one the tree holds.
-				if fi, err := os.Lstat(target); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-					if target, err = os.Readlink(target); err != nil {
-						return s.errorf("reading symlink %s: %v", full, err)
-					}
-					staged = false
-				}
-			}
-			if !staged {
-				if err := add(&item{name: name, kind: tar.TypeSymlink, link: target, origin: origin}); err != nil {
-					return err
-				}
-				continue
-			}
 			fi, err := os.Stat(full)
 			if err != nil {
-				return s.errorf("%s: following sandbox symlink: %v", origin, err)
+				return s.errorf("%s: symlink that points nowhere: %v; make it point inside the tree or drop it", origin, err)
 			}
 			mode = fi.Mode().Type()
+			if mode.IsDir() && strings.Count(relSub, "/") >= maxTreeDepth {
+				return s.errorf("%s: directories nest deeper than %d levels; is there a symlink loop?", origin, maxTreeDepth)
+			}
 		}
 		switch {
 		case mode.IsDir():
