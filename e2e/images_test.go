@@ -278,6 +278,11 @@ func TestLayerFromTar(t *testing.T) {
 	if len(man.Layers) != 2 {
 		t.Fatalf("layers = %d, want 2", len(man.Layers))
 	}
+	// Request the input tar itself: with a disk cache, Bazel only downloads
+	// the outputs of targets named on the command line.
+	if _, err := ws.Must("build", "//tarlayer:make_tar"); err != nil {
+		t.Fatal(err)
+	}
 	src, err := ws.OutputFiles("//tarlayer:make_tar", "")
 	if err != nil {
 		t.Fatal(err)

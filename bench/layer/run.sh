@@ -86,47 +86,60 @@ tar -cf - -C "$TREE" . | cat >/dev/null
 # --- measuring ---------------------------------------------------------------
 
 # run_once CMD: runs CMD (a bash command line) under GNU time with the output
-# in $OUT/blob and prints "seconds rss_kib blob_bytes". Pipelines time each
+# in $OUT/blob and prints "seconds rss_kib blob_bytes cpu_seconds" (CPU is
+# user + system of the command and all its children). Pipelines time each
 # stage with `$T $OUT/rss.N` so their RSS is the sum of the stages (which run
 # at the same time), not the largest stage alone.
 T="/usr/bin/time -f %M -o"
 run_once() {
 	rm -f "$OUT"/blob "$OUT"/meta.json "$OUT"/rss.* "$OUT"/time
 	sync # previous outputs' writeback must not land in this run
-	/usr/bin/time -f '%e %M' -o "$OUT/time" bash -c "set -o pipefail; $1" ||
+	/usr/bin/time -f '%e %M %U %S' -o "$OUT/time" bash -c "set -o pipefail; $1" ||
 		die "failed: $1"
-	local secs rss
-	read -r secs rss < <(tail -n1 "$OUT/time")
+	local secs rss user sys
+	read -r secs rss user sys < <(tail -n1 "$OUT/time")
 	if compgen -G "$OUT/rss.*" >/dev/null; then
 		rss=$(tail -q -n1 "$OUT"/rss.* | awk '{s+=$1} END {print s}')
 	fi
-	echo "$secs $rss $(stat -c %s "$OUT/blob")"
+	echo "$secs $rss $(stat -c %s "$OUT/blob") $(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')"
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 TAB=$'\t'
-ROWS=() # tab-separated: variant, tool, secs, rss_kib, bytes, img/peer ratio
+ROWS=() # tab-separated: variant, tool, secs, cpu_secs, rss_kib, bytes, img/peer ratio
 IMG_MAX_RSS=0
 bench_pair() {
 	local variant=$1 img_cmd=$2 peer=$3 peer_cmd=$4 i r
-	local is=() ir=() ib=() ps=() pr=() pb=()
+	local is=() ir=() ib=() ic=() ps=() pr=() pb=() pc=()
 	for ((i = 1; i <= RUNS; i++)); do
 		r=$(run_once "$img_cmd")
 		read -r -a r <<<"$r"
-		is+=("${r[0]}") ir+=("${r[1]}") ib+=("${r[2]}")
+		is+=("${r[0]}") ir+=("${r[1]}") ib+=("${r[2]}") ic+=("${r[3]}")
 		r=$(run_once "$peer_cmd")
 		read -r -a r <<<"$r"
-		ps+=("${r[0]}") pr+=("${r[1]}") pb+=("${r[2]}")
+		ps+=("${r[0]}") pr+=("${r[1]}") pb+=("${r[2]}") pc+=("${r[3]}")
 		log "$variant run $i/$RUNS: img ${is[-1]} s, $peer ${ps[-1]} s"
 	done
 	local imed pmed irss
 	imed=$(median "${is[@]}") pmed=$(median "${ps[@]}") irss=$(median "${ir[@]}")
 	[ "$irss" -gt "$IMG_MAX_RSS" ] && IMG_MAX_RSS=$irss
-	ROWS+=("$variant${TAB}img${TAB}$imed${TAB}$irss${TAB}$(median "${ib[@]}")${TAB}$(awk -v a="$imed" -v b="$pmed" 'BEGIN {printf "%.2f", a/b}')")
-	ROWS+=("$variant${TAB}$peer${TAB}$pmed${TAB}$(median "${pr[@]}")${TAB}$(median "${pb[@]}")${TAB}")
+	ROWS+=("$variant${TAB}img${TAB}$imed${TAB}$(median "${ic[@]}")${TAB}$irss${TAB}$(median "${ib[@]}")${TAB}$(awk -v a="$imed" -v b="$pmed" 'BEGIN {printf "%.2f", a/b}')")
+	ROWS+=("$variant${TAB}$peer${TAB}$pmed${TAB}$(median "${pc[@]}")${TAB}$(median "${pr[@]}")${TAB}$(median "${pb[@]}")${TAB}")
 }
 
+# Share of CPU left idle over 3 s: other processes' load, which inflates the
+# seconds measured (not the CPU time).
+idle_pct() {
+	local a b
+	a=$(awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+	sleep 3
+	b=$(awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f", 100 * (y[1] - x[1]) / (y[2] - x[2])}'
+}
+IDLE_START=$(idle_pct)
+[ "$IDLE_START" -ge 90 ] ||
+	log "warning: the CPUs were only $IDLE_START% idle before the runs; other processes will inflate the seconds (CPU time is reported too)"
 IMGL="\"$IMG\" layer --spec \"$SPEC\" --blob \"$OUT/blob\" --metadata \"$OUT/meta.json\""
 TAR="$T \"$OUT/rss.1\" tar -cf - -C \"$TREE\" ."
 NPROC=$(nproc)
@@ -145,16 +158,17 @@ done
 bench_pair "none" "$IMGL --compress none --jobs 1" \
 	"tar -cf" "$T \"$OUT/rss.1\" tar -cf \"$OUT/blob\" -C \"$TREE\" ."
 rm -f "$OUT"/blob "$OUT"/meta.json "$OUT"/rss.* "$OUT"/time
+IDLE_END=$(idle_pct)
 
 # --- report ------------------------------------------------------------------
 
 table() {
-	echo "| variant | tool | seconds | MB/s | peak RSS MiB | output MiB | img/peer time |"
-	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+	echo "| variant | tool | seconds | MB/s | CPU s | peak RSS MiB | output MiB | img/peer time |"
+	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	local row
 	for row in "${ROWS[@]}"; do
 		awk -F'\t' -v tb="$TREE_BYTES" '{
-			printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %s |\n", $1, $2, $3, tb/1e6/$3, $4/1024, $5/1048576, ($6 == "" ? "" : $6 "×")
+			printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %.1f | %s |\n", $1, $2, $3, tb/1e6/$3, $4, $5/1024, $6/1048576, ($7 == "" ? "" : $7 "×")
 		}' <<<"$row"
 	done
 }
@@ -165,11 +179,11 @@ verdicts() {
 	for ((i = 0; i < ${#ROWS[@]}; i += 2)); do
 		IFS=$'\t' read -r -a img <<<"${ROWS[i]}"
 		IFS=$'\t' read -r -a peer <<<"${ROWS[i + 1]}"
-		awk -v v="${img[0]}" -v p="${peer[1]}" -v a="${img[2]}" -v b="${peer[2]}" -v sa="${img[4]}" -v sb="${peer[4]}" 'BEGIN {
+		awk -v v="${img[0]}" -v p="${peer[1]}" -v a="${img[2]}" -v b="${peer[2]}" -v sa="${img[5]}" -v sb="${peer[5]}" -v ca="${img[3]}" -v cb="${peer[3]}" 'BEGIN {
 			r = a / b
 			how = r < 0.95 ? "faster" : r > 1.05 ? "slower" : "about even"
 			gsub(/\\\|/, "|", p)
-			printf "- **%s**: img takes %.2f× the time of `%s` (%s); its output is %.1f%% of that size.\n", v, r, p, how, 100 * sa / sb
+			printf "- **%s**: img takes %.2f× the time of `%s` (%s) and %.2f× its CPU time; its output is %.1f%% of that size.\n", v, r, p, how, ca / cb, 100 * sa / sb
 		}'
 	done
 }
@@ -212,7 +226,10 @@ page. Not part of the test suite.
   reported. Output goes to a file on the same disk for every tool; \`sync\`
   runs (untimed) before each run. Seconds and peak RSS come from GNU
   \`/usr/bin/time -f '%e %M'\`; for a pipeline the RSS is the sum of its
-  stages' peaks. MB/s is tree bytes (10⁶) per second.
+  stages' peaks. CPU s is user + system time of all processes (\`%U + %S\`).
+  The CPUs were $IDLE_START% idle over 3 s just before the runs and
+  $IDLE_END% just after: other load on the machine inflates the seconds, not
+  the CPU time. MB/s is tree bytes (10⁶) per second.
 
 ## Results
 
