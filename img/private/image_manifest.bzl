@@ -6,20 +6,24 @@ load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
+_CONFIG_ATTRS = [
+    "entrypoint",
+    "cmd",
+    "exposed_ports",
+    "volumes",
+    "env",
+    "labels",
+    "annotations",
+    "user",
+    "working_dir",
+    "stop_signal",
+    "created",
+]
+
 def _config_spec(ctx):
-    spec = {"target": display_label(ctx.label)}
-    for name in ("entrypoint", "cmd", "exposed_ports", "volumes"):
-        value = getattr(ctx.attr, name)
-        if value:
-            spec[name] = value
-    for name in ("env", "labels", "annotations"):
-        value = getattr(ctx.attr, name)
-        if value:
-            spec[name] = value
-    for name in ("user", "working_dir", "stop_signal", "created"):
-        value = getattr(ctx.attr, name)
-        if value:
-            spec[name] = value
+    # Unset (empty) attributes stay out, so the config fragment's values stand.
+    spec = {name: getattr(ctx.attr, name) for name in _CONFIG_ATTRS if getattr(ctx.attr, name)}
+    spec["target"] = display_label(ctx.label)
     if ctx.file.config_fragment:
         spec["config_fragment"] = ctx.file.config_fragment.path
     return spec
