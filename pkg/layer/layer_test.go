@@ -679,3 +679,31 @@ func TestBoundedMemory(t *testing.T) {
 		t.Errorf("heap grew by %d MiB while writing a 200 MiB layer; something buffers the layer", grew>>20)
 	}
 }
+
+func TestDedupStages(t *testing.T) {
+	dir := t.TempDir()
+	prefix := strings.Repeat("p", prefixLen)
+	writeFiles(t, dir, map[string]string{
+		"small":       "same",
+		"big-a":       prefix + "tail-A",
+		"big-b":       prefix + "tail-B", // same size and first 64 KiB, other tail
+		"big-a-again": prefix + "tail-A",
+	})
+	s := mustParse(t, specJSON(dir, `{"target": "//t", "entries": [
+	  {"path": "/1/small", "type": "file", "source": "$D/small"},
+	  {"path": "/2/small", "type": "file", "source": "$D/small"},
+	  {"path": "/a", "type": "file", "source": "$D/big-a"},
+	  {"path": "/b", "type": "file", "source": "$D/big-b"},
+	  {"path": "/c", "type": "file", "source": "$D/big-a-again"}
+	]}`))
+	links := map[string]string{}
+	for _, e := range listTar(t, tarBytes(t, s)) {
+		if e.Type == tar.TypeLink {
+			links[e.Name] = e.Link
+		}
+	}
+	want := map[string]string{"2/small": "1/small", "c": "a"}
+	if fmt.Sprint(links) != fmt.Sprint(want) {
+		t.Errorf("hardlinks = %v, want %v (b differs from a only after the first 64 KiB)", links, want)
+	}
+}

@@ -43,6 +43,9 @@ func Build(spec *Spec, blob io.Writer, c compress.Options) (oci.LayerMetadata, e
 // compressed runs produce with a writer whose bytes are hashed as the diffID,
 // compressed, and written to blob while being hashed as the digest.
 func compressed(blob io.Writer, c compress.Options, produce func(io.Writer) error) (oci.LayerMetadata, error) {
+	if c.Algorithm == compress.None {
+		return uncompressed(blob, produce)
+	}
 	out := newDigester()
 	bw := bufio.NewWriterSize(io.MultiWriter(blob, out), 1<<20)
 	cw, err := compress.NewWriter(bw, c)
@@ -65,6 +68,25 @@ func compressed(blob io.Writer, c compress.Options, produce func(io.Writer) erro
 		Digest:    out.digest(),
 		Size:      out.n,
 		DiffID:    diff.digest(),
+	}, nil
+}
+
+// uncompressed stores the tar as the blob: one hash serves as both digest and
+// diffID, which saves hashing every byte twice.
+func uncompressed(blob io.Writer, produce func(io.Writer) error) (oci.LayerMetadata, error) {
+	d := newDigester()
+	bw := bufio.NewWriterSize(io.MultiWriter(blob, d), 1<<20)
+	if err := produce(bw); err != nil {
+		return oci.LayerMetadata{}, err
+	}
+	if err := bw.Flush(); err != nil {
+		return oci.LayerMetadata{}, err
+	}
+	return oci.LayerMetadata{
+		MediaType: compress.MediaType(compress.None),
+		Digest:    d.digest(),
+		Size:      d.n,
+		DiffID:    d.digest(),
 	}, nil
 }
 
