@@ -2,11 +2,13 @@
 
 load(
     "//img/private:providers.bzl",
+    _BaseImageInfo = "BaseImageInfo",
     _ImageIndexInfo = "ImageIndexInfo",
     _ImageManifestInfo = "ImageManifestInfo",
     _LayerInfo = "LayerInfo",
 )
 
+BaseImageInfo = _BaseImageInfo
 ImageIndexInfo = _ImageIndexInfo
 ImageManifestInfo = _ImageManifestInfo
 LayerInfo = _LayerInfo

@@ -1,6 +1,11 @@
 package main
 
-import "github.com/rules-img/rules_img/pkg/oci"
+import (
+	"os"
+
+	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/registry"
+)
 
 func init() {
 	subcommands["layout"] = subcommand{"write an OCI image layout directory", layoutMain}
@@ -9,11 +14,14 @@ func init() {
 func layoutMain(args []string) error {
 	fs := newSubcommandFlags("layout")
 	var f oci.LayoutFiles
-	var blobs repeatedFlag
+	var blobs, remote repeatedFlag
+	var rf registryFlags
 	fs.StringVar(&f.Root, "root", "", "descriptor JSON of the top manifest or index")
 	fs.Var(&blobs, "blob", "a blob of the image (manifest, config, index or layer); repeat")
+	fs.Var(&remote, "remote-layer", "layer metadata JSON with a source (from img pull) whose blob is fetched if the image references it; repeat")
 	fs.StringVar(&f.Out, "out", "", "output: layout directory, absent or empty")
 	fs.StringVar(&f.RefName, "ref-name", "", "optional org.opencontainers.image.ref.name of the root in index.json")
+	rf.register(fs)
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
 	}
@@ -21,5 +29,19 @@ func layoutMain(args []string) error {
 		return err
 	}
 	f.Blobs = blobs
+	f.RemoteLayers = remote
+	if len(remote) > 0 {
+		kc, err := rf.keychain()
+		if err != nil {
+			return err
+		}
+		ctx, stop := signalContext()
+		defer stop()
+		f.Fetch = func(m oci.LayerMetadata, dst string) error {
+			return registry.FetchBlob(ctx, *m.Source, m.Digest, m.Size, dst, registry.FetchOptions{
+				Keychain: kc, Insecure: rf.insecure, Name: m.Digest, Progress: os.Stderr,
+			})
+		}
+	}
 	return oci.WriteLayout(f)
 }

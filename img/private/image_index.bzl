@@ -1,7 +1,7 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
 load(":labels.bzl", "display_label")
-load(":layout.bzl", "oci_layout")
+load(":layout.bzl", "oci_layout", "split_layers")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_tool")
 load(":transitions.bzl", "platforms_split")
@@ -34,11 +34,16 @@ def _image_index_impl(ctx):
         toolchain = "//img:toolchain_type",
     )
 
-    blobs = depset(
-        [index] + [f for m in manifests for f in (m.manifest, m.config)],
-        transitive = [depset([layer.blob for layer in m.layers]) for m in manifests],
+    local, remote = split_layers([layer for m in manifests for layer in m.layers])
+    fetch_flags = [m.base.fetch_flags for m in manifests if m.base]
+    layout = oci_layout(
+        ctx,
+        descriptor,
+        depset([index] + [f for m in manifests for f in (m.manifest, m.config)] + local),
+        remote_layers = remote,
+        # Bases of one index come from one registry setup in practice.
+        fetch_flags = fetch_flags[0] if fetch_flags else [],
     )
-    layout = oci_layout(ctx, descriptor, blobs)
     return [
         DefaultInfo(files = depset([index, descriptor])),
         OutputGroupInfo(

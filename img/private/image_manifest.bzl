@@ -1,9 +1,9 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
 load(":labels.bzl", "display_label")
-load(":layout.bzl", "oci_layout")
+load(":layout.bzl", "oci_layout", "split_layers")
 load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
-load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
+load(":providers.bzl", "BaseImageInfo", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
 _CONFIG_ATTRS = [
@@ -28,11 +28,39 @@ def _config_spec(ctx):
         spec["config_fragment"] = ctx.file.config_fragment.path
     return spec
 
+def _same_platform(a, b):
+    # arm64 images often omit the variant, which then means v8.
+    def norm(p):
+        variant = p.get("variant", "")
+        if p["architecture"] == "arm64" and variant == "":
+            variant = "v8"
+        return (p["os"], p["architecture"], variant)
+
+    return norm(a) == norm(b)
+
+def _platform_name(p):
+    return "/".join([p["os"], p["architecture"]] + ([p["variant"]] if p.get("variant") else []))
+
+def _select_base(ctx, platform):
+    base = ctx.attr.base[BaseImageInfo]
+    for m in base.manifests:
+        if _same_platform(m.platform, platform):
+            return base, m
+    fail("base: %s (%s/%s@%s) has no image for %s; it has %s. Build for one of those platforms or pick another base." % (
+        ctx.attr.base.label,
+        base.registry,
+        base.repository,
+        base.digest,
+        _platform_name(platform),
+        ", ".join([_platform_name(m.platform) for m in base.manifests]),
+    ))
+
 def _image_manifest_impl(ctx):
-    if ctx.attr.base:
-        fail("base: base images from pull() are not supported yet in this version of rules_img; build from scratch (drop base) for now")
     platform = target_image_platform(ctx, ctx.attr.platform)
-    layers = [layer[LayerInfo] for layer in ctx.attr.layers]
+    own_layers = [layer[LayerInfo] for layer in ctx.attr.layers]
+    base, base_manifest = (None, None)
+    if ctx.attr.base:
+        base, base_manifest = _select_base(ctx, platform)
 
     spec = ctx.actions.declare_file(ctx.label.name + ".config_spec.json")
     ctx.actions.write(spec, json.encode(_config_spec(ctx)))
@@ -42,7 +70,10 @@ def _image_manifest_impl(ctx):
 
     args = ctx.actions.args()
     args.add("manifest")
-    args.add_all([layer.metadata for layer in layers], before_each = "--layer")
+    args.add_all([layer.metadata for layer in own_layers], before_each = "--layer")
+    if base_manifest:
+        args.add("--base-config", base_manifest.config)
+        args.add("--base-manifest", base_manifest.manifest)
     args.add("--config-spec", spec)
     args.add("--os", platform["os"])
     args.add("--arch", platform["architecture"])
@@ -51,7 +82,9 @@ def _image_manifest_impl(ctx):
     args.add("--manifest", manifest)
     args.add("--config", config)
     args.add("--descriptor", descriptor)
-    inputs = [spec] + [layer.metadata for layer in layers]
+    inputs = [spec] + [layer.metadata for layer in own_layers]
+    if base_manifest:
+        inputs += [base_manifest.config, base_manifest.manifest]
     if ctx.file.config_fragment:
         inputs.append(ctx.file.config_fragment)
 
@@ -66,8 +99,15 @@ def _image_manifest_impl(ctx):
         toolchain = "//img:toolchain_type",
     )
 
-    blobs = depset([manifest, config] + [layer.blob for layer in layers])
-    layout = oci_layout(ctx, descriptor, blobs)
+    layers = (base_manifest.layers if base_manifest else []) + own_layers
+    local, remote = split_layers(layers)
+    layout = oci_layout(
+        ctx,
+        descriptor,
+        depset([manifest, config] + local),
+        remote_layers = remote,
+        fetch_flags = base.fetch_flags if base else [],
+    )
     return [
         DefaultInfo(files = depset([manifest, config, descriptor])),
         OutputGroupInfo(
@@ -80,6 +120,7 @@ def _image_manifest_impl(ctx):
             descriptor = descriptor,
             platform = platform,
             layers = layers,
+            base = base,
             oci_layout = layout,
         ),
     ]
@@ -98,7 +139,12 @@ the image as an OCI image layout directory (skopeo, crane, `ctr images import`).
             doc = "Layers, bottom first: image_layer, layer_from_tar or anything with LayerInfo.",
             providers = [LayerInfo],
         ),
-        base = attr.label(doc = "A base image from pull(). Not supported yet: setting it is an error."),
+        base = attr.label(
+            doc = "A base image from pull(): its layers come first and its config is inherited " +
+                  "(env, entrypoint, cmd, user, working_dir, labels) unless an attribute overrides it. " +
+                  "For a multi-platform base, the manifest for the target platform is used.",
+            providers = [BaseImageInfo],
+        ),
         entrypoint = attr.string_list(doc = "Config Entrypoint."),
         cmd = attr.string_list(doc = "Config Cmd: the default arguments."),
         env = attr.string_dict(doc = "Environment variables; $VAR and ${VAR} expand to values inherited from config_fragment."),

@@ -21,7 +21,8 @@ ImageManifestInfo = provider(
         "config": "File: the OCI image config JSON.",
         "descriptor": "File: JSON descriptor of the manifest (mediaType, digest, size, platform).",
         "platform": "dict: the image's platform, keys os, architecture and (when set) variant.",
-        "layers": "list of LayerInfo: the image's own layers, bottom first.",
+        "layers": "list of LayerInfo: all layers, the base's first; a shallow base layer has no blob.",
+        "base": "BaseImageInfo of the base image, or None for an image from scratch.",
         "oci_layout": "File: a directory holding the image as an OCI image layout.",
     },
 )
@@ -33,5 +34,19 @@ ImageIndexInfo = provider(
         "descriptor": "File: JSON descriptor of the index (mediaType, digest, size).",
         "manifests": "list of ImageManifestInfo: the images the index lists, in index order.",
         "oci_layout": "File: a directory holding the index and all its images as an OCI image layout.",
+    },
+)
+
+BaseImageInfo = provider(
+    doc = "An image pulled by pull(): what image_manifest(base = ...) builds on.",
+    fields = {
+        "registry": "string: the registry it was pulled from.",
+        "repository": "string: the repository in that registry.",
+        "digest": "string: digest of the pulled root (index or manifest).",
+        "manifests": "list of struct(platform, manifest, config, layers): one per platform; " +
+                     "platform is a dict like ImageManifestInfo.platform, manifest and config are Files, " +
+                     "layers a list of LayerInfo whose blob is None when the pull was shallow.",
+        "fetch_flags": "list of string: img flags (docker config, credential helper, insecure) " +
+                       "for actions that fetch the base's blobs from its registry; never credentials.",
     },
 )

@@ -19,15 +19,43 @@ type LayoutFiles struct {
 	Blobs   []string // every blob of the image, in any order
 	Out     string   // layout directory: absent or empty
 	RefName string   // optional org.opencontainers.image.ref.name
+	// RemoteLayers are layer metadata files (with a source) of layers whose
+	// blobs are not local, e.g. of a shallow-pulled base image. Those the
+	// image references are fetched with Fetch.
+	RemoteLayers []string
+	Fetch        BlobFetcher
 }
 
-// WriteLayout reads the root descriptor file and calls BuildLayout.
+// BlobFetcher downloads the blob of a layer with a Source to dst. It must
+// verify digest and size, and dst must appear only when complete. It is a
+// callback so that this package needs no registry client.
+type BlobFetcher func(layer LayerMetadata, dst string) error
+
+// WriteLayout reads the root descriptor and remote layer files and builds
+// the layout.
 func WriteLayout(f LayoutFiles) error {
 	root, err := ReadDescriptor(f.Root)
 	if err != nil {
 		return err
 	}
-	return BuildLayout(root, f.Blobs, f.Out, f.RefName)
+	remote := map[string]remoteBlob{}
+	for _, p := range f.RemoteLayers {
+		m, err := ReadLayerMetadata(p)
+		if err != nil {
+			return err
+		}
+		if err := checkDigest(m.Digest); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if m.Source == nil || m.Source.Registry == "" || m.Source.Repository == "" {
+			return fmt.Errorf("%s: remote layer metadata has no source registry and repository", p)
+		}
+		remote[m.Digest] = remoteBlob{meta: m, path: p}
+	}
+	if len(remote) > 0 && f.Fetch == nil {
+		return errors.New("remote layers given, but no way to fetch them")
+	}
+	return buildLayout(root, f.Blobs, remote, f.Fetch, f.Out, f.RefName)
 }
 
 // BuildLayout writes an OCI image layout to dir: the blob files stored by
@@ -35,7 +63,19 @@ func WriteLayout(f LayoutFiles) error {
 // with the referenced size, then oci-layout and index.json. dir may exist
 // but must be empty (Bazel creates tree artifacts' directories); on failure
 // everything written is removed. Blobs nothing references are kept.
-func BuildLayout(root Descriptor, blobs []string, dir, refName string) (err error) {
+func BuildLayout(root Descriptor, blobs []string, dir, refName string) error {
+	return buildLayout(root, blobs, nil, nil, dir, refName)
+}
+
+// remoteBlob is a layer whose blob is fetched only if the image needs it.
+type remoteBlob struct {
+	meta LayerMetadata
+	path string // metadata file, for messages
+}
+
+// buildLayout is BuildLayout plus remote layers, fetched while checking
+// completeness so that only referenced ones are downloaded.
+func buildLayout(root Descriptor, blobs []string, remote map[string]remoteBlob, fetch BlobFetcher, dir, refName string) (err error) {
 	created, err := prepareEmptyDir(dir)
 	if err != nil {
 		return err
@@ -70,7 +110,7 @@ func BuildLayout(root Descriptor, blobs []string, dir, refName string) (err erro
 		}
 	}
 
-	w := layoutWalker{dir: blobDir, have: have, seen: map[string]bool{}}
+	w := layoutWalker{dir: blobDir, have: have, seen: map[string]bool{}, remote: remote, fetch: fetch}
 	if err := w.check(root, "the root descriptor"); err != nil {
 		return err
 	}
@@ -161,6 +201,27 @@ type layoutWalker struct {
 	dir  string
 	have map[string]storedBlob
 	seen map[string]bool
+	// remote layers by digest, fetched into dir when first referenced.
+	remote map[string]remoteBlob
+	fetch  BlobFetcher
+}
+
+// fetchRemote downloads a remote layer into the layout and records it.
+func (w *layoutWalker) fetchRemote(d Descriptor, r remoteBlob, what string) error {
+	if r.meta.Size != d.Size {
+		return fmt.Errorf("blob %s (%s) is referenced with size %d, but remote layer %s says %d", d.Digest, what, d.Size, r.path, r.meta.Size)
+	}
+	src := fmt.Sprintf("%s/%s (from %s)", r.meta.Source.Registry, r.meta.Source.Repository, r.path)
+	dst := filepath.Join(w.dir, strings.TrimPrefix(d.Digest, "sha256:"))
+	if err := w.fetch(r.meta, dst); err != nil {
+		return fmt.Errorf("fetching %s (%s): %w", d.Digest, what, err)
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return fmt.Errorf("fetching %s (%s) from %s: %w", d.Digest, what, src, err)
+	}
+	w.have[d.Digest] = storedBlob{src: src, size: st.Size()}
+	return nil
 }
 
 // maxManifestSize bounds how much of a blob we parse as a manifest or
@@ -172,11 +233,17 @@ func (w *layoutWalker) check(d Descriptor, what string) error {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	b, ok := w.have[d.Digest]
+	if r, remote := w.remote[d.Digest]; !ok && remote {
+		if err := w.fetchRemote(d, r, what); err != nil {
+			return err
+		}
+		b, ok = w.have[d.Digest]
+	}
 	if !ok {
 		if len(d.URLs) > 0 {
 			return nil // non-distributable: fetched from its URLs, may be absent
 		}
-		return fmt.Errorf("blob %s (%s) is missing: no --blob file has that sha256", d.Digest, what)
+		return fmt.Errorf("blob %s (%s) is missing: no --blob file has that sha256, nor is it a remote layer", d.Digest, what)
 	}
 	if b.size != d.Size {
 		return fmt.Errorf("blob %s (%s) is referenced with size %d, but %s has %d bytes", d.Digest, what, d.Size, b.src, b.size)

@@ -29,6 +29,15 @@ type LayerMetadata struct {
 	Size        int64             `json:"size"`   // bytes of the blob as stored
 	DiffID      string            `json:"diffID"` // sha256 of the uncompressed tar
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Source is set for layers of a pulled base image: where to fetch the
+	// blob when bytes are needed and it was not downloaded.
+	Source *BlobSource `json:"source,omitempty"`
+}
+
+// BlobSource is the registry repository a blob can be fetched from.
+type BlobSource struct {
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
 }
 
 // ReadLayerMetadata reads and checks a metadata file written by `img layer`.

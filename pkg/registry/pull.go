@@ -1,0 +1,425 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+// PullOptions names the image to pull and where to put it.
+type PullOptions struct {
+	Registry   string // host[:port], e.g. "index.docker.io", "127.0.0.1:5000"
+	Repository string // e.g. "library/alpine"
+	Digest     string // sha256:... of the root manifest or index
+	Tag        string // informational, unless Digest is empty and AllowTagOnly
+	// AllowTagOnly lets an empty Digest be resolved from Tag. The result is
+	// not reproducible; Pulled.Image.Digest says what to pin.
+	AllowTagOnly bool
+	// Insecure allows plain HTTP and skips TLS verification. Loopback
+	// registries may use plain HTTP without it.
+	Insecure bool
+	Keychain authn.Keychain // nil: anonymous
+	Eager    bool           // also download layer blobs
+	OutDir   string
+	Name     string    // Bazel repository name, for messages
+	Progress io.Writer // progress lines for long (eager) downloads; nil: none
+}
+
+// Image is what Pull writes to OutDir/image.json. Paths are relative to
+// OutDir.
+type Image struct {
+	Registry   string             `json:"registry"`
+	Repository string             `json:"repository"`
+	Tag        string             `json:"tag"`
+	Digest     string             `json:"digest"`
+	MediaType  string             `json:"mediaType"`
+	Size       int64              `json:"size"`
+	Root       string             `json:"root"`
+	Manifests  []PlatformManifest `json:"manifests"`
+}
+
+// PlatformManifest is one image manifest of the pulled image.
+type PlatformManifest struct {
+	Platform     ImagePlatform `json:"platform"`
+	Digest       string        `json:"digest"`
+	MediaType    string        `json:"mediaType"`
+	Size         int64         `json:"size"`
+	Manifest     string        `json:"manifest"`
+	Config       string        `json:"config"`
+	ConfigDigest string        `json:"configDigest"`
+	Layers       []PulledLayer `json:"layers"`
+}
+
+// ImagePlatform always has all three keys, so Starlark can index it
+// without .get().
+type ImagePlatform struct {
+	OS           string `json:"os"`
+	Architecture string `json:"architecture"`
+	Variant      string `json:"variant"`
+	OSVersion    string `json:"os.version,omitempty"`
+}
+
+// PulledLayer points at a layer's metadata, and at its blob when eager.
+type PulledLayer struct {
+	Digest   string `json:"digest"`
+	Metadata string `json:"metadata"`
+	Blob     string `json:"blob,omitempty"`
+}
+
+// Pulled summarizes a pull.
+type Pulled struct {
+	Image            Image
+	Layers           int   // distinct layers
+	LayersDownloaded int   // layer blobs downloaded (eager)
+	BytesTransferred int64 // manifests, configs and blobs received
+}
+
+// eagerWorkers bounds parallel layer downloads.
+const eagerWorkers = 4
+
+// Pull fetches the image's root, every platform manifest and config, writes
+// them verbatim to OutDir/blobs/sha256/, layer metadata to
+// OutDir/layers/<hex>.json and the summary to OutDir/image.json. Layer
+// blobs are downloaded only when Eager.
+func Pull(ctx context.Context, opts PullOptions) (*Pulled, error) {
+	if opts.OutDir == "" {
+		return nil, errors.New("output directory is required")
+	}
+	if opts.Registry == "" || opts.Repository == "" {
+		return nil, errors.New("registry and repository are required")
+	}
+	ref := opts.Digest
+	image := opts.Registry + "/" + opts.Repository + "@" + opts.Digest
+	switch {
+	case opts.Digest != "":
+		if err := checkDigest(opts.Digest); err != nil {
+			return nil, fmt.Errorf("%s: %w", image, err)
+		}
+	case opts.AllowTagOnly && opts.Tag != "":
+		ref = opts.Tag
+		image = opts.Registry + "/" + opts.Repository + ":" + opts.Tag
+	default:
+		return nil, fmt.Errorf("%s/%s: a digest is required (pulls by tag only are not reproducible)", opts.Registry, opts.Repository)
+	}
+	if opts.Name != "" {
+		image = opts.Name + " (" + image + ")"
+	}
+
+	c, err := newClient(ctx, opts.Registry, opts.Repository, opts.Keychain, opts.Insecure, image)
+	if err != nil {
+		return nil, err
+	}
+	p := &puller{c: c, opts: opts, written: map[string]bool{}}
+	for _, d := range []string{"blobs/sha256", "layers"} {
+		if err := os.MkdirAll(filepath.Join(opts.OutDir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+
+	root, contentType, err := c.fetchManifest(ctx, ref, opts.Digest, -1, "root manifest")
+	if err != nil {
+		return nil, err
+	}
+	digest := opts.Digest
+	if digest == "" {
+		sum := sha256.Sum256(root)
+		digest = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	doc, mediaType, err := parseManifest(root, contentType)
+	if err != nil {
+		return nil, fmt.Errorf("%s: root %s: %w", image, digest, err)
+	}
+	rootPath, err := p.save(digest, root)
+	if err != nil {
+		return nil, err
+	}
+	out := &Pulled{Image: Image{
+		Registry: opts.Registry, Repository: opts.Repository, Tag: opts.Tag,
+		Digest: digest, MediaType: mediaType, Size: int64(len(root)), Root: rootPath,
+	}}
+
+	if isIndex(mediaType) {
+		for i, m := range doc.Manifests {
+			if isAttestation(m) {
+				continue
+			}
+			if !isManifest(m.MediaType) {
+				// Nested indexes and artifacts (signatures, SBOMs) are no
+				// platform images to build on.
+				continue
+			}
+			what := fmt.Sprintf("manifest %d (%s) of the index", i+1, m.Digest)
+			if err := checkDigest(m.Digest); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", image, what, err)
+			}
+			raw, _, err := c.fetchManifest(ctx, m.Digest, m.Digest, m.Size, what)
+			if err != nil {
+				return nil, err
+			}
+			pm, err := p.manifest(ctx, m.Digest, m.MediaType, raw, m.Platform, what)
+			if err != nil {
+				return nil, err
+			}
+			out.Image.Manifests = append(out.Image.Manifests, pm)
+		}
+		if len(out.Image.Manifests) == 0 {
+			return nil, fmt.Errorf("%s: the index lists no platform image manifests", image)
+		}
+	} else {
+		pm, err := p.manifest(ctx, digest, mediaType, root, nil, "manifest")
+		if err != nil {
+			return nil, err
+		}
+		out.Image.Manifests = []PlatformManifest{pm}
+	}
+
+	if opts.Eager {
+		if err := p.downloadLayers(ctx); err != nil {
+			return nil, err
+		}
+		for i := range out.Image.Manifests {
+			for j, l := range out.Image.Manifests[i].Layers {
+				if p.downloaded[l.Digest] {
+					out.Image.Manifests[i].Layers[j].Blob = blobPath(l.Digest)
+				}
+			}
+		}
+	}
+	if err := oci.WriteJSON(filepath.Join(opts.OutDir, "image.json"), out.Image); err != nil {
+		return nil, err
+	}
+	out.Layers = len(p.layers)
+	out.LayersDownloaded = len(p.downloaded)
+	out.BytesTransferred = c.transferred.Load()
+	return out, nil
+}
+
+type puller struct {
+	c          *client
+	opts       PullOptions
+	written    map[string]bool // layer metadata files written
+	layers     []oci.Descriptor
+	downloaded map[string]bool
+}
+
+// manifestDoc is the part of a manifest or index that Pull reads.
+type manifestDoc struct {
+	SchemaVersion int              `json:"schemaVersion"`
+	MediaType     string           `json:"mediaType"`
+	Config        *oci.Descriptor  `json:"config"`
+	Layers        []oci.Descriptor `json:"layers"`
+	Manifests     []oci.Descriptor `json:"manifests"`
+}
+
+// parseManifest decodes a manifest or index and settles its media type:
+// the document's own field, else the Content-Type, else its shape.
+func parseManifest(raw []byte, contentType string) (manifestDoc, string, error) {
+	var doc manifestDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return doc, "", fmt.Errorf("not a JSON manifest: %v", err)
+	}
+	if doc.SchemaVersion == 1 {
+		return doc, "", errors.New("Docker schema 1 manifests are not supported; push the image again with a current client")
+	}
+	mt := doc.MediaType
+	if mt == "" {
+		mt, _, _ = strings.Cut(contentType, ";")
+		mt = strings.TrimSpace(mt)
+	}
+	if !isIndex(mt) && !isManifest(mt) {
+		switch {
+		case doc.Manifests != nil:
+			mt = mediaTypeOCIIndex
+		case doc.Config != nil:
+			mt = mediaTypeOCIManifest
+		default:
+			return doc, "", fmt.Errorf("media type %q is not an image manifest or index", mt)
+		}
+	}
+	return doc, mt, nil
+}
+
+func isIndex(mt string) bool    { return mt == mediaTypeOCIIndex || mt == mediaTypeDockerList }
+func isManifest(mt string) bool { return mt == mediaTypeOCIManifest || mt == mediaTypeDockerManifest }
+
+// isAttestation spots BuildKit's provenance/SBOM entries in an index.
+func isAttestation(d oci.Descriptor) bool {
+	if d.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+		return true
+	}
+	return d.Platform != nil && d.Platform.OS == "unknown" && d.Platform.Architecture == "unknown"
+}
+
+// manifest handles one image manifest: saves it, fetches its config and
+// writes its layers' metadata.
+func (p *puller) manifest(ctx context.Context, digest, mediaType string, raw []byte, platform *oci.Platform, what string) (PlatformManifest, error) {
+	image := p.c.image
+	doc, mt, err := parseManifest(raw, mediaType)
+	if err != nil {
+		return PlatformManifest{}, fmt.Errorf("%s: %s: %w", image, what, err)
+	}
+	if !isManifest(mt) {
+		return PlatformManifest{}, fmt.Errorf("%s: %s is a %s, not an image manifest", image, what, mt)
+	}
+	if doc.Config == nil {
+		return PlatformManifest{}, fmt.Errorf("%s: %s has no config", image, what)
+	}
+	manifestPath, err := p.save(digest, raw)
+	if err != nil {
+		return PlatformManifest{}, err
+	}
+	cfgWhat := "config of " + what
+	if err := checkDigest(doc.Config.Digest); err != nil {
+		return PlatformManifest{}, fmt.Errorf("%s: %s: %w", image, cfgWhat, err)
+	}
+	cfgRaw, err := p.c.fetchSmallBlob(ctx, doc.Config.Digest, doc.Config.Size, cfgWhat)
+	if err != nil {
+		return PlatformManifest{}, err
+	}
+	var cfg struct {
+		OS           string `json:"os"`
+		Architecture string `json:"architecture"`
+		Variant      string `json:"variant"`
+		OSVersion    string `json:"os.version"`
+		RootFS       struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
+		return PlatformManifest{}, fmt.Errorf("%s: %s is not a JSON image config: %v", image, cfgWhat, err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(doc.Layers) {
+		return PlatformManifest{}, fmt.Errorf("%s: %s lists %d layers, its config %d diff_ids", image, what, len(doc.Layers), len(cfg.RootFS.DiffIDs))
+	}
+	configPath, err := p.save(doc.Config.Digest, cfgRaw)
+	if err != nil {
+		return PlatformManifest{}, err
+	}
+
+	pm := PlatformManifest{
+		Platform: ImagePlatform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant, OSVersion: cfg.OSVersion},
+		Digest:   digest, MediaType: mt, Size: int64(len(raw)),
+		Manifest: manifestPath, Config: configPath, ConfigDigest: doc.Config.Digest,
+		Layers: []PulledLayer{},
+	}
+	if platform != nil {
+		// The index entry is what platform selection matches on.
+		pm.Platform = ImagePlatform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant, OSVersion: platform.OSVersion}
+	}
+	src := &oci.BlobSource{Registry: p.opts.Registry, Repository: p.opts.Repository}
+	for i, l := range doc.Layers {
+		if err := checkDigest(l.Digest); err != nil {
+			return PlatformManifest{}, fmt.Errorf("%s: layer %d of %s: %w", image, i+1, what, err)
+		}
+		meta := filepath.Join("layers", strings.TrimPrefix(l.Digest, "sha256:")+".json")
+		if !p.written[l.Digest] {
+			m := oci.LayerMetadata{
+				MediaType: l.MediaType, Digest: l.Digest, Size: l.Size,
+				DiffID: cfg.RootFS.DiffIDs[i], Annotations: l.Annotations, Source: src,
+			}
+			if err := oci.WriteJSON(filepath.Join(p.opts.OutDir, meta), m); err != nil {
+				return PlatformManifest{}, err
+			}
+			p.written[l.Digest] = true
+			p.layers = append(p.layers, l)
+		}
+		pm.Layers = append(pm.Layers, PulledLayer{Digest: l.Digest, Metadata: meta})
+	}
+	return pm, nil
+}
+
+// save writes a fetched document as its blob file; the path is relative to
+// OutDir.
+func (p *puller) save(digest string, raw []byte) (string, error) {
+	rel := blobPath(digest)
+	return rel, oci.WriteFileAtomic(filepath.Join(p.opts.OutDir, rel), raw)
+}
+
+func blobPath(digest string) string {
+	return "blobs/sha256/" + strings.TrimPrefix(digest, "sha256:")
+}
+
+// downloadLayers fetches every distinct layer blob, a few at a time.
+// Foreign layers (with URLs) are skipped: registries usually lack them.
+func (p *puller) downloadLayers(ctx context.Context) error {
+	var todo []oci.Descriptor
+	var total int64
+	for _, l := range p.layers {
+		if len(l.URLs) == 0 {
+			todo = append(todo, l)
+			total += l.Size
+		}
+	}
+	label := "img pull"
+	if p.opts.Name != "" {
+		label += " " + p.opts.Name
+	}
+	prog := startProgress(p.opts.Progress, label, total)
+	defer prog.stop()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan oci.Descriptor)
+	)
+	p.downloaded = map[string]bool{}
+	for range min(eagerWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range next {
+				dst := filepath.Join(p.opts.OutDir, blobPath(l.Digest))
+				err := p.c.downloadBlob(ctx, l.Digest, l.Size, dst, prog, "layer "+l.Digest)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+					cancel()
+				}
+				if err == nil {
+					p.downloaded[l.Digest] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, l := range todo {
+		select {
+		case next <- l:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// checkDigest accepts sha256:<64 lowercase hex>: blobs are stored by it.
+func checkDigest(d string) error {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(h) != 64 || strings.ToLower(h) != h {
+		return fmt.Errorf("digest %q is not sha256:<64 lowercase hex digits>", d)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return fmt.Errorf("digest %q is not sha256:<64 lowercase hex digits>", d)
+	}
+	return nil
+}
