@@ -1,0 +1,272 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rules-img/rules_img/e2e/harness"
+)
+
+// pullEnv is a CNCF Distribution registry behind a byte-counting proxy and
+// another one with htpasswd auth, both seeded with the ~600 MiB two-platform
+// base that e2e/workspace builds, and the pull workspace pointed at them.
+type pullEnv struct {
+	reg, authReg *harness.Registry
+	proxy        *harness.Proxy
+	digest       string
+	ws           *harness.Bazel
+	helperPath   string // dir holding docker-credential-e2etest
+}
+
+func startPullEnv(t *testing.T) *pullEnv {
+	t.Helper()
+	e := &pullEnv{}
+	var err error
+	if e.reg, err = harness.StartRegistry(harness.RegistryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.reg.Stop)
+	if e.proxy, err = harness.StartProxy(e.reg.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.proxy.Stop)
+	if e.authReg, err = harness.StartRegistry(harness.RegistryOptions{User: "e2e", Password: "s3cret-e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.authReg.Stop)
+
+	if e.digest, err = harness.SeedBase(ws, e.reg.Addr(), "e2e/base", "v1", ""); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := harness.SeedBase(ws, e.authReg.Addr(), "e2e/base", "v1", e.authReg.Creds()); err != nil || d != e.digest {
+		t.Fatalf("seeding the auth registry: %v (digest %s, want %s)", err, d, e.digest)
+	}
+
+	// A fixed path keeps the workspace's Bazel output base warm across runs;
+	// MODULE.bazel changes with the ports, which refetches the pulls.
+	dir := "/var/tmp/rules_img_e2e_pull"
+	if err := os.RemoveAll(filepath.Join(dir, "ws")); err != nil {
+		t.Fatal(err)
+	}
+	creds := filepath.Join(dir, "creds")
+	os.MkdirAll(creds, 0o755)
+	if err := harness.WriteDockerConfig(filepath.Join(creds, "config.json"), e.authReg.Addr(), "e2e", "s3cret-e2e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := harness.WriteDockerConfig(filepath.Join(creds, "wrong.json"), e.authReg.Addr(), "e2e", "wrong-password"); err != nil {
+		t.Fatal(err)
+	}
+	if e.helperPath, err = harness.WriteCredentialHelper(creds, "e2etest", e.authReg.Addr(), "e2e", "s3cret-e2e"); err != nil {
+		t.Fatal(err)
+	}
+	e.ws = &harness.Bazel{Workspace: filepath.Join(dir, "ws")}
+	err = copyTemplate(filepath.Join(harness.RepoRoot(), "e2e", "pull_workspace"), e.ws.Workspace, map[string]string{
+		"{{RULES_IMG}}":           harness.RepoRoot(),
+		"{{DIGEST}}":              e.digest,
+		"{{REGISTRY}}":            e.proxy.Addr(),
+		"{{AUTH_REGISTRY}}":       e.authReg.Addr(),
+		"{{DOCKER_CONFIG}}":       filepath.Join(creds, "config.json"),
+		"{{WRONG_DOCKER_CONFIG}}": filepath.Join(creds, "wrong.json"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.ws.Shutdown)
+	return e
+}
+
+// copyTemplate copies dir to dst, filling placeholders in *.tmpl files
+// (written without the suffix).
+func copyTemplate(src, dst string, vars map[string]string) error {
+	return filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, strings.TrimSuffix(rel, ".tmpl"))
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if strings.HasPrefix(info.Name(), "bazel-") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		s := string(b)
+		if strings.HasSuffix(p, ".tmpl") {
+			for k, v := range vars {
+				s = strings.ReplaceAll(s, k, v)
+			}
+		}
+		return os.WriteFile(target, []byte(s), 0o644)
+	})
+}
+
+// baseLayers returns the digests of the base's layer blobs.
+func baseLayers(t *testing.T) map[string]bool {
+	t.Helper()
+	layout, _, err := harness.BaseLayout(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index manifest
+	readJSON(t, blobPath(layout, rootOf(t, layout).Digest), &index)
+	layers := map[string]bool{}
+	for _, m := range index.Manifests {
+		var man manifest
+		readJSON(t, blobPath(layout, m.Digest), &man)
+		for _, l := range man.Layers {
+			layers[l.Digest] = true
+		}
+	}
+	return layers
+}
+
+func TestPullBaseImages(t *testing.T) {
+	e := startPullEnv(t)
+	layers := baseLayers(t)
+
+	t.Run("shallow build downloads no layer bytes", func(t *testing.T) {
+		e.proxy.Reset()
+		start := time.Now()
+		if _, err := e.ws.Must("build", "//app:image", "//app:index"); err != nil {
+			t.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		stats := e.proxy.Stats()
+		var layerBytes int64
+		for d, n := range stats.BlobBytesOut {
+			if layers[d] {
+				layerBytes += n
+			}
+		}
+		blobs := stats.Of(harness.Blobs)
+		t.Logf("shallow: build took %s; registry served %d manifest bytes, %d blob bytes (configs), %d layer bytes",
+			elapsed.Round(time.Millisecond), stats.Of(harness.Manifests).BytesOut, blobs.BytesOut, layerBytes)
+		if layerBytes != 0 {
+			t.Errorf("a shallow build downloaded %d bytes of base layers", layerBytes)
+		}
+		if blobs.BytesOut >= 64<<10 {
+			t.Errorf("a shallow build downloaded %d blob bytes beyond manifests; want < 64 KiB (configs only)", blobs.BytesOut)
+		}
+	})
+
+	t.Run("image on the base runs in containerd", func(t *testing.T) {
+		layout := layoutOf(t, e.ws, "//app:image")
+		var man manifest
+		readJSON(t, blobPath(layout, rootOf(t, layout).Digest), &man)
+		if len(man.Layers) != 3 || !layers[man.Layers[0].Digest] || !layers[man.Layers[1].Digest] {
+			t.Fatalf("layers = %+v; want the two base layers first, then the app's", man.Layers)
+		}
+		ctrd, err := harness.StartContainerd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ctrd.Stop()
+		const name = "docker.io/library/on-base:e2e"
+		if err := ctrd.ImportLayout(layout, name); err != nil {
+			t.Fatal(err)
+		}
+		out, err := ctrd.Run(name, "on-base")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`base-release="rules_img e2e base"`, "big.bin=603979776 bytes", "BASE_ENV=from-base", "APP_ENV=from-app", "wd=/opt/base", "arch=amd64"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("container output %q lacks %q", out, want)
+			}
+		}
+	})
+
+	t.Run("index picks the base per platform", func(t *testing.T) {
+		out, err := e.ws.Must("cquery", "deps(//app:index)", "--output=files")
+		if err != nil {
+			t.Fatal(err)
+		}
+		execRoot, err := e.ws.Info("execution_root")
+		if err != nil {
+			t.Fatal(err)
+		}
+		arches := map[string]string{} // architecture -> BASE platform marker layer digest
+		for _, f := range strings.Fields(out) {
+			if !strings.HasSuffix(f, "/app/image.config.json") {
+				continue
+			}
+			var cfg struct {
+				Architecture string `json:"architecture"`
+				RootFS       struct {
+					DiffIDs []string `json:"diff_ids"`
+				} `json:"rootfs"`
+				Config struct{ Env []string } `json:"config"`
+			}
+			readJSON(t, filepath.Join(execRoot, f), &cfg)
+			if len(cfg.RootFS.DiffIDs) != 3 || !strings.Contains(strings.Join(cfg.Config.Env, " "), "BASE_ENV=from-base") {
+				t.Errorf("%s config: %+v", cfg.Architecture, cfg)
+			}
+			arches[cfg.Architecture] = cfg.RootFS.DiffIDs[1]
+		}
+		if len(arches) != 2 || arches["amd64"] == "" || arches["arm64"] == "" || arches["amd64"] == arches["arm64"] {
+			t.Errorf("per-platform base layers = %v; want amd64 and arm64 with different platform layers", arches)
+		}
+	})
+
+	t.Run("eager pull downloads the layers", func(t *testing.T) {
+		e.proxy.Reset()
+		start := time.Now()
+		if _, err := e.ws.Must("build", "//app:image_eager"); err != nil {
+			t.Fatal(err)
+		}
+		stats := e.proxy.Stats()
+		t.Logf("eager: build took %s; registry served %d blob bytes",
+			time.Since(start).Round(time.Millisecond), stats.Of(harness.Blobs).BytesOut)
+		if stats.Of(harness.Blobs).BytesOut < 512<<20 {
+			t.Errorf("eager pull moved only %d blob bytes", stats.Of(harness.Blobs).BytesOut)
+		}
+	})
+
+	t.Run("credential helper", func(t *testing.T) {
+		if _, err := e.ws.Must("build", "//app:image_helper", "--repo_env=PATH="+e.helperPath+":"+os.Getenv("PATH")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("docker config path", func(t *testing.T) {
+		if _, err := e.ws.Must("build", "//app:image_config"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("wrong credentials", func(t *testing.T) {
+		r := e.ws.Run("build", "//app:image_wrong_creds")
+		if r.Err == nil {
+			t.Fatal("build with wrong credentials succeeded")
+		}
+		for _, want := range []string{"base_wrong_creds", "authentication failed", e.authReg.Addr()} {
+			if !strings.Contains(r.Stderr, want) {
+				t.Errorf("error lacks %q:\n%s", want, r.Stderr)
+			}
+		}
+		if strings.Contains(r.Stderr, "wrong-password") {
+			t.Error("the error output shows the password")
+		}
+	})
+
+	t.Run("wrong digest", func(t *testing.T) {
+		r := e.ws.Run("build", "//app:image_wrong_digest")
+		if r.Err == nil {
+			t.Fatal("build with a wrong digest pin succeeded")
+		}
+		for _, want := range []string{"base_wrong_digest", "sha256:0000000000000000000000000000000000000000000000000000000000000000", "not found", "check repository and digest"} {
+			if !strings.Contains(r.Stderr, want) {
+				t.Errorf("error lacks %q:\n%s", want, r.Stderr)
+			}
+		}
+	})
+}
