@@ -231,6 +231,25 @@ func TestPullBaseImages(t *testing.T) {
 		}
 	})
 
+	t.Run("lazy pull fetches layers in build actions when needed", func(t *testing.T) {
+		e.proxy.Reset()
+		if _, err := e.ws.Must("build", "//app:image_lazy"); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.proxy.Stats().Of(harness.Blobs).BytesOut; n >= 64<<10 {
+			t.Errorf("building the image on a lazy base moved %d blob bytes; want configs only", n)
+		}
+		layout := layoutOf(t, e.ws, "//app:image_lazy")
+		if n := e.proxy.Stats().Of(harness.Blobs).BytesOut; n < 512<<20 {
+			t.Errorf("the layout of an image on a lazy base moved only %d blob bytes", n)
+		}
+		aq, err := e.ws.Must("aquery", "mnemonic(ImageFetchBlob, deps(//app:image_lazy))", "--output_groups=+oci_layout")
+		if err != nil || !strings.Contains(aq, "ImageFetchBlob") {
+			t.Errorf("no ImageFetchBlob actions for the lazy base: %v", err)
+		}
+		skopeo(t, "inspect", "oci:"+layout)
+	})
+
 	t.Run("credential helper", func(t *testing.T) {
 		if _, err := e.ws.Must("build", "//app:image_helper", "--repo_env=PATH="+e.helperPath+":"+os.Getenv("PATH")); err != nil {
 			t.Fatal(err)
