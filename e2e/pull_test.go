@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,9 +49,10 @@ func startPullEnv(t *testing.T) *pullEnv {
 		t.Fatalf("seeding the auth registry: %v (digest %s, want %s)", err, d, e.digest)
 	}
 
-	// A fixed path keeps the workspace's Bazel output base warm across runs;
-	// MODULE.bazel changes with the ports, which refetches the pulls.
-	dir := "/var/tmp/rules_img_e2e_pull"
+	// A fixed path per checkout keeps the workspace's Bazel output base warm
+	// across runs without two checkouts sharing it; MODULE.bazel changes with
+	// the ports, which refetches the pulls.
+	dir := fmt.Sprintf("/var/tmp/rules_img_e2e_pull-%x", sha256.Sum256([]byte(harness.RepoRoot())))[:len("/var/tmp/rules_img_e2e_pull-")+12]
 	if err := os.RemoveAll(filepath.Join(dir, "ws")); err != nil {
 		t.Fatal(err)
 	}

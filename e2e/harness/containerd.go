@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -21,8 +20,7 @@ type Containerd struct {
 	Dir       string
 	Socket    string
 	Namespace string
-	cmd       *exec.Cmd
-	log       *os.File
+	proc      *daemon
 }
 
 // StartContainerd boots containerd (Debian's package) with a private config.
@@ -53,14 +51,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	c.log, err = os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		return nil, err
-	}
-	c.cmd = exec.Command(bin, "--config", configPath)
-	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.cmd.Start(); err != nil {
+	if c.proc, err = startDaemon(exec.Command(bin, "--config", configPath), dir, "containerd.log"); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -76,27 +68,11 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 }
 
 // Log returns what containerd printed.
-func (c *Containerd) Log() string {
-	b, _ := os.ReadFile(filepath.Join(c.Dir, "containerd.log"))
-	return tail(string(b), 40)
-}
+func (c *Containerd) Log() string { return c.proc.logTail() }
 
 // Stop kills containerd and the containers' shims it started, then removes its dir.
 func (c *Containerd) Stop() {
-	if c.cmd != nil && c.cmd.Process != nil {
-		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	if c.log != nil {
-		c.log.Close()
-	}
+	c.proc.stop()
 	// Snapshots may hold read-only dirs; make them removable first.
 	filepath.WalkDir(c.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {

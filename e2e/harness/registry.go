@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -32,9 +31,7 @@ type Registry struct {
 	Dir            string // config, htpasswd, log and data/ (the storage root)
 	User, Password string // empty without auth
 	addr           string
-	cmd            *exec.Cmd
-	log            *os.File
-	exited         chan struct{}
+	proc           *daemon
 }
 
 // StartRegistry boots docker-registry on a free loopback port and waits until
@@ -68,7 +65,7 @@ func startRegistry(bin string, opts RegistryOptions) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{Dir: dir, User: opts.User, Password: opts.Password, exited: make(chan struct{})}
+	r := &Registry{Dir: dir, User: opts.User, Password: opts.Password}
 	fail := func(err error) (*Registry, error) {
 		r.Stop()
 		return nil, err
@@ -102,25 +99,17 @@ http:
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return fail(err)
 	}
-	if r.log, err = os.Create(filepath.Join(dir, "registry.log")); err != nil {
+	cmd := exec.Command(bin, "serve", configPath)
+	cmd.Env = registryEnv()
+	if r.proc, err = startDaemon(cmd, dir, "registry.log"); err != nil {
 		return fail(err)
 	}
-	r.cmd = exec.Command(bin, "serve", configPath)
-	r.cmd.Env = registryEnv()
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := r.cmd.Start(); err != nil {
-		return fail(err)
-	}
-	go func() { r.cmd.Wait(); close(r.exited) }()
 
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		select {
-		case <-r.exited:
-			return fail(fmt.Errorf("docker-registry exited at start: %v; log:\n%s", r.cmd.ProcessState, r.Log()))
-		default:
+		if !r.proc.running() {
+			return fail(fmt.Errorf("docker-registry exited at start; log:\n%s", r.Log()))
 		}
 		if resp, err := client.Get("http://" + r.addr + "/v2/"); err == nil {
 			resp.Body.Close()
@@ -181,24 +170,10 @@ func (r *Registry) Creds() string {
 }
 
 // Log returns the tail of what the registry printed (including its access log).
-func (r *Registry) Log() string {
-	b, _ := os.ReadFile(filepath.Join(r.Dir, "registry.log"))
-	return tail(string(b), 40)
-}
+func (r *Registry) Log() string { return r.proc.logTail() }
 
 // Stop kills the registry's process group and removes its dir.
 func (r *Registry) Stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-r.exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-			<-r.exited
-		}
-	}
-	if r.log != nil {
-		r.log.Close()
-	}
+	r.proc.stop()
 	os.RemoveAll(r.Dir)
 }
