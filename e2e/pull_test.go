@@ -291,4 +291,16 @@ func TestPullBaseImages(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("tag without digest is refused", func(t *testing.T) {
+		r := e.ws.Run("build", "//app:image_tag_only")
+		if r.Err == nil {
+			t.Fatal("a pull with a tag and no digest succeeded")
+		}
+		for _, want := range []string{"base_tag_only", "digest is required", "unsafe_allow_tag_without_digest"} {
+			if !strings.Contains(r.Stderr, want) {
+				t.Errorf("error lacks %q:\n%s", want, r.Stderr)
+			}
+		}
+	})
 }

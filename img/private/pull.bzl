@@ -15,14 +15,14 @@ def _check_digest(rctx):
         fail(("pull %s: digest is required, so the build always gets the same image; " +
               "get it with `skopeo inspect --format '{{.Digest}}' docker://%s/%s:%s` " +
               "(or set unsafe_allow_tag_without_digest = True to follow the tag)") % (
-            rctx.attr.name,
+            _apparent_name(rctx),
             rctx.attr.registry,
             rctx.attr.repository,
             rctx.attr.tag or "TAG",
         ))
     hex = digest.removeprefix("sha256:")
     if not digest.startswith("sha256:") or len(hex) != 64 or [c for c in hex.elems() if c not in _DIGEST_CHARS]:
-        fail("pull %s: digest %r is not sha256:<64 lowercase hex digits>" % (rctx.attr.name, digest))
+        fail("pull %s: digest %r is not sha256:<64 lowercase hex digits>" % (_apparent_name(rctx), digest))
 
 def _apparent_name(rctx):
     # Canonical names look like _main~_repo_rules~ubuntu (or + separated).
