@@ -189,6 +189,11 @@ func TestPullBaseImages(t *testing.T) {
 	})
 
 	t.Run("index picks the base per platform", func(t *testing.T) {
+		// The per-platform configs are intermediate outputs: with a disk cache,
+		// Bazel only materializes them when asked to.
+		if _, err := e.ws.Must("build", "//app:index", "--remote_download_outputs=all"); err != nil {
+			t.Fatal(err)
+		}
 		out, err := e.ws.Must("cquery", "deps(//app:index)", "--output=files")
 		if err != nil {
 			t.Fatal(err)
