@@ -266,22 +266,26 @@ What differs between img and its peers:
   $DEDUP_FILES files, $DEDUP_MIB MiB ($DEDUP_PCT% of the tree$SIZE_NOTE). It then
   stores identical copies as hardlinks, so it compresses and writes them only
   once$DUP_NOTE; tar stores every copy.
-- **One goroutine**: img reads files, builds the tar and hashes it
-  (diffID) sequentially in one goroutine, and with \`--jobs 1\` or
-  \`none\` also writes and hashes the blob there; only the parallel
-  compressors (pgzip, zstd) have workers. \`tar | pigz\` and \`tar | zstd\` overlap reading with compressing
-  across processes.
+- **Goroutines**: img reads files and builds the tar in one goroutine. With
+  \`--jobs 0\` the compressors (pgzip blocks, zstd frames) run on workers and
+  a writer goroutine writes and hashes the blob; the diffID is hashed inline.
+  With \`--jobs 1\` both SHA-256 hashes run on goroutines of their own
+  beside the single-threaded compressor. With \`none\` everything runs in
+  one goroutine. \`tar | pigz\` and \`tar | zstd\` overlap reading with
+  compressing across processes.
 - **Format**: img's tar is deterministic (sorted, uid 0, mtime 0); tar
   records host metadata. Header overhead is the same order for both.
 - **gzip engines**: img uses klauspost/compress's flate (\`--jobs 1\`) and
   pgzip with fixed 1 MiB blocks (\`--jobs 0\`), whose output does not depend
   on the worker count; pigz uses zlib with 128 KiB blocks; gzip its own
   deflate.
-- **zstd threads**: img uses klauspost/compress/zstd with
-  \`WithEncoderConcurrency\` only, which overlaps matching with entropy
-  coding but matches one block at a time, so the bytes do not depend on the
-  worker count (\`WithConcurrentBlocks\` is deliberately off). \`zstd -T0\`
-  compresses independent jobs on every core.
+- **zstd threads**: with \`--jobs 0\` img cuts the tar into fixed 4 MiB
+  chunks and compresses each as an independent zstd frame
+  (klauspost/compress/zstd, one single-threaded encoder per worker), so the
+  bytes depend on the chunk size but not on the worker count; every frame
+  restarts its history, which costs a little ratio. \`zstd -T0\` compresses
+  jobs of several MiB on every core inside one frame, each job seeing the
+  previous one's tail.
 EOF
 }
 

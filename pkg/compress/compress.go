@@ -10,11 +10,18 @@
 //     block size (fixed here) but not on how many blocks run in parallel, so
 //     every Jobs > 1 gives the same bytes; Jobs == 1 gives different (also
 //     fixed) bytes. Both engines share klauspost's flate, pinned by go.mod.
-//   - zstd: klauspost/compress/zstd. WithEncoderConcurrency only decides
-//     whether block encoding and entropy coding overlap; blocks are still cut
-//     at fixed sizes and encoded in order, so the bytes do not depend on Jobs.
-//     WithConcurrentBlocks is deliberately not used: it splits the input into
-//     independently matched jobs, which changes the output when Jobs > 1.
+//   - zstd: klauspost/compress/zstd. Jobs == 1 writes one frame with the
+//     streaming encoder. Jobs > 1 cuts the input into fixed 4 MiB chunks
+//     (zstdChunkSize) and compresses each as an independent frame on a pool
+//     of Jobs workers (one single-threaded encoder each), writing the frames
+//     in input order; concatenated frames are one valid zstd stream (RFC
+//     8878). Like pgzip, the output depends on the chunk size (fixed here)
+//     but not on Jobs or timing, so every Jobs > 1 gives the same bytes; an
+//     input of at most one chunk gives the Jobs == 1 bytes. Every frame has
+//     a checksum and no content size (see zstdOptions).
+//     klauspost's WithConcurrentBlocks is deliberately not used: it differs
+//     from the Jobs == 1 bytes anyway, buffers 4 × window (32 MiB) per job,
+//     and does not promise output independent of the concurrency.
 package compress
 
 import (
@@ -101,6 +108,9 @@ var zstdLevels = [...]zstd.EncoderLevel{
 	4: zstd.SpeedBestCompression,
 }
 
+// maxWorkers bounds parallel compression of one layer (and its memory).
+const maxWorkers = 8
+
 // NewWriter returns a writer that compresses into w. Close flushes the
 // compressed stream but does not close w.
 func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
@@ -108,6 +118,12 @@ func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 		return nil, err
 	}
 	jobs := max(o.Jobs, 1)
+	if jobs > 1 {
+		// The bytes do not depend on the worker count above 1, so capping it
+		// is free; each worker holds buffers, and Bazel runs layer actions
+		// side by side.
+		jobs = min(jobs, maxWorkers)
+	}
 	switch o.Algorithm {
 	case Gzip:
 		level := o.Level
@@ -139,12 +155,10 @@ func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 		if o.Level != -1 {
 			level = zstdLevels[o.Level]
 		}
-		z, err := zstd.NewWriter(w,
-			zstd.WithEncoderLevel(level),
-			zstd.WithEncoderConcurrency(jobs),
-			zstd.WithEncoderCRC(true),
-			zstd.WithLowerEncoderMem(false),
-		)
+		if jobs > 1 {
+			return newZstdChunked(w, level, jobs)
+		}
+		z, err := zstd.NewWriter(w, zstdOptions(level, 1, false)...)
 		if err != nil {
 			return nil, err
 		}

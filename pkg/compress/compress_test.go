@@ -3,9 +3,11 @@ package compress
 import (
 	"bytes"
 	stdgzip "compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -76,6 +78,7 @@ func TestRoundTrip(t *testing.T) {
 		{Algorithm: Zstd, Level: -1, Jobs: 1},
 		{Algorithm: Zstd, Level: 1, Jobs: 1},
 		{Algorithm: Zstd, Level: 4, Jobs: 4},
+		{Algorithm: Zstd, Level: 2, Jobs: 2},
 	}
 	for _, o := range cases {
 		t.Run(fmt.Sprintf("%s-l%d-j%d", o.Algorithm, o.Level, o.Jobs), func(t *testing.T) {
@@ -128,9 +131,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// TestDeterministicAcrossJobs proves the claim in the package comment: for
-// zstd the bytes do not depend on Jobs at all; for gzip they do not depend on
-// Jobs once Jobs > 1.
+// TestDeterministicAcrossJobs proves the claim in the package comment: the
+// bytes do not depend on Jobs once Jobs > 1 (pgzip blocks, zstd chunks), and
+// Jobs == 1 is deterministic too.
 func TestDeterministicAcrossJobs(t *testing.T) {
 	data := testData(t)
 	for _, tc := range []struct {
@@ -138,7 +141,8 @@ func TestDeterministicAcrossJobs(t *testing.T) {
 		levels []int
 		jobs   []int
 	}{
-		{Zstd, []int{-1, 1, 2, 3, 4}, []int{1, 2, 3, 8}},
+		{Zstd, []int{-1, 1, 2, 3, 4}, []int{2, 3, 8}},
+		{Zstd, []int{-1, 1, 2, 3, 4}, []int{1}},
 		{Gzip, []int{-1, 1, 6, 9}, []int{2, 3, 8}},
 		{Gzip, []int{-1, 1, 6, 9}, []int{1}},
 	} {
@@ -159,6 +163,129 @@ func TestDeterministicAcrossJobs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bigTestData is testData repeated with variations to span several zstd
+// chunks (about 4.5 chunks), the last one partial.
+func bigTestData(t testing.TB) []byte {
+	t.Helper()
+	base := testData(t)
+	var b bytes.Buffer
+	for i := 0; b.Len() < 4*zstdChunkSize+zstdChunkSize/2; i++ {
+		fmt.Fprintf(&b, "copy %d\n", i)
+		b.Write(base[i*1000:])
+	}
+	return b.Bytes()[:4*zstdChunkSize+zstdChunkSize/2]
+}
+
+// TestZstdChunkedFormat pins the Jobs > 1 zstd format: the output is exactly
+// the single-frame (Jobs == 1) compression of each zstdChunkSize chunk,
+// concatenated. That also shows the chunk encoders' options (lowMem, and
+// concurrency 1) do not change the bytes.
+func TestZstdChunkedFormat(t *testing.T) {
+	data := bigTestData(t)
+	for _, level := range []int{-1, 1, 2, 3, 4} {
+		if testing.Short() && level != -1 {
+			continue
+		}
+		var want []byte
+		for p := data; len(p) > 0; {
+			n := min(zstdChunkSize, len(p))
+			want = append(want, compressBytes(t, p[:n], Options{Algorithm: Zstd, Level: level, Jobs: 1}, 1<<16)...)
+			p = p[n:]
+		}
+		for _, jobs := range []int{2, 3, 8} {
+			got := compressBytes(t, data, Options{Algorithm: Zstd, Level: level, Jobs: jobs}, 1000+jobs)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("level %d jobs %d: output (%d bytes) is not the concatenation of per-chunk frames (%d bytes)", level, jobs, len(got), len(want))
+			}
+		}
+	}
+}
+
+// TestZstdSmallInputSameForAllJobs: an input of at most one chunk is one
+// frame, byte-identical to the Jobs == 1 output, so small layers keep their
+// digests whatever compression_jobs is.
+func TestZstdSmallInputSameForAllJobs(t *testing.T) {
+	data := testData(t)
+	for _, n := range []int{0, 1, 1000, 200 << 10, zstdChunkSize - 1, zstdChunkSize} {
+		for _, level := range []int{-1, 1, 3, 4} {
+			one := compressBytes(t, data[:n], Options{Algorithm: Zstd, Level: level, Jobs: 1}, 4096)
+			for _, jobs := range []int{2, 5} {
+				if got := compressBytes(t, data[:n], Options{Algorithm: Zstd, Level: level, Jobs: jobs}, 777); !bytes.Equal(got, one) {
+					t.Errorf("%d bytes, level %d: jobs %d differs from jobs 1", n, level, jobs)
+				}
+			}
+		}
+	}
+}
+
+// TestZstdChunkedDecoders round-trips a multi-frame stream through
+// klauspost's decoder, our NewReader and, when installed, the zstd CLI
+// (the reference implementation).
+func TestZstdChunkedDecoders(t *testing.T) {
+	data := bigTestData(t)
+	c := compressBytes(t, data, Options{Algorithm: Zstd, Level: -1, Jobs: 3}, 65536)
+	d, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if plain, err := d.DecodeAll(c, nil); err != nil || !bytes.Equal(plain, data) {
+		t.Fatalf("klauspost DecodeAll: %d bytes, %v", len(plain), err)
+	}
+	r, err := NewReader(bytes.NewReader(c), Zstd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := io.ReadAll(r); err != nil || !bytes.Equal(plain, data) {
+		t.Fatalf("NewReader: %d bytes, %v", len(plain), err)
+	}
+	r.Close()
+	cli, err := exec.LookPath("zstd")
+	if err != nil {
+		t.Skip("zstd CLI not installed")
+	}
+	cmd := exec.Command(cli, "-d", "-c", "-q")
+	cmd.Stdin = bytes.NewReader(c)
+	plain, err := cmd.Output()
+	if err != nil || !bytes.Equal(plain, data) {
+		t.Fatalf("zstd -d: %d bytes, %v", len(plain), err)
+	}
+}
+
+type failWriter struct{ after int }
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.after <= 0 {
+		return 0, errors.New("disk full")
+	}
+	f.after--
+	return len(p), nil
+}
+
+func TestZstdChunkedWriteError(t *testing.T) {
+	data := bigTestData(t)
+	w, err := NewWriter(&failWriter{after: 1}, Options{Algorithm: Zstd, Level: 1, Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	for p := data; len(p) > 0 && werr == nil; {
+		n := min(1<<20, len(p))
+		_, werr = w.Write(p[:n])
+		p = p[n:]
+	}
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Close = %v, want disk full", err)
+	}
+	if err := w.Close(); err == nil {
+		t.Error("second Close forgot the error")
+	}
+	if _, err := w.Write([]byte("x")); err == nil {
+		t.Error("Write after a failed Close succeeded")
+	}
+	_ = werr
 }
 
 func TestGzipHeaderReproducible(t *testing.T) {

@@ -707,3 +707,27 @@ func TestDedupStages(t *testing.T) {
 		t.Errorf("hardlinks = %v, want %v (b differs from a only after the first 64 KiB)", links, want)
 	}
 }
+
+// TestAsyncDigester: hashing on another goroutine gives the same digest and
+// size as hashing inline, whatever the write sizes (smaller than, equal to
+// and larger than its buffers).
+func TestAsyncDigester(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (3*asyncBufSize+12345)/16)
+	for _, chunk := range []int{1, 1000, asyncBufSize, asyncBufSize + 1, 5 * asyncBufSize} {
+		d := newAsyncDigester()
+		for p := data; len(p) > 0; {
+			n := min(chunk, len(p))
+			d.Write(p[:n])
+			p = p[n:]
+		}
+		if got, want := d.digest(), sha(data); got != want || d.size() != int64(len(data)) {
+			t.Errorf("chunk %d: %s/%d, want %s/%d", chunk, got, d.size(), want, len(data))
+		}
+		d.close() // after digest: a no-op
+	}
+	d := newAsyncDigester()
+	d.close() // without digest: stops the goroutine
+	if got := d.digest(); got != sha(nil) {
+		t.Errorf("empty: %s", got)
+	}
+}
