@@ -174,10 +174,10 @@ func BuildImage(in ImageInput) (Image, error) {
 		createdBy += " " + s.Target
 	}
 	for i, l := range in.Layers {
-		if err := checkDigest(l.Digest); err != nil {
+		if err := CheckDigest(l.Digest); err != nil {
 			return Image{}, fmt.Errorf("layer %d: %w", i+1, err)
 		}
-		if err := checkDigest(l.DiffID); err != nil {
+		if err := CheckDigest(l.DiffID); err != nil {
 			return Image{}, fmt.Errorf("layer %d: diffID: %w", i+1, err)
 		}
 		layers = append(layers, Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)})
@@ -405,7 +405,7 @@ func ReadBaseImage(configPath, manifestPath string) (*BaseImage, error) {
 	}
 	for i := range b.Manifest.Layers {
 		l := &b.Manifest.Layers[i]
-		if err := checkDigest(l.Digest); err != nil {
+		if err := CheckDigest(l.Digest); err != nil {
 			return nil, fmt.Errorf("base manifest %s: layer %d: %w", manifestPath, i+1, err)
 		}
 		l.MediaType = ociLayerMediaType(l.MediaType)

@@ -29,7 +29,7 @@ func BuildIndex(entries []IndexEntry, annotations map[string]string) ([]byte, De
 		default:
 			return nil, Descriptor{}, fmt.Errorf("%s: media type %q is not a manifest or index", e.Source, d.MediaType)
 		}
-		if err := checkDigest(d.Digest); err != nil {
+		if err := CheckDigest(d.Digest); err != nil {
 			return nil, Descriptor{}, fmt.Errorf("%s: %w", e.Source, err)
 		}
 		if d.Platform != nil {

@@ -44,7 +44,7 @@ func WriteLayout(f LayoutFiles) error {
 		if err != nil {
 			return err
 		}
-		if err := checkDigest(m.Digest); err != nil {
+		if err := CheckDigest(m.Digest); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		if m.Source == nil || m.Source.Registry == "" || m.Source.Repository == "" {
@@ -229,7 +229,7 @@ func (w *layoutWalker) fetchRemote(d Descriptor, r remoteBlob, what string) erro
 const maxManifestSize = 4 << 20
 
 func (w *layoutWalker) check(d Descriptor, what string) error {
-	if err := checkDigest(d.Digest); err != nil {
+	if err := CheckDigest(d.Digest); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	b, ok := w.have[d.Digest]

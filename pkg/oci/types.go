@@ -224,9 +224,9 @@ func DescriptorFor(mediaType string, b []byte) Descriptor {
 	return Descriptor{MediaType: mediaType, Digest: Digest(b), Size: int64(len(b))}
 }
 
-// checkDigest accepts only sha256 digests: that is all rules_img writes,
+// CheckDigest accepts only sha256 digests: that is all rules_img writes,
 // and the layout code names blobs by it.
-func checkDigest(d string) error {
+func CheckDigest(d string) error {
 	hexPart, ok := strings.CutPrefix(d, "sha256:")
 	if !ok || len(hexPart) != 64 || strings.ToLower(hexPart) != hexPart {
 		return fmt.Errorf("digest %q is not sha256:<64 lowercase hex digits>", d)
@@ -251,7 +251,7 @@ func ReadDescriptor(path string) (Descriptor, error) {
 	if d.MediaType == "" || d.Size <= 0 {
 		return d, fmt.Errorf("%s: descriptor lacks mediaType or size", path)
 	}
-	if err := checkDigest(d.Digest); err != nil {
+	if err := CheckDigest(d.Digest); err != nil {
 		return d, fmt.Errorf("%s: %w", path, err)
 	}
 	return d, nil

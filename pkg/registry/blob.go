@@ -30,7 +30,7 @@ type FetchOptions struct {
 // checking it against digest and size. The file appears (via dst.partial
 // and a rename) only when it verified.
 func FetchBlob(ctx context.Context, src oci.BlobSource, digest string, size int64, dst string, opts FetchOptions) error {
-	if err := checkDigest(digest); err != nil {
+	if err := oci.CheckDigest(digest); err != nil {
 		return err
 	}
 	if size < 0 {

@@ -103,7 +103,7 @@ func Pull(ctx context.Context, opts PullOptions) (*Pulled, error) {
 	image := opts.Registry + "/" + opts.Repository + "@" + opts.Digest
 	switch {
 	case opts.Digest != "":
-		if err := checkDigest(opts.Digest); err != nil {
+		if err := oci.CheckDigest(opts.Digest); err != nil {
 			return nil, fmt.Errorf("%s: %w", image, err)
 		}
 	case opts.AllowTagOnly && opts.Tag != "":
@@ -160,7 +160,7 @@ func Pull(ctx context.Context, opts PullOptions) (*Pulled, error) {
 				continue
 			}
 			what := fmt.Sprintf("manifest %d (%s) of the index", i+1, m.Digest)
-			if err := checkDigest(m.Digest); err != nil {
+			if err := oci.CheckDigest(m.Digest); err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", image, what, err)
 			}
 			raw, _, err := c.fetchManifest(ctx, m.Digest, m.Digest, m.Size, what)
@@ -280,7 +280,7 @@ func (p *puller) manifest(ctx context.Context, digest, mediaType string, raw []b
 		return PlatformManifest{}, err
 	}
 	cfgWhat := "config of " + what
-	if err := checkDigest(doc.Config.Digest); err != nil {
+	if err := oci.CheckDigest(doc.Config.Digest); err != nil {
 		return PlatformManifest{}, fmt.Errorf("%s: %s: %w", image, cfgWhat, err)
 	}
 	cfgRaw, err := p.c.fetchSmallBlob(ctx, doc.Config.Digest, doc.Config.Size, cfgWhat)
@@ -319,7 +319,7 @@ func (p *puller) manifest(ctx context.Context, digest, mediaType string, raw []b
 	}
 	src := &oci.BlobSource{Registry: p.opts.Registry, Repository: p.opts.Repository}
 	for i, l := range doc.Layers {
-		if err := checkDigest(l.Digest); err != nil {
+		if err := oci.CheckDigest(l.Digest); err != nil {
 			return PlatformManifest{}, fmt.Errorf("%s: layer %d of %s: %w", image, i+1, what, err)
 		}
 		meta := filepath.Join("layers", strings.TrimPrefix(l.Digest, "sha256:")+".json")
@@ -410,16 +410,4 @@ feed:
 		return firstErr
 	}
 	return ctx.Err()
-}
-
-// checkDigest accepts sha256:<64 lowercase hex>: blobs are stored by it.
-func checkDigest(d string) error {
-	h, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(h) != 64 || strings.ToLower(h) != h {
-		return fmt.Errorf("digest %q is not sha256:<64 lowercase hex digits>", d)
-	}
-	if _, err := hex.DecodeString(h); err != nil {
-		return fmt.Errorf("digest %q is not sha256:<64 lowercase hex digits>", d)
-	}
-	return nil
 }
