@@ -258,6 +258,93 @@ func TestPullBaseImages(t *testing.T) {
 		skopeo(t, "inspect", "oci:"+layout)
 	})
 
+	t.Run("push mounts base layers in the same registry", func(t *testing.T) {
+		e.proxy.Reset()
+		out, err := bazelRun(t, e.ws, "//app:push", nil, "--registry", e.proxy.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stats := e.proxy.Stats()
+		for d := range layers {
+			if stats.BlobBytesIn[d] != 0 || stats.BlobBytesOut[d] != 0 {
+				t.Errorf("base layer %s moved %d bytes up, %d down; want a mount", d, stats.BlobBytesIn[d], stats.BlobBytesOut[d])
+			}
+		}
+		if !strings.Contains(out, "mounted") {
+			t.Errorf("summary should count mounts:\n%s", out)
+		}
+		if out, err := harness.Crane("validate", "--fast", "--remote", e.reg.Addr()+"/e2e/app:v1"); err != nil {
+			t.Fatalf("crane validate: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("push to another registry streams base layers across", func(t *testing.T) {
+		other, err := harness.StartRegistry(harness.RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Stop()
+		e.proxy.Reset()
+		start := time.Now()
+		if _, err := bazelRun(t, e.ws, "//app:push", nil, "--registry", other.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		var down int64
+		for d, n := range e.proxy.Stats().BlobBytesOut {
+			if layers[d] {
+				down += n
+			}
+		}
+		t.Logf("cross-registry push: %s, %d base layer bytes streamed from the source", time.Since(start).Round(time.Millisecond), down)
+		if down < 512<<20 {
+			t.Errorf("streamed %d base bytes from the source registry, want the whole big layer", down)
+		}
+		if out, err := harness.Crane("validate", "--remote", other.Addr()+"/e2e/app:v1"); err != nil {
+			t.Fatalf("crane validate: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("incremental containerd load", func(t *testing.T) {
+		ctrd, err := harness.StartContainerd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ctrd.Stop()
+		sock, err := harness.StartUnixProxy(ctrd.Socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sock.Stop()
+		b := &harness.Bazel{Workspace: e.ws.Workspace, Env: []string{
+			"CONTAINERD_ADDRESS=" + sock.Path(), "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
+		}}
+		version := filepath.Join(e.ws.Workspace, "app", "version.txt")
+		var sent [2]int64
+		for i, v := range []string{"first", "second"} {
+			if err := os.WriteFile(version, []byte(v+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sock.Reset()
+			start := time.Now()
+			out, err := bazelRun(t, b, "//app:load_versioned", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent[i] = sock.BytesUp()
+			t.Logf("load %d: %s, %d bytes sent to containerd\n%s", i+1, time.Since(start).Round(time.Millisecond), sent[i], tailLines(out, 3))
+			got, err := ctrd.Run("docker.io/e2e/app:v1", fmt.Sprintf("incremental-%d", i))
+			if err != nil || !strings.Contains(got, "big.bin=603979776 bytes") {
+				t.Fatalf("run after load %d: %v %q", i+1, err, got)
+			}
+		}
+		if sent[0] < 512<<20 {
+			t.Errorf("first load sent %d bytes; the base alone is larger", sent[0])
+		}
+		if sent[1] > 4<<20 {
+			t.Errorf("second load sent %d bytes; only the changed layer, config and manifest should go", sent[1])
+		}
+	})
+
 	t.Run("credential helper", func(t *testing.T) {
 		if _, err := e.ws.Must("build", "//app:image_helper", "--repo_env=PATH="+e.helperPath+":"+os.Getenv("PATH")); err != nil {
 			t.Fatal(err)

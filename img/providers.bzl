@@ -3,12 +3,14 @@
 load(
     "//img/private:providers.bzl",
     _BaseImageInfo = "BaseImageInfo",
+    _DeployInfo = "DeployInfo",
     _ImageIndexInfo = "ImageIndexInfo",
     _ImageManifestInfo = "ImageManifestInfo",
     _LayerInfo = "LayerInfo",
 )
 
 BaseImageInfo = _BaseImageInfo
+DeployInfo = _DeployInfo
 ImageIndexInfo = _ImageIndexInfo
 ImageManifestInfo = _ImageManifestInfo
 LayerInfo = _LayerInfo

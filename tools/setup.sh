@@ -14,7 +14,11 @@ GAZELLE_VERSION=v0.43.0
 GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
 BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
-TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd)
+TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman)
+# Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
+# $CACHE/docker28 rather than installed: they would replace the ones above.
+DOCKER28_PACKAGES=(docker.io docker-cli containerd)
+CRANE_VERSION=v0.20.7
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -50,28 +54,31 @@ bazel_ok() {
 	[ -n "$v" ] && [ "$(printf '%s\n%s\n' "$BAZEL_VERSION" "$v" | sort -V | head -n1)" = "$BAZEL_VERSION" ]
 }
 
-install_bazel() {
-	bazel_ok && return 0
-	log "installing Bazel $BAZEL_VERSION from Debian sid (about 2 minutes)"
+add_sid_suite() {
+	[ -f /etc/apt/sources.list.d/sid.sources ] && return 0
 	local mirror
 	mirror=$(debian_mirror)
 	[ -n "$mirror" ] || die "no Debian mirror found in /etc/apt to add the sid suite from"
-	if [ ! -f /etc/apt/sources.list.d/sid.sources ]; then
-		cat >/etc/apt/sources.list.d/sid.sources <<EOF
+	cat >/etc/apt/sources.list.d/sid.sources <<EOF
 Types: deb
 URIs: $mirror
 Suites: sid
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-		# Low priority: sid only supplies what is asked for with -t unstable.
-		cat >/etc/apt/preferences.d/sid-low <<EOF
+	# Low priority: sid only supplies what is asked for with -t unstable.
+	cat >/etc/apt/preferences.d/sid-low <<EOF
 Package: *
 Pin: release a=unstable
 Pin-Priority: 100
 EOF
-		apt_updated=""
-	fi
+	apt_updated=""
+}
+
+install_bazel() {
+	bazel_ok && return 0
+	log "installing Bazel $BAZEL_VERSION from Debian sid (about 2 minutes)"
+	add_sid_suite
 	apt_update
 	local args=(-y -q -t unstable -o Dpkg::Options::=--force-overwrite)
 	export DEBIAN_FRONTEND=noninteractive
@@ -98,8 +105,36 @@ install_test_packages() {
 	[ -e /usr/sbin/policy-rc.d ] && had_policy=1
 	[ -n "$had_policy" ] || printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 	chmod +x /usr/sbin/policy-rc.d
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+	# No recommends: they would add needrestart, apparmor and buildah.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 	[ -n "$had_policy" ] || rm -f /usr/sbin/policy-rc.d
+	# docker.io also enables its service for the next boot.
+	if [[ " ${missing[*]} " == *" docker.io "* ]]; then
+		systemctl disable docker.service docker.socket >/dev/null 2>&1 || update-rc.d docker disable >/dev/null 2>&1 || true
+	fi
+}
+
+# The harness runs dockerd 28 from here with its own containerd 2 (usr/bin,
+# usr/sbin first on PATH). VERSIONS is written last and marks it complete.
+install_docker28() {
+	local dest=$CACHE/docker28 deb
+	[ -f "$dest/VERSIONS" ] && return 0
+	log "unpacking ${DOCKER28_PACKAGES[*]} from Debian sid into $dest"
+	add_sid_suite
+	apt_update
+	rm -rf "$dest.partial"
+	mkdir -p "$dest.partial/debs"
+	# Sandbox user root: _apt cannot write into the root-owned cache dir.
+	(cd "$dest.partial/debs" &&
+		apt-get download -q -o APT::Sandbox::User=root "${DOCKER28_PACKAGES[@]/%//unstable}" >/dev/null)
+	for deb in "$dest.partial"/debs/*.deb; do
+		dpkg-deb -x "$deb" "$dest.partial"
+		dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb" >>"$dest.partial/versions.partial"
+	done
+	rm -rf "$dest.partial/debs"
+	mv "$dest.partial/versions.partial" "$dest.partial/VERSIONS"
+	rm -rf "$dest"
+	mv "$dest.partial" "$dest"
 }
 
 # --- Go module proxy -------------------------------------------------------
@@ -138,6 +173,11 @@ prepare_modules() {
 	if [ ! -x "$CACHE/bin/buildifier" ]; then
 		log "building buildifier"
 		GOBIN=$CACHE/bin go install "github.com/bazelbuild/buildtools/buildifier@$BUILDTOOLS_VERSION"
+	fi
+	# With the Go 1.24 SDK: whatever go is on PATH may be older than crane needs.
+	if [ "$("$CACHE/bin/crane" version 2>/dev/null)" != "$CRANE_VERSION" ]; then
+		log "building crane $CRANE_VERSION"
+		GOBIN=$CACHE/bin "$CACHE/go-sdk/bin/go" install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
 	fi
 }
 
@@ -239,6 +279,7 @@ quiet_debian_bazelrc() {
 install_bazel
 quiet_debian_bazelrc
 install_test_packages
+install_docker28
 prepare_modules
 write_bazelrc
 log "ready (cache: $CACHE, $(bazel --version))"

@@ -24,6 +24,7 @@ type Bazel struct {
 	Workspace  string   // absolute path of the workspace root
 	OutputBase string   // empty: Bazel's default for the workspace
 	Startup    []string // extra startup flags
+	Env        []string // extra KEY=VALUE for the client, and so for `bazel run` targets
 }
 
 // Result is what one bazel invocation printed.
@@ -45,6 +46,9 @@ func (b *Bazel) args(args []string) []string {
 func (b *Bazel) Run(args ...string) Result {
 	cmd := exec.Command("bazel", b.args(args)...)
 	cmd.Dir = b.Workspace
+	if len(b.Env) > 0 {
+		cmd.Env = append(os.Environ(), b.Env...)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -50,3 +50,16 @@ BaseImageInfo = provider(
                        "for actions that fetch the base's blobs from its registry; never credentials.",
     },
 )
+
+DeployInfo = provider(
+    doc = "A push or load operation, as multi_deploy collects them.",
+    fields = {
+        "spec": "File: the deploy spec JSON `img deploy` runs; its paths are relative to the main repository's runfiles directory.",
+        "operation": "string: \"push\" or \"load\".",
+    },
+)
+
+StampSettingInfo = provider(
+    doc = "Whether the build is stamped (--stamp or //img/settings:stamp).",
+    fields = {"value": "bool: stamping is on."},
+)

@@ -1,0 +1,175 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rules-img/rules_img/e2e/harness"
+)
+
+const helloRef = "docker.io/e2e/hello:v1"
+
+func TestLoadContainerd(t *testing.T) {
+	ctrd, err := harness.StartContainerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ctrd.Stop)
+	sock, err := harness.StartUnixProxy(ctrd.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sock.Stop)
+	b := &harness.Bazel{Workspace: ws.Workspace, Env: []string{
+		"CONTAINERD_ADDRESS=" + sock.Path(), "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
+	}}
+	image := descriptorOf(t, ws, "//hello:image")
+
+	t.Run("load and run", func(t *testing.T) {
+		out, err := bazelRun(t, b, "//deploy:load", nil, "--daemon", "containerd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, helloRef) || !strings.Contains(out, image.Digest) {
+			t.Errorf("output should name %s and %s:\n%s", helloRef, image.Digest, out)
+		}
+		got, err := ctrd.Run(helloRef, "load-run")
+		if err != nil || !strings.Contains(got, "hello, rules_img from linux/amd64 args=one") {
+			t.Fatalf("run: %v %q", err, got)
+		}
+	})
+
+	t.Run("second load writes nothing", func(t *testing.T) {
+		sock.Reset()
+		out, err := bazelRun(t, b, "//deploy:load", nil, "--daemon", "containerd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "0 blobs written") {
+			t.Errorf("second load should write no blob:\n%s", out)
+		}
+		if up := sock.BytesUp(); up > 64<<10 {
+			t.Errorf("second load sent %d bytes to containerd, want only metadata calls", up)
+		}
+	})
+
+	t.Run("platform of an index", func(t *testing.T) {
+		var arm string
+		layout := layoutOf(t, ws, "//hello:multiarch")
+		var index manifest
+		readJSON(t, blobPath(layout, rootOf(t, layout).Digest), &index)
+		for _, m := range index.Manifests {
+			if m.Platform.Architecture == "arm64" {
+				arm = m.Digest
+			}
+		}
+		out, err := bazelRun(t, b, "//deploy:load_index", nil, "--daemon", "containerd", "--platform", "linux/arm64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := ctrd.Ctr("images", "ls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(ls, "\n") {
+			if strings.HasPrefix(line, "docker.io/e2e/multi:v1 ") && !strings.Contains(line, arm) {
+				t.Errorf("loaded %q, want the arm64 manifest %s\n%s", line, arm, out)
+			}
+		}
+		if !strings.Contains(ls, "docker.io/e2e/multi:v1 ") {
+			t.Errorf("image not listed:\n%s", ls)
+		}
+	})
+
+	t.Run("daemon down", func(t *testing.T) {
+		down := &harness.Bazel{Workspace: ws.Workspace, Env: []string{"CONTAINERD_ADDRESS=/nonexistent/containerd.sock"}}
+		out, err := bazelRun(t, down, "//deploy:load", nil, "--daemon", "containerd")
+		if err == nil || !strings.Contains(out, "/nonexistent/containerd.sock") {
+			t.Errorf("load into a missing socket: want an error naming it, got %v:\n%s", err, tailLines(out, 10))
+		}
+	})
+}
+
+func TestLoadDocker(t *testing.T) {
+	for _, version := range []string{"20.10", "28"} {
+		t.Run(version, func(t *testing.T) {
+			d, err := harness.StartDocker(version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(d.Stop)
+			env := []string{"DOCKER_HOST=" + d.Host()}
+			if a := d.ContainerdAddress(); a != "" {
+				env = append(env, "CONTAINERD_ADDRESS="+a)
+			}
+			b := &harness.Bazel{Workspace: ws.Workspace, Env: env}
+			out, err := bazelRun(t, b, "//deploy:load", nil, "--daemon", "docker")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if version == "28" && !strings.Contains(out, "containerd") {
+				t.Errorf("Docker 28 on the containerd store should be loaded through containerd:\n%s", out)
+			}
+			got, err := d.Run(helloRef)
+			if err != nil || !strings.Contains(got, "hello, rules_img from linux/amd64 args=one") {
+				t.Fatalf("docker run: %v %q", err, got)
+			}
+			if version == "28" {
+				out, err := bazelRun(t, b, "//deploy:load", nil, "--daemon", "docker")
+				if err != nil || !strings.Contains(out, "0 blobs written") {
+					t.Errorf("second load into Docker 28 should write nothing (%v):\n%s", err, out)
+				}
+			}
+			if version == "20.10" {
+				// The tarball output group is what `docker load` takes.
+				if _, err := ws.Must("build", "//deploy:load", "--output_groups=tarball"); err != nil {
+					t.Fatal(err)
+				}
+				files, err := ws.OutputFiles("//deploy:load", "tarball")
+				if err != nil || len(files) != 1 {
+					t.Fatalf("tarball: %v %v", files, err)
+				}
+				if _, err := d.CLI("rmi", helloRef); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := d.CLI("load", "-i", files[0]); err != nil {
+					t.Fatalf("docker load: %v\n%s", err, out)
+				}
+				if got, err := d.Run(helloRef, "tarball"); err != nil || !strings.Contains(got, "args=tarball") {
+					t.Fatalf("docker run after loading the tarball: %v %q", err, got)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadPodman(t *testing.T) {
+	p, err := harness.NewPodman()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	b := &harness.Bazel{Workspace: ws.Workspace, Env: []string{"IMG_PODMAN_FLAGS=" + strings.Join(p.Flags(), " ")}}
+	if _, err := bazelRun(t, b, "//deploy:load", nil, "--daemon", "podman"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Run(helloRef, "podman")
+	if err != nil || !strings.Contains(got, "args=podman") {
+		t.Fatalf("podman run: %v %q", err, got)
+	}
+}
+
+func TestLoadTarDaemon(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "hello.tar")
+	if _, err := bazelRun(t, ws, "//deploy:load", nil, "--daemon", "tar", "--output", out); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
+		t.Fatalf("tarball: %v", err)
+	}
+}

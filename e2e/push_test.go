@@ -1,0 +1,238 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/rules-img/rules_img/e2e/harness"
+)
+
+// descriptorOf builds target and returns the digest in its descriptor.
+func descriptorOf(t *testing.T, b *harness.Bazel, target string, flags ...string) descriptor {
+	t.Helper()
+	if _, err := b.Must(append([]string{"build", target, "--output_groups=+descriptor"}, flags...)...); err != nil {
+		t.Fatal(err)
+	}
+	files, err := b.OutputFiles(target, "descriptor", flags...)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("%s: descriptor output: %v %v", target, files, err)
+	}
+	var d descriptor
+	readJSON(t, files[0], &d)
+	return d
+}
+
+// bazelRun runs a push or load target and returns its combined output.
+func bazelRun(t *testing.T, b *harness.Bazel, target string, flags []string, args ...string) (string, error) {
+	t.Helper()
+	all := append(append([]string{"run", target}, flags...), "--")
+	r := b.Run(append(all, args...)...)
+	out := r.Stdout + r.Stderr
+	if r.Err != nil {
+		return out, fmt.Errorf("bazel run %s: %v\n%s", target, r.Err, tailLines(out, 40))
+	}
+	return out, nil
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func uploads(s harness.ProxyStats) (posts int, bytesIn int64) {
+	for _, r := range s.Requests {
+		if r.Category == harness.Blobs && (r.Method == "POST" || r.Method == "PATCH" || r.Method == "PUT") {
+			if r.Method == "POST" {
+				posts++
+			}
+			bytesIn += r.BytesIn
+		}
+	}
+	return posts, bytesIn
+}
+
+// pullAndRun pulls ref from a plain-HTTP registry into containerd and runs it.
+func pullAndRun(t *testing.T, c *harness.Containerd, ref, id string, args ...string) string {
+	t.Helper()
+	if _, err := c.Ctr("images", "pull", "--plain-http", "--snapshotter", "native", ref); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Run(ref, id, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPush(t *testing.T) {
+	reg, err := harness.StartRegistry(harness.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	proxy, err := harness.StartProxy(reg.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Stop)
+	ctrd, err := harness.StartContainerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ctrd.Stop)
+	image := descriptorOf(t, ws, "//hello:image")
+
+	t.Run("manifest", func(t *testing.T) {
+		proxy.Reset()
+		out, err := bazelRun(t, ws, "//deploy:push", nil, "--registry", proxy.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := proxy.Addr() + "/e2e/hello@" + image.Digest
+		if !strings.Contains(out, want) || !strings.Contains(out, proxy.Addr()+"/e2e/hello:v1") {
+			t.Errorf("output lacks %s and its tag:\n%s", want, out)
+		}
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/hello", "v1"); err != nil || got != image.Digest {
+			t.Fatalf("registry serves %s for v1 (%v), want %s", got, err, image.Digest)
+		}
+		if err := harness.VerifyImage(reg.Addr() + "/e2e/hello:v1"); err != nil {
+			t.Fatal(err)
+		}
+		if posts, _ := uploads(proxy.Stats()); posts == 0 {
+			t.Error("the first push started no upload")
+		}
+		got := pullAndRun(t, ctrd, reg.Addr()+"/e2e/hello:v1", "push-run")
+		if !strings.Contains(got, "hello, rules_img from linux/amd64") {
+			t.Errorf("container printed %q", got)
+		}
+	})
+
+	t.Run("unchanged image uploads no blob", func(t *testing.T) {
+		proxy.Reset()
+		out, err := bazelRun(t, ws, "//deploy:push", nil, "--registry", proxy.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts, bytesIn := uploads(proxy.Stats())
+		if posts != 0 || bytesIn != 0 {
+			t.Errorf("re-push started %d uploads with %d bytes, want none:\n%s", posts, bytesIn, out)
+		}
+		if !regexp.MustCompile(`0 uploaded`).MatchString(out) {
+			t.Errorf("summary should say nothing was uploaded:\n%s", out)
+		}
+	})
+
+	t.Run("index", func(t *testing.T) {
+		index := descriptorOf(t, ws, "//hello:multiarch")
+		if _, err := bazelRun(t, ws, "//deploy:push_index", nil, "--registry", reg.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range []string{"v1", "latest"} {
+			if _, got, err := harness.RawManifest(reg.Addr(), "e2e/multi", tag); err != nil || got != index.Digest {
+				t.Fatalf("e2e/multi:%s is %s (%v), want %s", tag, got, err, index.Digest)
+			}
+		}
+		arm, err := harness.Skopeo("inspect", "--tls-verify=false", "--override-arch", "arm64", "docker://"+reg.Addr()+"/e2e/multi:v1")
+		if err != nil || !strings.Contains(string(arm), `"Architecture": "arm64"`) {
+			t.Fatalf("arm64 image of the index: %v\n%s", err, arm)
+		}
+		if err := harness.VerifyImage(reg.Addr() + "/e2e/multi:v1"); err != nil {
+			t.Fatal(err)
+		}
+		got := pullAndRun(t, ctrd, reg.Addr()+"/e2e/multi:v1", "push-index-run")
+		if !strings.Contains(got, "linux/amd64 args=one") {
+			t.Errorf("container printed %q", got)
+		}
+	})
+
+	t.Run("run-time overrides", func(t *testing.T) {
+		if _, err := bazelRun(t, ws, "//deploy:push", nil, "--registry", reg.Addr(), "--repository", "e2e/other", "--tag", "a", "--tag", "b"); err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range []string{"a", "b"} {
+			if _, got, err := harness.RawManifest(reg.Addr(), "e2e/other", tag); err != nil || got != image.Digest {
+				t.Fatalf("e2e/other:%s is %s (%v)", tag, got, err)
+			}
+		}
+	})
+
+	t.Run("faults", func(t *testing.T) {
+		fp, err := harness.StartFaultProxy(reg.Addr(), harness.FaultOptions{Fail503Every: 3, DropEvery: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(fp.Stop)
+		out, err := bazelRun(t, ws, "//deploy:push_index", nil, "--registry", fp.Addr(), "--repository", "e2e/faulty")
+		if err != nil {
+			t.Fatalf("push through a faulty proxy: %v", err)
+		}
+		if fp.Injected() == 0 {
+			t.Fatalf("the proxy injected no fault:\n%s", out)
+		}
+		if err := harness.VerifyImage(reg.Addr() + "/e2e/faulty:v1"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d faults injected in %d requests", fp.Injected(), fp.Requests())
+
+		// A push whose tag cannot be written leaves the old tag alone.
+		fp.SetOptions(harness.FaultOptions{FailAll: true})
+		if _, err := bazelRun(t, ws, "//deploy:push_index", nil, "--registry", fp.Addr(), "--repository", "e2e/hello", "--tag", "v1"); err == nil {
+			t.Fatal("push succeeded although every tag write failed")
+		}
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/hello", "v1"); err != nil || got != image.Digest {
+			t.Fatalf("e2e/hello:v1 moved to %s (%v) after a failed push", got, err)
+		}
+	})
+
+	t.Run("multi_deploy", func(t *testing.T) {
+		b := &harness.Bazel{Workspace: ws.Workspace, Env: []string{
+			"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
+		}}
+		out, err := bazelRun(t, b, "//deploy:deploy_all", nil, "--registry", reg.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "3 operations, 3 succeeded, 0 failed") {
+			t.Errorf("summary missing:\n%s", out)
+		}
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/hello", "v1"); err != nil || got != image.Digest {
+			t.Fatalf("multi_deploy push: %s %v", got, err)
+		}
+		if got, err := ctrd.Run(helloRef, "multi-deploy-run"); err != nil || !strings.Contains(got, "hello, rules_img") {
+			t.Fatalf("multi_deploy load: %v %q", err, got)
+		}
+	})
+
+	t.Run("stamping", func(t *testing.T) {
+		status := filepath.Join(ws.Workspace, "deploy", "status.sh")
+		stamped := &harness.Bazel{Workspace: ws.Workspace, Env: []string{"E2E_STAMP_VALUE=abc123"}}
+		flags := []string{"--workspace_status_command=" + status}
+		out, err := bazelRun(t, stamped, "//deploy:push_stamped", flags, "--registry", reg.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "needs stamping") {
+			t.Errorf("unstamped push should say the template tag was skipped:\n%s", out)
+		}
+		if _, _, err := harness.RawManifest(reg.Addr(), "e2e/stamped", "build-abc123"); err == nil {
+			t.Fatal("stamped tag exists without --stamp")
+		}
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/stamped", "fixed"); err != nil || got != image.Digest {
+			t.Fatalf("fixed tag: %s %v", got, err)
+		}
+		if _, err := bazelRun(t, stamped, "//deploy:push_stamped", append(flags, "--stamp"), "--registry", reg.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/stamped", "build-abc123"); err != nil || got != image.Digest {
+			t.Fatalf("stamped tag: %s %v", got, err)
+		}
+	})
+}

@@ -1,0 +1,120 @@
+"""image_load: `bazel run` loads an image into a container daemon."""
+
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":deploy.bzl", "image_spec", "strategy", "write_launcher")
+load(":labels.bzl", "display_label")
+load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamped")
+load(":toolchain.bzl", "img_tool")
+
+def _tags(ctx):
+    repository = ctx.attr.repository or ctx.label.package or ctx.label.name
+    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
+    return repository, tags or ["latest"]
+
+def _tarball(ctx, repository, tags, fetch_flags):
+    # Built only when the output group is asked for: it needs every blob.
+    image, files, _ = image_spec(ctx, ctx.attr.image, with_blobs = True, path = lambda f: f.path)
+    spec = ctx.actions.declare_file(ctx.label.name + ".tarball.json")
+    ctx.actions.write(spec, json.encode({
+        "operation": "tarball",
+        "label": display_label(ctx.label),
+        "image": image,
+        "repository": repository,
+        "tags": [t for t in tags if "{{" not in t],
+        "source_flags": fetch_flags,
+    }))
+    out = ctx.actions.declare_file(ctx.label.name + ".tar")
+    args = ctx.actions.args()
+    args.add("tarball")
+    args.add("--spec", spec)
+    args.add("--out", out)
+    ctx.actions.run(
+        executable = img_tool(ctx),
+        arguments = [args],
+        inputs = [spec] + files,
+        outputs = [out],
+        mnemonic = "ImageTarball",
+        progress_message = "Writing docker-save tarball of %{label}",
+        # Shallow base layers come from their registry.
+        execution_requirements = {"requires-network": "1"},
+        toolchain = "//img:toolchain_type",
+    )
+    return out
+
+def _image_load_impl(ctx):
+    load_strategy = strategy(ctx, ctx.attr._load_strategy[BuildSettingInfo].value)
+    image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = load_strategy == "eager")
+    repository, tags = _tags(ctx)
+    stamp = stamped(ctx, repository, tags)
+    daemon = ctx.attr.daemon
+    if daemon == "auto":
+        daemon = ctx.attr._load_daemon[BuildSettingInfo].value
+    spec = {
+        "operation": "load",
+        "label": display_label(ctx.label),
+        "image": image,
+        "repository": repository,
+        "tags": tags,
+        "daemon": daemon,
+        "strategy": load_strategy,
+        "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
+        "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
+        "source_flags": fetch_flags,
+    }
+    if stamp:
+        spec["stamped"] = stamp.short_path
+        files.append(stamp)
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
+    ctx.actions.write(spec_file, json.encode_indent(spec))
+    img = img_tool(ctx).executable
+    launcher = write_launcher(ctx, spec_file, img)
+    return [
+        DefaultInfo(
+            executable = launcher,
+            files = depset([launcher, spec_file]),
+            runfiles = ctx.runfiles(files = [spec_file, img] + files),
+        ),
+        OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, fetch_flags)])),
+        DeployInfo(spec = spec_file, operation = "load"),
+    ]
+
+image_load = rule(
+    implementation = _image_load_impl,
+    doc = """Loads an image_manifest or image_index into a daemon with `bazel run`.
+
+containerd (and Docker on containerd's image store) get only the blobs they
+lack, through containerd's content API; Docker's classic store gets a
+docker-save stream on `docker load`; podman gets `podman load`. For an index,
+`bazel run //app:load -- --platform linux/arm64` picks the platform (default:
+the host's). Output group `tarball` is a docker-save tarball of the image
+(for an index, of the platform of the machine that builds it).""",
+    attrs = dict({
+        "image": attr.label(
+            doc = "image_manifest or image_index to load.",
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
+            mandatory = True,
+        ),
+        "repository": attr.string(doc = "Name of the image in the daemon, e.g. my/app. Default: the target's package (or its name at the root)."),
+        "tag": attr.string(doc = "Tag, or a full reference (name:tag). Default: latest."),
+        "tag_list": attr.string_list(doc = "More tags or references."),
+        "daemon": attr.string(
+            doc = "\"containerd\", \"docker\", \"podman\", \"tar\" (write a docker-save tarball to --output), " +
+                  "or \"auto\": //img/settings:load_daemon, whose own auto tries containerd, Docker, then podman.",
+            default = "auto",
+            values = ["auto", "docker", "containerd", "podman", "tar"],
+        ),
+        "strategy": attr.string(
+            doc = "\"eager\" (layers are runfiles), \"lazy\" (blobs the daemon lacks stream from the Bazel remote cache), " +
+                  "or \"auto\": //img/settings:load_strategy.",
+            default = "auto",
+            values = ["auto", "eager", "lazy"],
+        ),
+        "_load_strategy": attr.label(default = "//img/settings:load_strategy"),
+        "_load_daemon": attr.label(default = "//img/settings:load_daemon"),
+        "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
+        "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
+    }, **STAMP_ATTRS),
+    executable = True,
+    toolchains = ["//img:toolchain_type"],
+)

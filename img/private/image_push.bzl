@@ -1,0 +1,80 @@
+"""image_push: `bazel run` pushes an image or index to a registry."""
+
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":deploy.bzl", "image_spec", "strategy", "write_launcher")
+load(":labels.bzl", "display_label")
+load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamped")
+load(":toolchain.bzl", "img_tool")
+
+def _image_push_impl(ctx):
+    push_strategy = strategy(ctx, ctx.attr._push_strategy[BuildSettingInfo].value)
+    image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = push_strategy == "eager")
+    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
+    stamp = stamped(ctx, ctx.attr.repository, tags)
+    spec = {
+        "operation": "push",
+        "label": display_label(ctx.label),
+        "image": image,
+        "registry": ctx.attr.registry,
+        "repository": ctx.attr.repository,
+        "tags": tags,
+        "strategy": push_strategy,
+        "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
+        "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
+        "source_flags": fetch_flags,
+    }
+    if stamp:
+        spec["stamped"] = stamp.short_path
+        files.append(stamp)
+    if ctx.file.tag_file:
+        spec["tag_file"] = ctx.file.tag_file.short_path
+        files.append(ctx.file.tag_file)
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
+    ctx.actions.write(spec_file, json.encode_indent(spec))
+    img = img_tool(ctx).executable
+    launcher = write_launcher(ctx, spec_file, img)
+    return [
+        DefaultInfo(
+            executable = launcher,
+            files = depset([launcher, spec_file]),
+            runfiles = ctx.runfiles(files = [spec_file, img] + files),
+        ),
+        DeployInfo(spec = spec_file, operation = "push"),
+    ]
+
+image_push = rule(
+    implementation = _image_push_impl,
+    doc = """Pushes an image_manifest or image_index with `bazel run`.
+
+Only blobs the registry lacks are uploaded; base layers already in the same
+registry are mounted; manifests go last and tags after them, so a tag never
+points at an incomplete image. `bazel run //app:push -- --tag X --registry Y
+--repository Z` overrides the attributes for one run.""",
+    attrs = dict({
+        "image": attr.label(
+            doc = "image_manifest or image_index to push.",
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
+            mandatory = True,
+        ),
+        "registry": attr.string(doc = "Registry host[:port], e.g. ghcr.io.", mandatory = True),
+        "repository": attr.string(doc = "Repository in the registry, e.g. team/app. May hold stamp templates.", mandatory = True),
+        "tag": attr.string(doc = "Tag to point at the image. May hold stamp templates."),
+        "tag_list": attr.string_list(doc = "More tags."),
+        "tag_file": attr.label(
+            doc = "File with more tags, one per line (for example written by a genrule).",
+            allow_single_file = True,
+        ),
+        "strategy": attr.string(
+            doc = "\"eager\" (layers are runfiles), \"lazy\" (missing blobs stream from the Bazel remote cache), " +
+                  "or \"auto\": //img/settings:push_strategy.",
+            default = "auto",
+            values = ["auto", "eager", "lazy"],
+        ),
+        "_push_strategy": attr.label(default = "//img/settings:push_strategy"),
+        "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
+        "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
+    }, **STAMP_ATTRS),
+    executable = True,
+    toolchains = ["//img:toolchain_type"],
+)

@@ -1,0 +1,103 @@
+package cas
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// credHelper runs a Bazel credential helper (`HELPER get`, {"uri":...} on
+// stdin, {"headers":{...},"expires":...} on stdout).
+type credHelper struct {
+	path string
+}
+
+// helperTimeout matches Bazel's --credential_helper_timeout default.
+const helperTimeout = 10 * time.Second
+
+type cachedHeaders struct {
+	headers map[string][]string
+	expires time.Time // zero: for the process lifetime
+}
+
+// helperCache holds headers per helper and scheme://host, so a push of many
+// layers runs the helper once per cache.
+var helperCache = struct {
+	sync.Mutex
+	m map[string]cachedHeaders
+}{m: map[string]cachedHeaders{}}
+
+// headers returns the helper's headers for uri.
+func (h *credHelper) headers(ctx context.Context, uri string) (map[string][]string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("credential helper %s: bad URI: %w", h.path, err)
+	}
+	key := h.path + "\x00" + strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	helperCache.Lock()
+	c, ok := helperCache.m[key]
+	helperCache.Unlock()
+	if ok && (c.expires.IsZero() || time.Now().Before(c.expires)) {
+		return c.headers, nil
+	}
+	c, err = h.run(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	helperCache.Lock()
+	helperCache.m[key] = c
+	helperCache.Unlock()
+	return c.headers, nil
+}
+
+func (h *credHelper) run(ctx context.Context, uri string) (cachedHeaders, error) {
+	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
+	defer cancel()
+	req, err := json.Marshal(map[string]string{"uri": uri})
+	if err != nil {
+		return cachedHeaders{}, err
+	}
+	cmd := exec.CommandContext(ctx, h.path, "get")
+	cmd.Stdin = bytes.NewReader(req)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		msg := fmt.Sprintf("credential helper %s failed: %v", h.path, err)
+		if line := firstLine(stderr.String()); line != "" {
+			msg += ": " + line
+		}
+		return cachedHeaders{}, errors.New(msg)
+	}
+	// The output holds secrets: errors below never quote it.
+	var resp struct {
+		Headers map[string][]string `json:"headers"`
+		Expires string              `json:"expires"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
+		return cachedHeaders{}, fmt.Errorf("credential helper %s: output is not the expected JSON", h.path)
+	}
+	c := cachedHeaders{headers: resp.Headers}
+	if resp.Expires != "" {
+		t, err := time.Parse(time.RFC3339, resp.Expires)
+		if err != nil {
+			return cachedHeaders{}, fmt.Errorf("credential helper %s: expires %q is not RFC 3339", h.path, resp.Expires)
+		}
+		c.expires = t
+	}
+	return c, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
+}

@@ -1,0 +1,144 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/registry"
+)
+
+// Sources say where layer bytes come from when the runfiles lack them.
+type Sources struct {
+	Cache    cas.Store      // the Bazel remote cache; nil: none
+	Keychain authn.Keychain // for base images' registries
+	Insecure bool
+	Progress io.Writer // progress of long downloads; nil: none
+}
+
+// BuildImage reads the image files the spec names. Nothing is opened
+// until a layer's bytes are asked for.
+func (s *Spec) BuildImage(src Sources) (*image.Image, error) {
+	img := &image.Image{}
+	if s.Image.Index != "" {
+		b, err := os.ReadFile(s.path(s.Image.Index))
+		if err != nil {
+			return nil, s.missing("index", err)
+		}
+		img.Index, img.IndexDigest = b, oci.Digest(b)
+	}
+	for _, ms := range s.Image.Manifests {
+		m, err := s.manifest(ms, src)
+		if err != nil {
+			return nil, err
+		}
+		img.Manifests = append(img.Manifests, m)
+	}
+	return img, nil
+}
+
+func (s *Spec) manifest(ms ManifestSpec, src Sources) (image.Manifest, error) {
+	var m image.Manifest
+	var err error
+	if m.Raw, err = os.ReadFile(s.path(ms.Manifest)); err != nil {
+		return m, s.missing("manifest", err)
+	}
+	if m.Config, err = os.ReadFile(s.path(ms.Config)); err != nil {
+		return m, s.missing("config", err)
+	}
+	d, err := oci.ReadDescriptor(s.path(ms.Descriptor))
+	if err != nil {
+		return m, s.missing("descriptor", err)
+	}
+	var doc oci.Manifest
+	if err := json.Unmarshal(m.Raw, &doc); err != nil {
+		return m, fmt.Errorf("%s: %s is not a manifest: %w", s.Label, ms.Manifest, err)
+	}
+	m.Digest, m.MediaType = oci.Digest(m.Raw), d.MediaType
+	if m.Digest != d.Digest {
+		return m, fmt.Errorf("%s: %s does not match its descriptor; rebuild", s.Label, ms.Manifest)
+	}
+	if d.Platform != nil {
+		m.Platform = *d.Platform
+	}
+	m.ConfigDigest, m.ConfigMediaType = oci.Digest(m.Config), doc.Config.MediaType
+	if m.ConfigDigest != doc.Config.Digest {
+		return m, fmt.Errorf("%s: %s does not match the manifest's config; rebuild", s.Label, ms.Config)
+	}
+	if len(ms.Layers) != len(doc.Layers) {
+		return m, fmt.Errorf("%s: %s lists %d layers, the spec %d; rebuild", s.Label, ms.Manifest, len(doc.Layers), len(ms.Layers))
+	}
+	for i, ls := range ms.Layers {
+		md, err := oci.ReadLayerMetadata(s.path(ls.Metadata))
+		if err != nil {
+			return m, s.missing("layer metadata", err)
+		}
+		if md.Digest != doc.Layers[i].Digest {
+			return m, fmt.Errorf("%s: layer %d of %s is %s but its metadata says %s; rebuild", s.Label, i, ms.Manifest, doc.Layers[i].Digest, md.Digest)
+		}
+		m.Layers = append(m.Layers, image.Layer{
+			MediaType: doc.Layers[i].MediaType,
+			Digest:    md.Digest,
+			Size:      md.Size,
+			DiffID:    md.DiffID,
+			Source:    md.Source,
+			Open:      s.opener(ls, md, src),
+		})
+	}
+	return m, nil
+}
+
+func (s *Spec) missing(what string, err error) error {
+	return fmt.Errorf("%s: reading the image's %s: %w (run it with bazel run, which provides its runfiles)", s.Label, what, err)
+}
+
+// opener tries, in order: the blob in the runfiles, the Bazel remote cache,
+// the registry of the base image the layer came from.
+func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Opener {
+	name := fmt.Sprintf("%s: layer %s", s.Label, md.Digest)
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		if ls.Blob != "" {
+			f, err := os.Open(s.path(ls.Blob))
+			if err == nil {
+				return image.Verify(f, md.Digest, md.Size, name), nil
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		var cacheErr error
+		if src.Cache != nil {
+			r, err := src.Cache.Open(ctx, md.Digest, md.Size)
+			if err == nil {
+				return image.Verify(r, md.Digest, md.Size, name+" (from "+src.Cache.String()+")"), nil
+			}
+			cacheErr = err
+		}
+		if md.Source != nil {
+			r, err := registry.OpenBlob(ctx, *md.Source, md.Digest, md.Size, registry.FetchOptions{
+				Keychain: src.Keychain, Insecure: src.Insecure, Name: md.Digest, Progress: src.Progress,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s of base image %s/%s: %w", name, md.Source.Registry, md.Source.Repository, err)
+			}
+			return image.Verify(r, md.Digest, md.Size, name), nil
+		}
+		switch {
+		case errors.Is(cacheErr, cas.ErrNotFound):
+			return nil, fmt.Errorf("%s (%s): the remote cache %s no longer holds it (evicted); rebuild the image so the cache has it again (for example bazel build --remote_download_outputs=all), then push again", name, ls.Metadata, src.Cache)
+		case cacheErr != nil:
+			return nil, fmt.Errorf("%s (%s): %w", name, ls.Metadata, cacheErr)
+		case ls.Blob != "":
+			return nil, fmt.Errorf("%s: %s is missing; run the target with bazel run so its runfiles exist", name, ls.Blob)
+		default:
+			return nil, fmt.Errorf("%s (%s): the build kept no bytes of it here and no remote cache is set; use strategy eager, or set --@rules_img//img/settings:remote_cache (or IMG_REAPI_ENDPOINT) to the cache the build used", name, ls.Metadata)
+		}
+	}
+}

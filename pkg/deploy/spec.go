@@ -1,0 +1,135 @@
+// Package deploy reads the deploy specs that image_push, image_load and
+// multi_deploy write at build time, turns them into images whose blobs open
+// from wherever the bytes are (runfiles, the Bazel remote cache, the base
+// image's registry), and runs the operations.
+package deploy
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Spec is one push or load operation as the rule wrote it. Paths are
+// relative to Root (the runfiles directory of the main repository, or the
+// execution root for build actions).
+type Spec struct {
+	Operation string    `json:"operation"` // "push" or "load"
+	Label     string    `json:"label"`     // the push or load target, for messages
+	Image     ImageSpec `json:"image"`
+
+	// Push and load: tags, possibly still holding {{.KEY}} stamp templates
+	// when the build was not stamped.
+	Tags []string `json:"tags,omitempty"`
+	// Stamped names the file `img stamp` wrote at build time; its tags and
+	// repository replace Tags and Repository.
+	Stamped string `json:"stamped,omitempty"`
+	// TagFile holds more tags, one per line (image_push's tag_file).
+	TagFile string `json:"tag_file,omitempty"`
+
+	// Push.
+	Registry   string `json:"registry,omitempty"`
+	Repository string `json:"repository,omitempty"`
+
+	// Push and load.
+	Strategy         string `json:"strategy,omitempty"`          // "eager" or "lazy"
+	RemoteCache      string `json:"remote_cache,omitempty"`      // Bazel cache endpoint for lazy strategies
+	CredentialHelper string `json:"credential_helper,omitempty"` // Bazel credential helper for that cache
+
+	// Load.
+	Daemon string `json:"daemon,omitempty"` // auto, docker, containerd, podman, tar
+
+	// SourceFlags are the img registry flags of the base image's pull
+	// (docker config, credential helper, insecure), for fetching its layers.
+	SourceFlags []string `json:"source_flags,omitempty"`
+
+	// root is where relative paths resolve; set by ReadSpec.
+	root string
+}
+
+// ImageSpec names the files of a built image.
+type ImageSpec struct {
+	Index     string         `json:"index,omitempty"` // index JSON, when the image is an index
+	Manifests []ManifestSpec `json:"manifests"`
+}
+
+// ManifestSpec names the files of one single-platform image.
+type ManifestSpec struct {
+	Manifest   string      `json:"manifest"`
+	Config     string      `json:"config"`
+	Descriptor string      `json:"descriptor"`
+	Layers     []LayerSpec `json:"layers"`
+}
+
+// LayerSpec is one layer: its metadata, and the blob when the rule put it in
+// the runfiles (eager strategy, layers built here).
+type LayerSpec struct {
+	Metadata string `json:"metadata"`
+	Blob     string `json:"blob,omitempty"`
+}
+
+// Stamp is what `img stamp` writes: the repository and tags with the
+// workspace status filled in.
+type Stamp struct {
+	Repository string   `json:"repository,omitempty"`
+	Tags       []string `json:"tags"`
+}
+
+// ReadSpec reads a spec; its relative paths resolve against root.
+func ReadSpec(path, root string) (*Spec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading deploy spec: %w", err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: not a deploy spec: %w", path, err)
+	}
+	switch s.Operation {
+	case "push", "load", "tarball":
+	default:
+		return nil, fmt.Errorf("%s: unknown operation %q", path, s.Operation)
+	}
+	if len(s.Image.Manifests) == 0 {
+		return nil, fmt.Errorf("%s (%s): the image has no manifests", path, s.Label)
+	}
+	s.root = root
+	if s.Stamped != "" {
+		var st Stamp
+		b, err := os.ReadFile(s.path(s.Stamped))
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading stamped tags: %w", s.Label, err)
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("%s: %s is not a stamp file: %w", s.Label, s.Stamped, err)
+		}
+		s.Tags = st.Tags
+		if st.Repository != "" {
+			s.Repository = st.Repository
+		}
+	}
+	if s.TagFile != "" {
+		b, err := os.ReadFile(s.path(s.TagFile))
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading tag_file: %w", s.Label, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+				s.Tags = append(s.Tags, t)
+			}
+		}
+	}
+	return &s, nil
+}
+
+func (s *Spec) path(p string) string {
+	if filepath.IsAbs(p) || s.root == "" {
+		return p
+	}
+	return filepath.Join(s.root, p)
+}
+
+// HasTemplate reports whether s still holds a {{.KEY}} stamp template.
+func HasTemplate(s string) bool { return strings.Contains(s, "{{") }

@@ -1,0 +1,100 @@
+// Package image is the in-memory form of a built image that push and load
+// work on: raw manifest, config and index bytes exactly as the build wrote
+// them, and layers whose bytes are opened only when a peer needs them.
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+// Opener opens a blob's bytes. The reader it returns must fail at EOF when
+// the bytes do not match the digest (see Verify).
+type Opener func(ctx context.Context) (io.ReadCloser, error)
+
+// Layer is one layer blob of a manifest.
+type Layer struct {
+	MediaType string
+	Digest    string // sha256 of the blob
+	Size      int64
+	DiffID    string
+	// Source is set for base-image layers: a repository that holds the
+	// blob, so a push to the same registry can mount it instead of
+	// uploading.
+	Source *oci.BlobSource
+	// Open streams the bytes: a local file, the Bazel remote cache or the
+	// source registry, whichever the caller resolved. Never nil.
+	Open Opener
+}
+
+// Manifest is one single-platform image.
+type Manifest struct {
+	Raw             []byte // the manifest JSON as written by the build
+	Digest          string
+	MediaType       string
+	Platform        oci.Platform
+	Config          []byte // the config JSON as written by the build
+	ConfigDigest    string
+	ConfigMediaType string
+	Layers          []Layer // base layers first, as in the manifest
+}
+
+// Image is what push and load receive: a single manifest, or an index and
+// the manifests it lists (in index order).
+type Image struct {
+	Index       []byte // raw index JSON; nil for a single manifest
+	IndexDigest string
+	Manifests   []Manifest
+}
+
+// IsIndex reports whether the image is a multi-platform index.
+func (i *Image) IsIndex() bool { return i.Index != nil }
+
+// RootDigest is the digest a registry or daemon will know the image by.
+func (i *Image) RootDigest() string {
+	if i.IsIndex() {
+		return i.IndexDigest
+	}
+	return i.Manifests[0].Digest
+}
+
+// Verify wraps r so that reading it to EOF fails unless exactly size bytes
+// with the given sha256 digest came through. name is used in the error.
+func Verify(r io.ReadCloser, digest string, size int64, name string) io.ReadCloser {
+	return &verifier{r: r, h: sha256.New(), digest: digest, size: size, name: name}
+}
+
+type verifier struct {
+	r      io.ReadCloser
+	h      hash.Hash
+	n      int64
+	digest string
+	size   int64
+	name   string
+}
+
+func (v *verifier) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n > v.size {
+		return n, fmt.Errorf("%s: more than the expected %d bytes of blob %s", v.name, v.size, v.digest)
+	}
+	if err == io.EOF {
+		if v.n != v.size {
+			return n, fmt.Errorf("%s: blob %s ended after %d of %d bytes", v.name, v.digest, v.n, v.size)
+		}
+		if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); got != v.digest {
+			return n, fmt.Errorf("%s: blob %s arrived with digest %s; the source holds different bytes", v.name, v.digest, got)
+		}
+	}
+	return n, err
+}
+
+func (v *verifier) Close() error { return v.r.Close() }

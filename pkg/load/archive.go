@@ -1,0 +1,209 @@
+package load
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/rules-img/rules_img/pkg/image"
+)
+
+// The archive is the layout `docker save` writes since Docker 25: every file
+// is content-addressed under blobs/sha256/, and manifest.json names them.
+// Docker 20.10's `docker load` only reads the paths manifest.json gives, so
+// it accepts it too, as do podman and skopeo (docker-archive).
+
+// archiveEpoch is every entry's mtime: the archive is a build output.
+var archiveEpoch = time.Unix(0, 0)
+
+// archiveEntry is one layer file as it goes into the archive.
+type archiveEntry struct {
+	path   string
+	size   int64
+	layer  image.Layer
+	unzstd bool // stored decompressed: Docker before 23 cannot read zstd layers
+}
+
+// dockerManifestEntry is one element of manifest.json.
+type dockerManifestEntry struct {
+	Config   string
+	RepoTags []string
+	Layers   []string
+}
+
+// WriteDockerArchive streams a docker-save tarball of m, tagged with tags
+// (written normalised, e.g. docker.io/library/hello:v1). gzip and uncompressed layers
+// are copied as they are; zstd layers are stored decompressed because Docker
+// 20.10 cannot read them. The bytes depend only on m and tags.
+func WriteDockerArchive(ctx context.Context, w io.Writer, m image.Manifest, tags []string) error {
+	names, err := normalizeTags(tags)
+	if err != nil {
+		return err
+	}
+	// Full names: podman reads a short "hello:v1" as localhost/hello:v1.
+	repoTags := append([]string{}, names...)
+	configHex, err := hexOf(m.ConfigDigest)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	entry := dockerManifestEntry{Config: "blobs/sha256/" + configHex, RepoTags: repoTags, Layers: []string{}}
+
+	// Plan every layer first: manifest.json goes first and must name the
+	// decompressed zstd layers by their digest, known only after a pass.
+	var files []archiveEntry
+	written := map[string]bool{entry.Config: true}
+	for i, l := range m.Layers {
+		e := archiveEntry{layer: l, size: l.Size, unzstd: isZstd(l.MediaType)}
+		h := l.Digest
+		if e.unzstd {
+			if h, e.size, err = measureZstd(ctx, l); err != nil {
+				return fmt.Errorf("layer %d (%s): %w", i+1, l.Digest, err)
+			}
+		}
+		hx, err := hexOf(h)
+		if err != nil {
+			return fmt.Errorf("layer %d: %w", i+1, err)
+		}
+		e.path = "blobs/sha256/" + hx
+		entry.Layers = append(entry.Layers, e.path)
+		if !written[e.path] {
+			written[e.path] = true
+			files = append(files, e)
+		}
+	}
+	manifestJSON, err := json.Marshal([]dockerManifestEntry{entry})
+	if err != nil {
+		return err
+	}
+
+	tw := tar.NewWriter(w)
+	if err := writeTarFile(tw, "manifest.json", manifestJSON); err != nil {
+		return err
+	}
+	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: archiveEpoch}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+	}
+	if err := writeTarFile(tw, entry.Config, m.Config); err != nil {
+		return err
+	}
+	for _, e := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: e.path, Size: e.size, Mode: 0o644, ModTime: archiveEpoch}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if err := copyLayer(ctx, tw, e); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func writeTarFile(tw *tar.Writer, name string, b []byte) error {
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: int64(len(b)), Mode: 0o644, ModTime: archiveEpoch}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err := tw.Write(b)
+	return err
+}
+
+func isZstd(mediaType string) bool { return strings.HasSuffix(mediaType, "zstd") }
+
+func hexOf(digest string) (string, error) {
+	h, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(h) != 64 {
+		return "", fmt.Errorf("digest %q is not sha256", digest)
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", fmt.Errorf("digest %q is not sha256", digest)
+	}
+	return h, nil
+}
+
+// openLayer opens a layer's blob, checked against its digest.
+func openLayer(ctx context.Context, l image.Layer) (io.ReadCloser, error) {
+	r, err := l.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening layer %s: %w", l.Digest, err)
+	}
+	return image.Verify(r, l.Digest, l.Size, "layer"), nil
+}
+
+// measureZstd decompresses a zstd layer once to learn the size and digest of
+// its tar, which the tar header and manifest.json need before the bytes.
+func measureZstd(ctx context.Context, l image.Layer) (string, int64, error) {
+	r, err := openLayer(ctx, l)
+	if err != nil {
+		return "", 0, err
+	}
+	defer r.Close()
+	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return "", 0, err
+	}
+	defer d.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, d)
+	if err != nil {
+		return "", 0, fmt.Errorf("decompressing zstd: %w", err)
+	}
+	// Drain so that image.Verify sees EOF and checks the blob's digest.
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return "", 0, err
+	}
+	diffID := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if l.DiffID != "" && l.DiffID != diffID {
+		return "", 0, fmt.Errorf("decompresses to %s, but the config says diff ID %s", diffID, l.DiffID)
+	}
+	return diffID, n, nil
+}
+
+// copyLayer writes e's bytes, decompressing zstd layers again: the second
+// pass must give the bytes measured by the first, which tar's size check
+// and the digest comparison enforce.
+func copyLayer(ctx context.Context, w io.Writer, e archiveEntry) error {
+	r, err := openLayer(ctx, e.layer)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if !e.unzstd {
+		n, err := io.Copy(w, r)
+		if err == nil && n != e.size {
+			err = fmt.Errorf("layer %s: %d bytes instead of %d", e.layer.Digest, n, e.size)
+		}
+		return err
+	}
+	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(w, h), d)
+	if err != nil {
+		return fmt.Errorf("layer %s: decompressing zstd: %w", e.layer.Digest, err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	want, _ := strings.CutPrefix(e.path, "blobs/sha256/")
+	if got := hex.EncodeToString(h.Sum(nil)); n != e.size || got != want {
+		return fmt.Errorf("layer %s decompressed differently on the second read", e.layer.Digest)
+	}
+	return nil
+}

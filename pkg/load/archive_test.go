@@ -1,0 +1,133 @@
+package load
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+type tarEntry struct {
+	hdr  *tar.Header
+	body []byte
+}
+
+func readTar(t *testing.T, b []byte) []tarEntry {
+	t.Helper()
+	var out []tarEntry
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tarEntry{hdr, body})
+	}
+}
+
+func archive(t *testing.T, m image.Manifest, tags ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := WriteDockerArchive(context.Background(), &b, m, tags); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestWriteDockerArchive(t *testing.T) {
+	gz := gzipLayer(t, "hello", "hello world\n")
+	zs := zstdLayer(t, "data/z.txt", strings.Repeat("zstd ", 100))
+	// The gzip layer twice: the archive holds it once, manifest.json twice.
+	m := testManifest(t, linuxAmd64, gz, zs, gz)
+	b := archive(t, m, "hello:v1", "registry.example/app:dev", "docker.io/library/hello:v1")
+	if !bytes.Equal(b, archive(t, m, "hello:v1", "registry.example/app:dev")) {
+		t.Error("two archives of the same image differ")
+	}
+
+	entries := readTar(t, b)
+	var names []string
+	files := map[string][]byte{}
+	for _, e := range entries {
+		names = append(names, e.hdr.Name)
+		files[e.hdr.Name] = e.body
+		if !e.hdr.ModTime.Equal(archiveEpoch) || e.hdr.Uid != 0 || e.hdr.Gid != 0 || e.hdr.Uname != "" || e.hdr.Gname != "" {
+			t.Errorf("%s: header %+v is not fixed", e.hdr.Name, e.hdr)
+		}
+	}
+	hexOfT := func(d string) string { return strings.TrimPrefix(d, "sha256:") }
+	cfgPath := "blobs/sha256/" + hexOfT(m.ConfigDigest)
+	gzPath := "blobs/sha256/" + hexOfT(oci.Digest(gz.blob))
+	// The zstd layer is stored decompressed, named by its diff ID.
+	zsPath := "blobs/sha256/" + hexOfT(oci.Digest(zs.tar))
+	wantNames := []string{"manifest.json", "blobs/", "blobs/sha256/", cfgPath, gzPath, zsPath}
+	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
+		t.Errorf("entries\n got %q\nwant %q", names, wantNames)
+	}
+	if !bytes.Equal(files[cfgPath], m.Config) || !bytes.Equal(files[gzPath], gz.blob) || !bytes.Equal(files[zsPath], zs.tar) {
+		t.Error("a blob's bytes differ from the image's")
+	}
+
+	var mj []struct {
+		Config   string
+		RepoTags []string
+		Layers   []string
+	}
+	if err := json.Unmarshal(files["manifest.json"], &mj); err != nil {
+		t.Fatal(err)
+	}
+	if len(mj) != 1 || mj[0].Config != cfgPath ||
+		strings.Join(mj[0].RepoTags, ",") != "docker.io/library/hello:v1,registry.example/app:dev" ||
+		strings.Join(mj[0].Layers, ",") != strings.Join([]string{gzPath, zsPath, gzPath}, ",") {
+		t.Errorf("manifest.json = %s", files["manifest.json"])
+	}
+}
+
+func TestWriteDockerArchiveUntagged(t *testing.T) {
+	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
+	files := map[string][]byte{}
+	for _, e := range readTar(t, archive(t, m)) {
+		files[e.hdr.Name] = e.body
+	}
+	if !strings.Contains(string(files["manifest.json"]), `"RepoTags":[]`) {
+		t.Errorf("manifest.json = %s", files["manifest.json"])
+	}
+}
+
+func TestWriteDockerArchiveErrors(t *testing.T) {
+	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
+	if err := WriteDockerArchive(context.Background(), io.Discard, m, []string{"Bad:Tag"}); err == nil {
+		t.Error("an invalid tag was accepted")
+	}
+	// A source whose bytes do not match the digest must fail the archive.
+	bad := m
+	bad.Layers = append(bad.Layers[:0:0], m.Layers...)
+	bad.Layers[0].Open = bytesOpener(gzipBytes(t, layerTar(t, "a", "other")))
+	if err := WriteDockerArchive(context.Background(), io.Discard, bad, nil); err == nil {
+		t.Error("a layer with the wrong bytes was archived")
+	}
+	zm := testManifest(t, linuxAmd64, zstdLayer(t, "a", "b"))
+	zm.Layers[0].DiffID = oci.Digest([]byte("not it"))
+	if err := WriteDockerArchive(context.Background(), io.Discard, zm, nil); err == nil || !strings.Contains(err.Error(), "diff ID") {
+		t.Errorf("a zstd layer with the wrong diff ID: %v", err)
+	}
+	failing := m
+	failing.Layers = append(failing.Layers[:0:0], m.Layers...)
+	failing.Layers[0].Open = func(context.Context) (io.ReadCloser, error) { return nil, errors.New("cache miss") }
+	if err := WriteDockerArchive(context.Background(), io.Discard, failing, nil); err == nil || !strings.Contains(err.Error(), "cache miss") {
+		t.Errorf("an opener's error: %v", err)
+	}
+}

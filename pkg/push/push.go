@@ -1,0 +1,413 @@
+// Package push uploads a built image (pkg/image) to an OCI registry:
+// missing blobs first, in parallel, mounted or streamed from their source,
+// then manifests, the index and last the tags, so that a tag never points
+// at an incomplete image.
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+// Options says where to push and how.
+type Options struct {
+	Registry   string         // e.g. "127.0.0.1:5000", "ghcr.io"
+	Repository string         // e.g. "team/app"
+	Tags       []string       // may be empty: push by digest only
+	Keychain   authn.Keychain // for the destination and for source registries (nil: anonymous)
+	// Insecure allows plain HTTP and skips TLS verification. Loopback
+	// registries use plain HTTP without it.
+	Insecure bool
+	Jobs     int      // concurrent blob uploads; <=0: 4
+	Progress Reporter // may be nil
+	Label    string   // Bazel label for messages, e.g. "//app:push"
+}
+
+// Result summarizes a push.
+type Result struct {
+	Reference                   string   // "registry/repository@sha256:..."
+	Digest                      string   // of the root manifest or index
+	Tags                        []string // fully tagged references pushed, e.g. "registry/repo:latest"
+	Uploaded, Mounted, Existing int      // blob counts (layers+configs)
+	BytesUploaded               int64
+}
+
+// blob is one distinct config or layer to make present.
+type blob struct {
+	digest    string
+	size      int64
+	mediaType string
+	kind      string // "layer" or "config", for messages
+	source    *oci.BlobSource
+	open      image.Opener
+}
+
+func (b *blob) what() string {
+	return fmt.Sprintf("%s %s (%s, %d bytes)", b.kind, b.digest, b.mediaType, b.size)
+}
+
+// Push uploads img to opts.Registry/opts.Repository and tags it.
+func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
+	prefix := ""
+	if opts.Label != "" {
+		prefix = opts.Label + ": "
+	}
+	fail := func(err error) (Result, error) { return Result{}, errors.New(prefix + err.Error()) }
+	if err := check(img, opts); err != nil {
+		return fail(err)
+	}
+	var nameOpts []name.Option
+	if opts.Insecure || isLoopback(opts.Registry) {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(opts.Registry, nameOpts...)
+	if err != nil {
+		return fail(fmt.Errorf("registry %q: %w", opts.Registry, err))
+	}
+	blobs, err := collect(img)
+	if err != nil {
+		return fail(err)
+	}
+	// Sources in the same registry can be mounted; ask for pull there too.
+	var mountFrom []string
+	seen := map[string]bool{}
+	for _, b := range blobs {
+		if from, ok := mountSource(b, reg, opts.Repository); ok && !seen[from] {
+			seen[from] = true
+			mountFrom = append(mountFrom, from)
+		}
+	}
+	jobs := opts.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	kc := opts.Keychain
+	if kc == nil {
+		kc = anonymous{}
+	}
+	d, err := newDest(ctx, reg, opts.Repository, kc, opts.Insecure, jobs, mountFrom)
+	if err != nil {
+		return fail(err)
+	}
+	p := &pusher{d: d, rep: opts.Progress, repo: opts.Repository}
+	if p.rep == nil {
+		p.rep = nopReporter{}
+	}
+	for _, b := range blobs {
+		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
+	}
+	if err := p.blobs(ctx, blobs, jobs); err != nil {
+		return fail(err)
+	}
+
+	// Each manifest by digest, then the index: a registry may refuse an
+	// index whose manifests it does not have yet.
+	for _, m := range img.Manifests {
+		mt := manifestMediaType(m.MediaType, m.Raw, oci.MediaTypeManifest)
+		what := fmt.Sprintf("manifest %s (%s, %s)", m.Digest, mt, m.Platform)
+		if err := p.manifest(ctx, m.Digest, mt, m.Digest, m.Raw, what); err != nil {
+			return fail(err)
+		}
+	}
+	root, rootRaw := img.Manifests[0].Digest, img.Manifests[0].Raw
+	rootType := manifestMediaType(img.Manifests[0].MediaType, rootRaw, oci.MediaTypeManifest)
+	if img.IsIndex() {
+		root, rootRaw = img.IndexDigest, img.Index
+		rootType = manifestMediaType("", rootRaw, oci.MediaTypeIndex)
+		what := fmt.Sprintf("index %s (%s)", root, rootType)
+		if err := p.manifest(ctx, root, rootType, root, rootRaw, what); err != nil {
+			return fail(err)
+		}
+	}
+	res := Result{
+		Reference: opts.Registry + "/" + opts.Repository + "@" + root,
+		Digest:    root,
+		Uploaded:  int(p.uploaded.Load()), Mounted: int(p.mounted.Load()), Existing: int(p.existing.Load()),
+		BytesUploaded: p.bytes.Load(),
+	}
+	// Only now is the image complete; tags last.
+	for _, tag := range opts.Tags {
+		if err := p.manifest(ctx, tag, rootType, root, rootRaw, fmt.Sprintf("tag %q for %s", tag, root)); err != nil {
+			return res, errors.New(prefix + err.Error())
+		}
+		res.Tags = append(res.Tags, opts.Registry+"/"+opts.Repository+":"+tag)
+	}
+	return res, nil
+}
+
+// check rejects input that would fail half-way or push something other
+// than what was built.
+func check(img *image.Image, opts Options) error {
+	if opts.Registry == "" || opts.Repository == "" {
+		return errors.New("registry and repository are required")
+	}
+	if !repositoryRE.MatchString(opts.Repository) {
+		return fmt.Errorf("repository %q is not a valid name (lowercase letters, digits, separators, slashes)", opts.Repository)
+	}
+	for _, t := range opts.Tags {
+		if !tagRE.MatchString(t) {
+			return fmt.Errorf("tag %q is not valid (up to 128 letters, digits, '_', '.', '-'; not starting with '.' or '-')", t)
+		}
+	}
+	if img == nil || len(img.Manifests) == 0 {
+		return errors.New("the image has no manifest")
+	}
+	if img.IsIndex() && oci.Digest(img.Index) != img.IndexDigest {
+		return fmt.Errorf("index bytes hash to %s, not the declared %s", oci.Digest(img.Index), img.IndexDigest)
+	}
+	for _, m := range img.Manifests {
+		if got := oci.Digest(m.Raw); got != m.Digest {
+			return fmt.Errorf("manifest bytes hash to %s, not the declared %s", got, m.Digest)
+		}
+		if got := oci.Digest(m.Config); got != m.ConfigDigest {
+			return fmt.Errorf("config of manifest %s hashes to %s, not the declared %s", m.Digest, got, m.ConfigDigest)
+		}
+		for _, l := range m.Layers {
+			if err := oci.CheckDigest(l.Digest); err != nil {
+				return fmt.Errorf("layer of manifest %s: %w", m.Digest, err)
+			}
+			if l.Size < 0 || l.Open == nil {
+				return fmt.Errorf("layer %s of manifest %s has no size or opener", l.Digest, m.Digest)
+			}
+		}
+	}
+	return nil
+}
+
+// collect lists each distinct blob once, configs and layers in manifest
+// order. Non-distributable (foreign) layers are left out: registries are
+// not expected to hold them.
+func collect(img *image.Image) ([]*blob, error) {
+	var out []*blob
+	byDigest := map[string]*blob{}
+	add := func(b *blob) error {
+		if prev, ok := byDigest[b.digest]; ok {
+			if prev.size != b.size {
+				return fmt.Errorf("blob %s is referenced with sizes %d and %d", b.digest, prev.size, b.size)
+			}
+			if prev.source == nil {
+				prev.source = b.source
+			}
+			return nil
+		}
+		byDigest[b.digest] = b
+		out = append(out, b)
+		return nil
+	}
+	for _, m := range img.Manifests {
+		cfg := m.Config
+		cmt := m.ConfigMediaType
+		if cmt == "" {
+			cmt = oci.MediaTypeConfig
+		}
+		err := add(&blob{
+			digest: m.ConfigDigest, size: int64(len(cfg)), mediaType: cmt, kind: "config",
+			open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(cfg)), nil },
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range m.Layers {
+			if nonDistributable(l.MediaType) {
+				continue
+			}
+			err := add(&blob{digest: l.Digest, size: l.Size, mediaType: l.MediaType, kind: "layer", source: l.Source, open: l.Open})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+func nonDistributable(mt string) bool {
+	switch mt {
+	case oci.MediaTypeDockerForeignLayerGzip, oci.MediaTypeLayerNondistributable, oci.MediaTypeLayerNondistributableGz,
+		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
+		return true
+	}
+	return false
+}
+
+// mountSource returns the repository to mount b from, if its source is
+// another repository of the destination registry.
+func mountSource(b *blob, dst name.Registry, repo string) (string, bool) {
+	if b.source == nil || b.source.Repository == "" || b.source.Repository == repo {
+		return "", false
+	}
+	src, err := name.NewRegistry(b.source.Registry)
+	if err != nil || src.RegistryStr() != dst.RegistryStr() {
+		return "", false
+	}
+	return b.source.Repository, true
+}
+
+// manifestMediaType prefers the declared type, then the document's own
+// mediaType field, then def.
+func manifestMediaType(declared string, raw []byte, def string) string {
+	if declared != "" {
+		return declared
+	}
+	var doc struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(raw, &doc) == nil && doc.MediaType != "" {
+		return doc.MediaType
+	}
+	return def
+}
+
+type pusher struct {
+	d    *dest
+	rep  Reporter
+	repo string
+
+	uploaded, mounted, existing atomic.Int32
+	bytes                       atomic.Int64
+}
+
+// blobs makes every blob present, jobs at a time; the first failure stops
+// the rest.
+func (p *pusher) blobs(ctx context.Context, blobs []*blob, jobs int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		next     = make(chan *blob)
+	)
+	for range min(jobs, len(blobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				if err := p.blob(ctx, b); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for _, b := range blobs {
+		select {
+		case next <- b:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// blob makes one blob present: known already, mounted, or uploaded.
+func (p *pusher) blob(ctx context.Context, b *blob) error {
+	d := p.d
+	var exists bool
+	err := retry(ctx, func() (err error) {
+		exists, err = d.exists(ctx, b.digest)
+		return err
+	})
+	if err != nil {
+		return d.explain(err, "checking whether "+d.target+" has "+b.what())
+	}
+	if exists {
+		p.existing.Add(1)
+		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Skipped})
+		return nil
+	}
+
+	var session *url.URL // an upload session a failed mount opened
+	if from, ok := mountSource(b, d.reg, p.repo); ok {
+		var mounted bool
+		err := retry(ctx, func() error {
+			var err error
+			mounted, session, err = d.mount(ctx, b.digest, from)
+			return err
+		})
+		switch {
+		case err == nil && mounted:
+			p.mounted.Add(1)
+			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Mounted})
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		// Not mountable (no access, gone, or unsupported): upload it.
+	}
+
+	p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Started})
+	var sent int64
+	onBytes := func(n int64) {
+		atomic.AddInt64(&sent, n)
+		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Bytes, Bytes: n})
+	}
+	err = retry(ctx, func() error {
+		// Each attempt starts over: undo the previous attempt's count.
+		if n := atomic.SwapInt64(&sent, 0); n != 0 {
+			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Bytes, Bytes: -n})
+		}
+		s := session
+		session = nil // a retry needs a fresh session
+		return d.upload(ctx, s, b, onBytes)
+	})
+	if err != nil {
+		if n := atomic.SwapInt64(&sent, 0); n != 0 {
+			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Bytes, Bytes: -n})
+		}
+		err = d.explain(err, "uploading "+b.what()+" to "+d.target)
+		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done, Err: err})
+		return err
+	}
+	p.uploaded.Add(1)
+	p.bytes.Add(b.size)
+	p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done})
+	return nil
+}
+
+// manifest puts one manifest, index or tag, with retries.
+func (p *pusher) manifest(ctx context.Context, ref, mediaType, digest string, raw []byte, what string) error {
+	err := retry(ctx, func() error { return p.d.putManifest(ctx, ref, mediaType, digest, raw) })
+	if err != nil {
+		return p.d.explain(err, "pushing "+what+" to "+p.d.target)
+	}
+	return nil
+}
+
+// isLoopback reports whether host[:port] names this machine; such
+// registries may be plain HTTP without asking.
+func isLoopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,457 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/registry"
+)
+
+var amd64 = oci.Platform{OS: "linux", Architecture: "amd64"}
+var arm64 = oci.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+
+// checkPushed reads the image back by digest and by tag and compares the
+// raw bytes and every blob with what was built.
+func checkPushed(t *testing.T, tr *testReg, repo, tag string, img *image.Image) {
+	t.Helper()
+	root := img.RootDigest()
+	for _, ref := range []string{root, tag} {
+		if ref == "" {
+			continue
+		}
+		desc, err := remote.Get(tr.ref(t, repo, ref))
+		if err != nil {
+			t.Fatalf("get %s: %v", ref, err)
+		}
+		if desc.Digest.String() != root {
+			t.Errorf("%s resolves to %s, want %s", ref, desc.Digest, root)
+		}
+		want := img.Index
+		if !img.IsIndex() {
+			want = img.Manifests[0].Raw
+		}
+		if !bytes.Equal(desc.Manifest, want) {
+			t.Errorf("%s: registry holds different manifest bytes", ref)
+		}
+	}
+	for _, m := range img.Manifests {
+		ri, err := remote.Image(tr.ref(t, repo, m.Digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := ri.Digest(); d.String() != m.Digest {
+			t.Errorf("manifest digest %s, want %s", d, m.Digest)
+		}
+		if cfg, _ := ri.RawConfigFile(); !bytes.Equal(cfg, m.Config) {
+			t.Errorf("config of %s differs", m.Digest)
+		}
+		ls, err := ri.Layers()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range ls {
+			rc, err := l.Compressed()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if oci.Digest(got) != m.Layers[i].Digest {
+				t.Errorf("layer %d of %s has digest %s", i, m.Digest, oci.Digest(got))
+			}
+		}
+	}
+}
+
+// index of the first request matching pred, and of the last.
+func firstLast(reqs []string, pred func(string) bool) (first, last int) {
+	first, last = -1, -1
+	for i, r := range reqs {
+		if pred(r) {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	return first, last
+}
+
+func isBlobWrite(r string) bool {
+	return strings.Contains(r, "/blobs/uploads/") && !strings.HasPrefix(r, "POST ")
+}
+
+func TestPushSingleManifestAndRepush(t *testing.T) {
+	tr := newTestReg(t)
+	var o opens
+	m := makeManifest(t, amd64, bytesLayer(testBlob(1, 3<<20), &o), bytesLayer(testBlob(2, 1000), &o))
+	img := &image.Image{Manifests: []image.Manifest{m}}
+	rep := &recordingReporter{}
+	res, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"v1", "latest"}, Progress: rep, Label: "//app:push"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(3<<20 + 1000 + len(m.Config))
+	if res.Uploaded != 3 || res.Existing != 0 || res.Mounted != 0 || res.BytesUploaded != want {
+		t.Errorf("result %+v, want 3 uploads of %d bytes", res, want)
+	}
+	if res.Digest != m.Digest || res.Reference != tr.host+"/team/app@"+m.Digest {
+		t.Errorf("result digest %s, reference %s", res.Digest, res.Reference)
+	}
+	if len(res.Tags) != 2 || res.Tags[0] != tr.host+"/team/app:v1" {
+		t.Errorf("tags %q", res.Tags)
+	}
+	if got := tr.uploaded.Load(); got != want {
+		t.Errorf("registry received %d blob bytes, want %d", got, want)
+	}
+	if n, b := rep.count(Bytes); n == 0 || b != want {
+		t.Errorf("progress reported %d bytes", b)
+	}
+	if n, _ := rep.count(Queued); n != 3 {
+		t.Errorf("%d blobs queued", n)
+	}
+	if n, _ := rep.count(Done); n != 3 {
+		t.Errorf("%d blobs done", n)
+	}
+	checkPushed(t, tr, "team/app", "v1", img)
+	checkPushed(t, tr, "team/app", "latest", img)
+
+	// Order: all blobs, then the manifest by digest, then the tags.
+	reqs := tr.requests()
+	_, lastBlob := firstLast(reqs, isBlobWrite)
+	firstManifest, _ := firstLast(reqs, func(r string) bool { return strings.HasPrefix(r, "PUT ") && strings.Contains(r, "/manifests/") })
+	byDigest, _ := firstLast(reqs, func(r string) bool { return r == "PUT /v2/team/app/manifests/"+m.Digest })
+	firstTag, _ := firstLast(reqs, func(r string) bool {
+		return strings.HasPrefix(r, "PUT /v2/team/app/manifests/") && !strings.Contains(r, "sha256:")
+	})
+	if !(lastBlob < firstManifest && firstManifest == byDigest && byDigest < firstTag) {
+		t.Errorf("wrong order: last blob write %d, manifest by digest %d, first tag %d\n%s", lastBlob, byDigest, firstTag, strings.Join(reqs, "\n"))
+	}
+
+	// Again: HEADs only, nothing uploaded.
+	before := tr.uploaded.Load()
+	res, err = Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploaded != 0 || res.Existing != 3 || res.BytesUploaded != 0 || tr.uploaded.Load() != before {
+		t.Errorf("re-push: %+v, %d bytes received", res, tr.uploaded.Load()-before)
+	}
+}
+
+func TestPushIndexSharedLayer(t *testing.T) {
+	tr := newTestReg(t)
+	var o opens
+	shared := bytesLayer(testBlob(10, 2<<20), &o)
+	img := makeIndex(t,
+		makeManifest(t, amd64, shared, bytesLayer(testBlob(11, 500), &o)),
+		makeManifest(t, arm64, shared, bytesLayer(testBlob(12, 600), &o)),
+	)
+	res, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "multi", Tags: []string{"v2"}, Jobs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploaded != 5 || res.Digest != img.IndexDigest {
+		t.Errorf("result %+v, want 5 blobs (2 configs, 3 layers) and digest %s", res, img.IndexDigest)
+	}
+	if n := o.count(shared.Digest); n != 1 {
+		t.Errorf("shared layer opened %d times", n)
+	}
+	checkPushed(t, tr, "multi", "v2", img)
+	idx, err := remote.Index(tr.ref(t, "multi", "v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := idx.Digest(); d.String() != img.IndexDigest {
+		t.Errorf("index digest %s", d)
+	}
+
+	reqs := tr.requests()
+	_, lastBlob := firstLast(reqs, isBlobWrite)
+	_, lastManifest := firstLast(reqs, func(r string) bool {
+		return r == "PUT /v2/multi/manifests/"+img.Manifests[0].Digest || r == "PUT /v2/multi/manifests/"+img.Manifests[1].Digest
+	})
+	firstM, _ := firstLast(reqs, func(r string) bool { return strings.HasPrefix(r, "PUT /v2/multi/manifests/") })
+	indexAt, _ := firstLast(reqs, func(r string) bool { return r == "PUT /v2/multi/manifests/"+img.IndexDigest })
+	tagAt, _ := firstLast(reqs, func(r string) bool { return r == "PUT /v2/multi/manifests/v2" })
+	if !(lastBlob < firstM && lastManifest < indexAt && indexAt < tagAt) {
+		t.Errorf("wrong order: blobs until %d, manifests until %d, index %d, tag %d", lastBlob, lastManifest, indexAt, tagAt)
+	}
+}
+
+func TestPushMountsFromSameRegistry(t *testing.T) {
+	tr := newTestReg(t)
+	base := testBlob(20, 1<<20)
+	baseImg := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, bytesLayer(base, nil))}}
+	if _, err := Push(context.Background(), baseImg, Options{Registry: tr.host, Repository: "base/img"}); err != nil {
+		t.Fatal(err)
+	}
+
+	mounted := bytesLayer(base, nil)
+	mounted.Source = &oci.BlobSource{Registry: tr.host, Repository: "base/img"}
+	mounted.Open = func(context.Context) (io.ReadCloser, error) {
+		t.Error("mountable layer was opened")
+		return nil, errors.New("no")
+	}
+	// Its source lacks it: the mount fails and the bytes are uploaded.
+	fallback := bytesLayer(testBlob(21, 700), nil)
+	fallback.Source = &oci.BlobSource{Registry: tr.host, Repository: "elsewhere"}
+	m := makeManifest(t, amd64, mounted, fallback)
+	img := &image.Image{Manifests: []image.Manifest{m}}
+	before := tr.uploaded.Load()
+	rep := &recordingReporter{}
+	res, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Progress: rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(700 + len(m.Config))
+	if res.Mounted != 1 || res.Uploaded != 2 || res.BytesUploaded != want || tr.uploaded.Load()-before != want {
+		t.Errorf("result %+v, %d bytes received; want 1 mount and %d bytes uploaded", res, tr.uploaded.Load()-before, want)
+	}
+	if n, _ := rep.count(Mounted); n != 1 {
+		t.Errorf("%d mount events", n)
+	}
+	checkPushed(t, tr, "team/app", "latest", img)
+}
+
+func TestPushSurvivesFlakyRegistry(t *testing.T) {
+	oldAttempts := maxAttempts
+	maxAttempts = 10
+	defer func() { maxAttempts = oldAttempts }()
+	tr := newTestReg(t)
+	var (
+		mu       sync.Mutex
+		n, fails int
+		seen     = map[string]bool{}
+	)
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		key := r.Method + " " + r.URL.Path
+		first := !seen[key]
+		seen[key] = true
+		switch {
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && first:
+			// Every manifest and tag PUT fails once.
+			if strings.HasSuffix(r.URL.Path, "/latest") {
+				dropConnection(w, r)
+			} else {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return true
+		case r.Method == http.MethodPatch && fails < 3:
+			fails++
+			dropConnection(w, r) // mid-body
+			return true
+		case n%4 == 0 && fails < 8:
+			fails++
+			if fails%2 == 0 {
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(http.StatusTooManyRequests)
+			} else {
+				dropConnection(w, r)
+			}
+			return true
+		}
+		return false
+	})
+	var o opens
+	img := makeIndex(t,
+		makeManifest(t, amd64, bytesLayer(testBlob(30, 2<<20), &o), bytesLayer(testBlob(31, 100), &o)),
+		makeManifest(t, arm64, bytesLayer(testBlob(32, 300), &o)),
+	)
+	rep := &recordingReporter{}
+	res, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "flaky", Tags: []string{"latest"}, Jobs: 2, Progress: rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, b := rep.count(Bytes); b != res.BytesUploaded {
+		t.Errorf("progress sums to %d bytes, %d uploaded: failed attempts not undone", b, res.BytesUploaded)
+	}
+	if fails < 4 {
+		t.Errorf("only %d failures injected", fails)
+	}
+	if res.Uploaded != 5 {
+		t.Errorf("result %+v", res)
+	}
+	tr.setFault(nil)
+	checkPushed(t, tr, "flaky", "latest", img)
+}
+
+func TestPushCorruptSourceWritesNoTag(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mangle func([]byte) []byte
+		want   string
+	}{
+		{"other bytes", func(b []byte) []byte { return bytes.Repeat([]byte{'x'}, len(b)) }, "arrived with digest"},
+		{"short", func(b []byte) []byte { return b[:len(b)/2] }, "ended after"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTestReg(t)
+			good := bytesLayer(testBlob(40, 5000), nil)
+			bad := bytesLayer(testBlob(41, 4000), nil)
+			wrong := tc.mangle(testBlob(41, 4000))
+			opened := 0
+			bad.Open = func(context.Context) (io.ReadCloser, error) {
+				opened++
+				return io.NopCloser(bytes.NewReader(wrong)), nil
+			}
+			img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, good, bad)}}
+			_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Jobs: 1, Label: "//app:push"})
+			errContains(t, err, "//app:push", bad.Digest, oci.MediaTypeLayer, tc.want)
+			if opened != 1 {
+				t.Errorf("corrupt source opened %d times; a mismatch is no reason to retry", opened)
+			}
+			if _, herr := remote.Head(tr.ref(t, "team/app", "latest")); herr == nil {
+				t.Error("tag exists after a failed push")
+			}
+			if _, herr := remote.Head(tr.ref(t, "team/app", img.RootDigest())); herr == nil {
+				t.Error("manifest exists after a failed push")
+			}
+			if tr.holds("team/app", bad.Digest) {
+				t.Error("corrupt blob committed")
+			}
+		})
+	}
+}
+
+func TestPushStreamsFromOtherRegistry(t *testing.T) {
+	src, dst := newTestReg(t), newTestReg(t)
+	layerBytes := testBlob(50, 3<<20)
+	seed := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, bytesLayer(layerBytes, nil))}}
+	if _, err := Push(context.Background(), seed, Options{Registry: src.host, Repository: "library/base"}); err != nil {
+		t.Fatal(err)
+	}
+	l := bytesLayer(layerBytes, nil)
+	l.Source = &oci.BlobSource{Registry: src.host, Repository: "library/base"}
+	l.Open = func(ctx context.Context) (io.ReadCloser, error) {
+		return registry.OpenBlob(ctx, *l.Source, l.Digest, l.Size, registry.FetchOptions{})
+	}
+	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, l)}}
+	res, err := Push(context.Background(), img, Options{Registry: dst.host, Repository: "app", Tags: []string{"latest"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Mounted != 0 || res.Uploaded != 2 {
+		t.Errorf("result %+v: a blob of another registry must be uploaded", res)
+	}
+	checkPushed(t, dst, "app", "latest", img)
+
+	// The source connection breaks mid-blob once: the upload starts over.
+	broke := false
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if broke || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+l.Digest) {
+			return false
+		}
+		broke = true
+		w.Header().Set("Content-Length", strconv.FormatInt(l.Size, 10))
+		w.WriteHeader(http.StatusOK)
+		w.Write(layerBytes[:l.Size/2])
+		w.(http.Flusher).Flush()
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+		return true
+	})
+	res, err = Push(context.Background(), img, Options{Registry: dst.host, Repository: "app1", Tags: []string{"latest"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !broke || res.Uploaded != 2 {
+		t.Errorf("broken source: %+v, broke %v", res, broke)
+	}
+	checkPushed(t, dst, "app1", "latest", img)
+
+	// The source registry serves other bytes: the push fails, no tag.
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+l.Digest) {
+			w.Write(make([]byte, l.Size))
+			return true
+		}
+		return false
+	})
+	_, err = Push(context.Background(), img, Options{Registry: dst.host, Repository: "app2", Tags: []string{"latest"}})
+	errContains(t, err, l.Digest, "source holds different bytes")
+	if _, herr := remote.Head(dst.ref(t, "app2", "latest")); herr == nil {
+		t.Error("tag exists after a failed push")
+	}
+
+	// The source lacks the blob: explained by the registry package.
+	src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			w.WriteHeader(http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	_, err = Push(context.Background(), img, Options{Registry: dst.host, Repository: "app3"})
+	errContains(t, err, l.Digest, "not found on "+src.host)
+}
+
+type staticKeychain struct{ user, pass string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.pass}), nil
+}
+
+func TestPushDeniedKeepsSecrets(t *testing.T) {
+	tr := newTestReg(t)
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if _, pass, ok := r.BasicAuth(); !ok || pass != "s3cret-pass" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return true
+		}
+		if r.Method == http.MethodPost {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
+			return true
+		}
+		return false
+	})
+	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, bytesLayer(testBlob(60, 100), nil))}}
+	_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Keychain: staticKeychain{"me", "s3cret-pass"}})
+	errContains(t, err, "denied the push", "HTTP 403", "DENIED")
+	enc := base64.StdEncoding.EncodeToString([]byte("me:s3cret-pass"))
+	if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), enc) {
+		t.Errorf("error leaks the password: %v", err)
+	}
+
+	_, err = Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Keychain: staticKeychain{"me", "wrong"}})
+	errContains(t, err, "authentication failed", "HTTP 401")
+	if strings.Contains(err.Error(), "wrong") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+}
+
+func TestPushRejectsBadInput(t *testing.T) {
+	m := makeManifest(t, amd64, bytesLayer(testBlob(70, 10), nil))
+	img := &image.Image{Manifests: []image.Manifest{m}}
+	_, err := Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "team/app", Tags: []string{"-bad"}})
+	errContains(t, err, `tag "-bad"`)
+	_, err = Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "Team"})
+	errContains(t, err, `repository "Team"`)
+	broken := m
+	broken.Raw = append([]byte(" "), m.Raw...)
+	_, err = Push(context.Background(), &image.Image{Manifests: []image.Manifest{broken}}, Options{Registry: "127.0.0.1:1", Repository: "a"})
+	errContains(t, err, "not the declared "+m.Digest)
+	_, err = Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "a"})
+	errContains(t, err, "connection refused")
+}
