@@ -341,6 +341,22 @@ func (u *uploadBody) complete() bool {
 	return u.eof && u.err == nil
 }
 
+// hasManifest reports whether ref (a digest or a tag) already names the
+// manifest with digest, so a re-push sends no manifest bytes.
+func (d *dest) hasManifest(ctx context.Context, ref, mediaType, digest string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, d.url("manifests", ref), nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Accept", mediaType)
+	resp, err := d.do(req, http.StatusOK)
+	if err != nil {
+		return false
+	}
+	drain(resp)
+	return resp.Header.Get("Docker-Content-Digest") == digest
+}
+
 // putManifest uploads raw under ref (a digest or a tag) and checks that
 // the registry kept it byte for byte.
 func (d *dest) putManifest(ctx context.Context, ref, mediaType, digest string, raw []byte) error {

@@ -390,6 +390,10 @@ func (p *pusher) blob(ctx context.Context, b *blob) error {
 
 // manifest puts one manifest, index or tag, with retries.
 func (p *pusher) manifest(ctx context.Context, ref, mediaType, digest string, raw []byte, what string) error {
+	// Any failure of the check just means the manifest is put.
+	if p.d.hasManifest(ctx, ref, mediaType, digest) {
+		return nil
+	}
 	err := retry(ctx, func() error { return p.d.putManifest(ctx, ref, mediaType, digest, raw) })
 	if err != nil {
 		return p.d.explain(err, "pushing "+what+" to "+p.d.target)

@@ -1,6 +1,7 @@
 // Command demo is the README's main job: it builds the example image of
-// examples/go_service with Bazel, says where the outputs are, then imports the
-// image into a private containerd and runs it.
+// examples/go_service with Bazel, says where the outputs are, pushes the
+// multi-arch index to a private registry, loads the image into a private
+// containerd and runs it.
 package main
 
 import (
@@ -48,16 +49,33 @@ func run() error {
 		return err
 	}
 
-	fmt.Println("\nstarting a private containerd, importing and running the image ...")
+	fmt.Println("\nstarting a private registry; bazel run //:push ...")
+	reg, err := harness.StartRegistry(harness.RegistryOptions{})
+	if err != nil {
+		return err
+	}
+	defer reg.Stop()
+	r := ws.Run("run", "//:push", "--", "--registry", reg.Addr())
+	if r.Err != nil {
+		return fmt.Errorf("bazel run //:push: %v\n%s", r.Err, r.Stderr)
+	}
+	fmt.Print(indent(r.Stdout))
+
+	fmt.Println("\nstarting a private containerd; bazel run //:load, then running the image ...")
 	ctrd, err := harness.StartContainerd()
 	if err != nil {
 		return err
 	}
 	defer ctrd.Stop()
-	const name = "docker.io/library/go-service-example:latest"
-	if err := ctrd.ImportLayout(image[0], name); err != nil {
-		return err
+	loader := &harness.Bazel{Workspace: ws.Workspace, Env: []string{
+		"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
+	}}
+	r = loader.Run("run", "//:load")
+	if r.Err != nil {
+		return fmt.Errorf("bazel run //:load: %v\n%s", r.Err, r.Stderr)
 	}
+	fmt.Print(indent(r.Stdout))
+	const name = "docker.io/library/go-service-example:latest"
 	out, err := ctrd.Run(name, "demo")
 	if err != nil {
 		return err
@@ -110,4 +128,11 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+func indent(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "   " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n   ") + "\n"
 }
