@@ -84,16 +84,5 @@ func hostPlatform() oci.Platform {
 // os.version on the image does not exclude it.
 func platformMatches(want, have oci.Platform) bool {
 	return want.OS == have.OS && want.Architecture == have.Architecture &&
-		variantOf(want) == variantOf(have)
-}
-
-func variantOf(p oci.Platform) string {
-	switch {
-	case p.Architecture == "arm64" && p.Variant == "v8",
-		p.Architecture == "amd64" && p.Variant == "v1":
-		return ""
-	case p.Architecture == "arm" && p.Variant == "":
-		return "v7"
-	}
-	return p.Variant
+		oci.NormVariant(want) == oci.NormVariant(have)
 }

@@ -70,7 +70,7 @@ func BuildImage(in ImageInput) (Image, error) {
 	if b := in.Base; b != nil {
 		bc := b.Config
 		if bc.OS != cfg.OS || bc.Architecture != cfg.Architecture ||
-			(cfg.Variant != "" && bc.Variant != "" && normVariant(bc.Platform()) != normVariant(in.Platform)) {
+			(cfg.Variant != "" && bc.Variant != "" && NormVariant(bc.Platform()) != NormVariant(in.Platform)) {
 			return Image{}, fmt.Errorf("base image %s is for %s, not %s", b.ConfigFile, bc.Platform(), in.Platform)
 		}
 		if cfg.Variant == "" {

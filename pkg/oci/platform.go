@@ -50,11 +50,13 @@ func CheckPlatform(p Platform) error {
 // containerd's platform matching.
 func samePlatform(a, b Platform) bool {
 	return a.OS == b.OS && a.Architecture == b.Architecture &&
-		normVariant(a) == normVariant(b) && a.OSVersion == b.OSVersion &&
+		NormVariant(a) == NormVariant(b) && a.OSVersion == b.OSVersion &&
 		slices.Equal(a.OSFeatures, b.OSFeatures)
 }
 
-func normVariant(p Platform) string {
+// NormVariant is p's variant with the architecture's baseline spelled as
+// runtimes match it: "" for arm64/v8 and amd64/v1, "v7" for arm.
+func NormVariant(p Platform) string {
 	switch {
 	case p.Architecture == "arm64" && p.Variant == "v8",
 		p.Architecture == "amd64" && p.Variant == "v1":

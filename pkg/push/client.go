@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/regerr"
 )
 
 // Retry policy. Variables so tests need not sleep.
@@ -426,30 +426,16 @@ func retryable(err error) bool {
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
-		if te.StatusCode == http.StatusTooManyRequests || te.StatusCode == http.StatusRequestTimeout || te.StatusCode >= 500 {
-			return true
-		}
-		for _, d := range te.Errors {
-			if d.Code == transport.TooManyRequestsErrorCode || d.Code == transport.UnavailableErrorCode {
-				return true
-			}
-		}
-		return false
+		return regerr.Retryable(err)
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
 		// The transport closes a connection the server dropped while the
 		// request body was still being written.
 		errors.Is(err, net.ErrClosed) {
 		return true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
 	s := err.Error()
-	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe") ||
-		strings.Contains(s, "download ended early") || strings.Contains(s, "http2: server sent GOAWAY") ||
+	return regerr.Retryable(err) || strings.Contains(s, "download ended early") ||
 		// A token refresh resent a half-consumed stream; a new attempt works.
 		strings.Contains(s, "with Body length")
 }
@@ -479,26 +465,26 @@ func (d *dest) explain(err error, what string) error {
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {
-		detail := diagnostics(te)
+		detail := regerr.Diagnostics(te)
 		switch {
-		case te.StatusCode == http.StatusUnauthorized || hasCode(te, transport.UnauthorizedErrorCode):
+		case te.StatusCode == http.StatusUnauthorized || regerr.HasCode(te, transport.UnauthorizedErrorCode):
 			return fmt.Errorf("%s: authentication failed for %s (HTTP %d%s; credentials: %s): log in (docker login %s) or configure a credential helper",
 				prefix, reg, te.StatusCode, detail, creds, reg)
-		case te.StatusCode == http.StatusForbidden || hasCode(te, transport.DeniedErrorCode):
+		case te.StatusCode == http.StatusForbidden || regerr.HasCode(te, transport.DeniedErrorCode):
 			return fmt.Errorf("%s: %s denied the push (HTTP %d%s; credentials: %s): check the repository name and that these credentials may push to it",
 				prefix, reg, te.StatusCode, detail, creds)
-		case hasCode(te, transport.NameUnknownErrorCode):
+		case regerr.HasCode(te, transport.NameUnknownErrorCode):
 			return fmt.Errorf("%s: %s does not know repository %s (HTTP %d%s): create it first, or check the name", prefix, reg, d.repo, te.StatusCode, detail)
-		case te.StatusCode == http.StatusTooManyRequests || hasCode(te, transport.TooManyRequestsErrorCode):
+		case te.StatusCode == http.StatusTooManyRequests || regerr.HasCode(te, transport.TooManyRequestsErrorCode):
 			return fmt.Errorf("%s: %s is rate limiting requests (HTTP %d%s), still after %d attempts: retry later", prefix, reg, te.StatusCode, detail, maxAttempts)
 		case te.StatusCode >= 500:
 			return fmt.Errorf("%s: %s failed with HTTP %d%s, still after %d attempts: the registry has a problem; retry later", prefix, reg, te.StatusCode, detail, maxAttempts)
 		}
 		return fmt.Errorf("%s: %s answered HTTP %d%s", prefix, reg, te.StatusCode, detail)
 	}
-	if isTLSError(err) {
+	if regerr.IsTLS(err) {
 		return fmt.Errorf("%s: TLS error talking to %s: %v: fix the registry's certificate or the trust store; use insecure only for registries you trust",
-			prefix, reg, innermost(err))
+			prefix, reg, regerr.Innermost(err))
 	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return fmt.Errorf("%s: %s speaks plain HTTP, not HTTPS: use insecure only for plain-HTTP registries you trust", prefix, reg)
@@ -511,67 +497,11 @@ func (d *dest) explain(err error, what string) error {
 	case errors.As(err, &dnsErr):
 		return fmt.Errorf("%s: cannot resolve %s: %v: check the registry name and your network", prefix, reg, dnsErr)
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Errorf("%s: timed out talking to %s, still after %d attempts: %v", prefix, reg, maxAttempts, innermost(err))
+		return fmt.Errorf("%s: timed out talking to %s, still after %d attempts: %v", prefix, reg, maxAttempts, regerr.Innermost(err))
 	case retryable(err):
-		return fmt.Errorf("%s: connection to %s broke, still after %d attempts: %v", prefix, reg, maxAttempts, innermost(err))
+		return fmt.Errorf("%s: connection to %s broke, still after %d attempts: %v", prefix, reg, maxAttempts, regerr.Innermost(err))
 	}
 	return fmt.Errorf("%s: %v", prefix, redact(err))
-}
-
-func hasCode(te *transport.Error, code transport.ErrorCode) bool {
-	for _, d := range te.Errors {
-		if d.Code == code {
-			return true
-		}
-	}
-	return false
-}
-
-// diagnostics lists the registry's error codes and messages; never the
-// request or raw body.
-func diagnostics(te *transport.Error) string {
-	var parts []string
-	for _, d := range te.Errors {
-		s := string(d.Code)
-		if d.Message != "" {
-			s += ": " + d.Message
-		}
-		parts = append(parts, s)
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return ", " + strings.Join(parts, "; ")
-}
-
-func isTLSError(err error) bool {
-	var (
-		unknownAuth *x509.UnknownAuthorityError
-		hostname    x509.HostnameError
-		hostnameP   *x509.HostnameError
-		invalid     x509.CertificateInvalidError
-		invalidP    *x509.CertificateInvalidError
-		verify      *tls.CertificateVerificationError
-		record      tls.RecordHeaderError
-	)
-	return errors.As(err, &unknownAuth) || errors.As(err, &hostname) || errors.As(err, &hostnameP) ||
-		errors.As(err, &invalid) || errors.As(err, &invalidP) || errors.As(err, &verify) ||
-		errors.As(err, &record) || strings.Contains(err.Error(), "tls: ")
-}
-
-// innermost drops url.Error and net.OpError wrapping, which only repeats
-// the address.
-func innermost(err error) error {
-	for {
-		if op, ok := err.(*net.OpError); ok && op.Err != nil {
-			return op.Err
-		}
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
 }
 
 // redact rewrites a url.Error without the query, which for upload

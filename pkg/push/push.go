@@ -11,15 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/regerr"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -71,7 +70,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 		return fail(err)
 	}
 	var nameOpts []name.Option
-	if opts.Insecure || isLoopback(opts.Registry) {
+	if opts.Insecure || regerr.IsLoopback(opts.Registry) {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	reg, err := name.NewRegistry(opts.Registry, nameOpts...)
@@ -399,19 +398,4 @@ func (p *pusher) manifest(ctx context.Context, ref, mediaType, digest string, ra
 		return p.d.explain(err, "pushing "+what+" to "+p.d.target)
 	}
 	return nil
-}
-
-// isLoopback reports whether host[:port] names this machine; such
-// registries may be plain HTTP without asking.
-func isLoopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

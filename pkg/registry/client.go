@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/rules-img/rules_img/pkg/internal/regerr"
 )
 
 // Retry policy. Variables so tests need not sleep.
@@ -67,7 +67,7 @@ func newClient(ctx context.Context, registry, repository string, kc authn.Keycha
 		return nil, errors.New("registry and repository are required")
 	}
 	var opts []name.Option
-	if insecure || isLoopback(registry) {
+	if insecure || regerr.IsLoopback(registry) {
 		// Lets the handshake fall back to plain HTTP.
 		opts = append(opts, name.Insecure)
 	}
@@ -109,21 +109,6 @@ func newClient(ctx context.Context, registry, repository string, kc authn.Keycha
 	}
 	c.http = &http.Client{Transport: rt}
 	return c, nil
-}
-
-// isLoopback reports whether host[:port] names this machine; such
-// registries may be plain HTTP without asking.
-func isLoopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (c *client) url(kind, ref string) string {
@@ -260,28 +245,7 @@ func (c *client) retry(ctx context.Context, f func() error) error {
 // retryable: rate limits, server errors and dropped connections; not auth,
 // not-found, refused connections or TLS problems, which a retry won't fix.
 func retryable(err error) bool {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		if te.StatusCode == http.StatusTooManyRequests || te.StatusCode == http.StatusRequestTimeout || te.StatusCode >= 500 {
-			return true
-		}
-		for _, d := range te.Errors {
-			if d.Code == transport.TooManyRequestsErrorCode || d.Code == transport.UnavailableErrorCode {
-				return true
-			}
-		}
-		return false
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errShortBlob) {
-		return true
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return true
-	}
-	s := err.Error()
-	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe") ||
-		strings.HasSuffix(s, ": EOF") || strings.Contains(s, "http2: server sent GOAWAY")
+	return errors.Is(err, errShortBlob) || regerr.Retryable(err)
 }
 
 // hashingWriter hashes and counts what passes through it.
