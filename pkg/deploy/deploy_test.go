@@ -1,0 +1,174 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+func write(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fixture writes a one-layer image and a spec naming it (with the blob in
+// the "runfiles" when withBlob), and returns the spec path and layer bytes.
+func fixture(t *testing.T, dir string, withBlob bool) (string, []byte) {
+	t.Helper()
+	layer := []byte("pretend this is a gzip tar")
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:00"]}}`)
+	ld := oci.DescriptorFor(oci.MediaTypeLayerGzip, layer)
+	manifest := mustJSON(t, oci.Manifest{
+		SchemaVersion: 2, MediaType: oci.MediaTypeManifest,
+		Config: oci.DescriptorFor(oci.MediaTypeConfig, config),
+		Layers: []oci.Descriptor{ld},
+	})
+	md := oci.DescriptorFor(oci.MediaTypeManifest, manifest)
+	md.Platform = &oci.Platform{OS: "linux", Architecture: "amd64"}
+	ls := LayerSpec{Metadata: write(t, dir, "app/l.layer.json", mustJSON(t, oci.LayerMetadata{
+		MediaType: ld.MediaType, Digest: ld.Digest, Size: ld.Size, DiffID: "sha256:00",
+	}))}
+	if withBlob {
+		ls.Blob = write(t, dir, "app/l.tar.gz", layer)
+	}
+	spec := Spec{
+		Operation: "push", Label: "//app:push",
+		Image: ImageSpec{Manifests: []ManifestSpec{{
+			Manifest:   write(t, dir, "app/m.json", manifest),
+			Config:     write(t, dir, "app/c.json", config),
+			Descriptor: write(t, dir, "app/d.json", mustJSON(t, md)),
+			Layers:     []LayerSpec{ls},
+		}}},
+		Tags: []string{"v1", "{{.STABLE_X}}"},
+	}
+	return filepath.Join(dir, write(t, dir, "push.deploy.json", mustJSON(t, spec))), layer
+}
+
+func readLayer(t *testing.T, s *Spec, src Sources) (string, error) {
+	t.Helper()
+	img, err := s.BuildImage(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := img.Manifests[0].Layers[0].Open(context.Background())
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	return string(b), err
+}
+
+func TestBuildImageFromRunfiles(t *testing.T) {
+	dir := t.TempDir()
+	path, layer := fixture(t, dir, true)
+	s, err := ReadSpec(path, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readLayer(t, s, Sources{})
+	if err != nil || got != string(layer) {
+		t.Fatalf("layer = %q, %v", got, err)
+	}
+	img, _ := s.BuildImage(Sources{})
+	if img.IsIndex() || img.Manifests[0].Platform.Architecture != "amd64" || img.RootDigest() != img.Manifests[0].Digest {
+		t.Errorf("image = %+v", img)
+	}
+}
+
+func TestLayerFromDiskCacheAndEviction(t *testing.T) {
+	dir := t.TempDir()
+	path, layer := fixture(t, dir, false)
+	s, err := ReadSpec(path, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readLayer(t, s, Sources{}); err == nil || !strings.Contains(err.Error(), "no remote cache") {
+		t.Errorf("without bytes or cache: %v", err)
+	}
+	cacheDir := t.TempDir()
+	store, err := cas.Open(cacheDir, cas.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readLayer(t, s, Sources{Cache: store}); err == nil || !strings.Contains(err.Error(), "evicted") {
+		t.Errorf("blob missing from the cache: %v", err)
+	}
+	d := oci.Digest(layer)[len("sha256:"):]
+	write(t, cacheDir, filepath.Join("cas", d[:2], d), layer)
+	if got, err := readLayer(t, s, Sources{Cache: store}); err != nil || got != string(layer) {
+		t.Errorf("from the disk cache: %q, %v", got, err)
+	}
+	write(t, cacheDir, filepath.Join("cas", d[:2], d), []byte("other bytes of the same length!!"[:len(layer)]))
+	if _, err := readLayer(t, s, Sources{Cache: store}); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Errorf("corrupt cache entry: %v", err)
+	}
+}
+
+func TestManifestMismatchIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := fixture(t, dir, true)
+	write(t, dir, "app/m.json", []byte(`{"schemaVersion":2}`))
+	s, err := ReadSpec(path, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BuildImage(Sources{}); err == nil || !strings.Contains(err.Error(), "//app:push") {
+		t.Errorf("stale manifest: %v", err)
+	}
+}
+
+func TestStampAndTagFile(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"STABLE_X": "abc", "BUILD_USER": "me"}
+	if got, err := Expand("v-{{.STABLE_X}}-{{.BUILD_USER}}", vars); err != nil || got != "v-abc-me" {
+		t.Errorf("Expand = %q, %v", got, err)
+	}
+	if _, err := Expand("{{.NOPE}}", vars); err == nil || !strings.Contains(err.Error(), "BUILD_USER, STABLE_X") {
+		t.Errorf("unknown key: %v", err)
+	}
+	stable := filepath.Join(dir, write(t, dir, "stable-status.txt", []byte("STABLE_X abc\nBUILD_USER me\n")))
+	volatile := filepath.Join(dir, write(t, dir, "volatile-status.txt", []byte("BUILD_USER later\nBUILD_TIMESTAMP 1\n")))
+	got, err := ReadStatus(stable, volatile)
+	if err != nil || got["BUILD_USER"] != "later" || got["STABLE_X"] != "abc" {
+		t.Errorf("ReadStatus = %v, %v", got, err)
+	}
+
+	path, _ := fixture(t, dir, true)
+	var s Spec
+	b, _ := os.ReadFile(path)
+	json.Unmarshal(b, &s)
+	s.Stamped = write(t, dir, "push.stamp.json", mustJSON(t, Stamp{Repository: "team/abc", Tags: []string{"v1", "abc"}}))
+	s.TagFile = write(t, dir, "tags.txt", []byte("# comment\nextra\n\n"))
+	write(t, dir, "push.deploy.json", mustJSON(t, s))
+	rs, err := ReadSpec(path, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.Repository != "team/abc" || strings.Join(rs.Tags, ",") != "v1,abc,extra" {
+		t.Errorf("stamped spec: repository %q tags %v", rs.Repository, rs.Tags)
+	}
+}
