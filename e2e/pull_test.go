@@ -332,6 +332,19 @@ func TestPullBaseImages(t *testing.T) {
 			}
 			sent[i] = sock.BytesUp()
 			t.Logf("load %d: %s, %d bytes sent to containerd\n%s", i+1, time.Since(start).Round(time.Millisecond), sent[i], tailLines(out, 3))
+			if i == 1 {
+				// The load ends by dropping its lease, which starts a GC.
+				// The snapshots of the unchanged layers must survive it,
+				// so the run below unpacks only the changed layer.
+				time.Sleep(2 * time.Second)
+				ls, err := ctrd.Ctr("snapshots", "--snapshotter", "native", "ls")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := strings.Count(ls, "Committed"); n < 3 {
+					t.Errorf("after the second load %d committed snapshots are left, want the 3 of the unchanged layers:\n%s", n, ls)
+				}
+			}
 			got, err := ctrd.Run("docker.io/e2e/app:v1", fmt.Sprintf("incremental-%d", i))
 			if err != nil || !strings.Contains(got, "big.bin=603979776 bytes") {
 				t.Fatalf("run after load %d: %v %q", i+1, err, got)

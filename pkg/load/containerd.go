@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -185,7 +187,7 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, m ima
 			return err
 		}
 	}
-	if err := l.put(wctx, leaseID, bytesBlob("config", m.ConfigDigest, m.Config), nil); err != nil {
+	if err := l.put(wctx, leaseID, bytesBlob("config", m.ConfigDigest, m.Config), snapshotRefs(m)); err != nil {
 		return err
 	}
 	// GC follows these labels from the manifest to its children; without
@@ -204,6 +206,33 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, m ima
 		}
 	}
 	return nil
+}
+
+// snapshotRefs labels the config so that GC keeps the unpacked snapshots of
+// every layer prefix the image shares with what is already there. Without
+// them, replacing a tag's image orphans the old config, GC collects its
+// whole snapshot chain (base layers included), and the next run unpacks
+// everything again — or races the collection and fails. Snapshot keys are
+// chain IDs, computable from the diff IDs alone.
+func snapshotRefs(m image.Manifest) map[string]string {
+	snapshotters := []string{"overlayfs", "native"}
+	if s := os.Getenv("CONTAINERD_SNAPSHOTTER"); s != "" && !slices.Contains(snapshotters, s) {
+		snapshotters = append(snapshotters, s)
+	}
+	labels := map[string]string{}
+	chain := ""
+	for i, layer := range m.Layers {
+		if chain == "" {
+			chain = layer.DiffID
+		} else {
+			sum := sha256.Sum256([]byte(chain + " " + layer.DiffID))
+			chain = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		for _, sn := range snapshotters {
+			labels[fmt.Sprintf("containerd.io/gc.ref.snapshot.%s/rules_img.%d", sn, i)] = chain
+		}
+	}
+	return labels
 }
 
 func (l *containerdLoader) createLease(ctx context.Context) (string, error) {
