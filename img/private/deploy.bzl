@@ -1,8 +1,10 @@
 """What image_push, image_load and multi_deploy share: the deploy spec of an
 image, and the launcher `bazel run` executes."""
 
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":stamp.bzl", "STAMP_ATTRS")
 
 def _stager(ctx, path):
     """Returns File -> (string, File) naming a file in the spec.
@@ -112,8 +114,35 @@ exec "$root/{img}" deploy --root "$root" {specs} "$@"
     )
     return launcher
 
-def strategy(ctx, flag):
+def deploy_attrs(verb, lazy, strategy_setting):
+    """Attributes image_push and image_load share.
+
+    Args:
+        verb: "push" or "load", for the docs.
+        lazy: what the lazy strategy does, for the docs.
+        strategy_setting: label of the setting "auto" resolves through.
+
+    Returns:
+        dict of attributes, stamping's included.
+    """
+    return dict({
+        "image": attr.label(
+            doc = "image_manifest or image_index to %s." % verb,
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
+            mandatory = True,
+        ),
+        "strategy": attr.string(
+            doc = "\"eager\" (layers are runfiles), \"lazy\" (%s), or \"auto\": %s." % (lazy, strategy_setting),
+            default = "auto",
+            values = ["auto", "eager", "lazy"],
+        ),
+        "_strategy": attr.label(default = strategy_setting),
+        "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
+        "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
+    }, **STAMP_ATTRS)
+
+def strategy(ctx):
     """The strategy attribute, with "auto" resolved through its setting."""
     if ctx.attr.strategy != "auto":
         return ctx.attr.strategy
-    return flag
+    return ctx.attr._strategy[BuildSettingInfo].value

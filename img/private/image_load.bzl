@@ -1,10 +1,10 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "image_spec", "strategy", "write_launcher")
+load(":deploy.bzl", "deploy_attrs", "image_spec", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
-load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
-load(":stamp.bzl", "STAMP_ATTRS", "stamped")
+load(":providers.bzl", "DeployInfo")
+load(":stamp.bzl", "stamped")
 load(":toolchain.bzl", "img_tool")
 
 def _tags(ctx):
@@ -43,7 +43,7 @@ def _tarball(ctx, repository, tags, fetch_flags):
     return out
 
 def _image_load_impl(ctx):
-    load_strategy = strategy(ctx, ctx.attr._load_strategy[BuildSettingInfo].value)
+    load_strategy = strategy(ctx)
     image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = load_strategy == "eager")
     repository, tags = _tags(ctx)
     stamp = stamped(ctx, repository, tags)
@@ -90,11 +90,6 @@ docker-save stream on `docker load`; podman gets `podman load`. For an index,
 the host's). Output group `tarball` is a docker-save tarball of the image
 (for an index, of the platform of the machine that builds it).""",
     attrs = dict({
-        "image": attr.label(
-            doc = "image_manifest or image_index to load.",
-            providers = [[ImageManifestInfo], [ImageIndexInfo]],
-            mandatory = True,
-        ),
         "repository": attr.string(doc = "Name of the image in the daemon, e.g. my/app. Default: the target's package (or its name at the root)."),
         "tag": attr.string(doc = "Tag, or a full reference (name:tag). Default: latest."),
         "tag_list": attr.string_list(doc = "More tags or references."),
@@ -104,17 +99,8 @@ the host's). Output group `tarball` is a docker-save tarball of the image
             default = "auto",
             values = ["auto", "docker", "containerd", "podman", "tar"],
         ),
-        "strategy": attr.string(
-            doc = "\"eager\" (layers are runfiles), \"lazy\" (blobs the daemon lacks stream from the Bazel remote cache), " +
-                  "or \"auto\": //img/settings:load_strategy.",
-            default = "auto",
-            values = ["auto", "eager", "lazy"],
-        ),
-        "_load_strategy": attr.label(default = "//img/settings:load_strategy"),
         "_load_daemon": attr.label(default = "//img/settings:load_daemon"),
-        "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
-        "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
-    }, **STAMP_ATTRS),
+    }, **deploy_attrs("load", "blobs the daemon lacks stream from the Bazel remote cache", "//img/settings:load_strategy")),
     executable = True,
     toolchains = ["//img:toolchain_type"],
 )

@@ -1,14 +1,14 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "image_spec", "strategy", "write_launcher")
+load(":deploy.bzl", "deploy_attrs", "image_spec", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
-load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
-load(":stamp.bzl", "STAMP_ATTRS", "stamped")
+load(":providers.bzl", "DeployInfo")
+load(":stamp.bzl", "stamped")
 load(":toolchain.bzl", "img_tool")
 
 def _image_push_impl(ctx):
-    push_strategy = strategy(ctx, ctx.attr._push_strategy[BuildSettingInfo].value)
+    push_strategy = strategy(ctx)
     image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = push_strategy == "eager")
     tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
     stamp = stamped(ctx, ctx.attr.repository, tags)
@@ -52,11 +52,6 @@ registry are mounted; manifests go last and tags after them, so a tag never
 points at an incomplete image. `bazel run //app:push -- --tag X --registry Y
 --repository Z` overrides the attributes for one run.""",
     attrs = dict({
-        "image": attr.label(
-            doc = "image_manifest or image_index to push.",
-            providers = [[ImageManifestInfo], [ImageIndexInfo]],
-            mandatory = True,
-        ),
         "registry": attr.string(doc = "Registry host[:port], e.g. ghcr.io.", mandatory = True),
         "repository": attr.string(doc = "Repository in the registry, e.g. team/app. May hold stamp templates.", mandatory = True),
         "tag": attr.string(doc = "Tag to point at the image. May hold stamp templates."),
@@ -65,16 +60,7 @@ points at an incomplete image. `bazel run //app:push -- --tag X --registry Y
             doc = "File with more tags, one per line (for example written by a genrule).",
             allow_single_file = True,
         ),
-        "strategy": attr.string(
-            doc = "\"eager\" (layers are runfiles), \"lazy\" (missing blobs stream from the Bazel remote cache), " +
-                  "or \"auto\": //img/settings:push_strategy.",
-            default = "auto",
-            values = ["auto", "eager", "lazy"],
-        ),
-        "_push_strategy": attr.label(default = "//img/settings:push_strategy"),
-        "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
-        "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
-    }, **STAMP_ATTRS),
+    }, **deploy_attrs("push", "missing blobs stream from the Bazel remote cache", "//img/settings:push_strategy")),
     executable = True,
     toolchains = ["//img:toolchain_type"],
 )

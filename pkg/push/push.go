@@ -12,12 +12,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"sync"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/parallel"
 	"github.com/rules-img/rules_img/pkg/internal/regerr"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
@@ -282,44 +282,7 @@ type pusher struct {
 // blobs makes every blob present, jobs at a time; the first failure stops
 // the rest.
 func (p *pusher) blobs(ctx context.Context, blobs []*blob, jobs int) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan *blob)
-	)
-	for range min(jobs, len(blobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range next {
-				if err := p.blob(ctx, b); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-						cancel()
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-feed:
-	for _, b := range blobs {
-		select {
-		case next <- b:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
+	return parallel.Each(ctx, blobs, jobs, p.blob)
 }
 
 // blob makes one blob present: known already, mounted, or uploaded.

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/rules-img/rules_img/pkg/internal/parallel"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -368,46 +369,16 @@ func (p *puller) downloadLayers(ctx context.Context) error {
 	prog := startProgress(p.opts.Progress, label, total)
 	defer prog.stop()
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		next     = make(chan oci.Descriptor)
-	)
 	p.downloaded = map[string]bool{}
-	for range min(eagerWorkers, len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for l := range next {
-				dst := filepath.Join(p.opts.OutDir, blobPath(l.Digest))
-				err := p.c.downloadBlob(ctx, l.Digest, l.Size, dst, prog, "layer "+l.Digest)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-					cancel()
-				}
-				if err == nil {
-					p.downloaded[l.Digest] = true
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
-	for _, l := range todo {
-		select {
-		case next <- l:
-		case <-ctx.Done():
-			break feed
+	var mu sync.Mutex
+	return parallel.Each(ctx, todo, eagerWorkers, func(ctx context.Context, l oci.Descriptor) error {
+		dst := filepath.Join(p.opts.OutDir, blobPath(l.Digest))
+		if err := p.c.downloadBlob(ctx, l.Digest, l.Size, dst, prog, "layer "+l.Digest); err != nil {
+			return err
 		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
+		mu.Lock()
+		p.downloaded[l.Digest] = true
+		mu.Unlock()
+		return nil
+	})
 }
