@@ -172,4 +172,13 @@ func TestLoadTarDaemon(t *testing.T) {
 	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
 		t.Fatalf("tarball: %v", err)
 	}
+	// A relative --output is relative to where bazel ran, not the runfiles.
+	rel := filepath.Join(ws.Workspace, "e2e-load-tar-daemon.tar")
+	defer os.Remove(rel)
+	if _, err := bazelRun(t, ws, "//deploy:load", nil, "--daemon", "tar", "--output", filepath.Base(rel)); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(rel); err != nil || st.Size() == 0 {
+		t.Fatalf("relative --output: %v", err)
+	}
 }

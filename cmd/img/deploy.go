@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -198,6 +199,11 @@ func writeTarball(ctx context.Context, s *deploy.Spec, img *image.Image, refs []
 	m, err := load.SelectManifest(img, o.platform)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", s.Label, err)
+	}
+	// bazel run starts us in the runfiles; a relative path means the
+	// directory the user ran bazel from.
+	if wd := os.Getenv("BUILD_WORKING_DIRECTORY"); wd != "" && !filepath.IsAbs(o.output) {
+		o.output = filepath.Join(wd, o.output)
 	}
 	if err := writeFileStreaming(o.output, func(w io.Writer) error {
 		return load.WriteDockerArchive(ctx, w, m, refs)
