@@ -165,22 +165,35 @@ func TestPush(t *testing.T) {
 	})
 
 	t.Run("faults", func(t *testing.T) {
-		fp, err := harness.StartFaultProxy(reg.Addr(), harness.FaultOptions{Fail503Every: 3, DropEvery: 7})
+		fp, err := harness.StartFaultProxy(reg.Addr(), harness.FaultOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(fp.Stop)
-		out, err := bazelRun(t, ws, "//deploy:push_index", nil, "--registry", fp.Addr(), "--repository", "e2e/faulty")
-		if err != nil {
-			t.Fatalf("push through a faulty proxy: %v", err)
+		// Several patterns, so that each kind of request meets 503s and cut
+		// connections; a third to two fifths of all requests fail. No request
+		// fails more than twice in a row, and the push tries each five
+		// times, so a failure here is a fault mishandled, not bad luck.
+		for i, opts := range []harness.FaultOptions{
+			{Fail503Every: 3, DropEvery: 7, MaxInARow: 2},
+			{Fail503Every: 4, DropEvery: 6, MaxInARow: 2},
+			{DropEvery: 3, MaxInARow: 2},
+		} {
+			fp.SetOptions(opts)
+			before, requests := fp.Injected(), fp.Requests()
+			repo := fmt.Sprintf("e2e/faulty%d", i)
+			out, err := bazelRun(t, ws, "//deploy:push_index", nil, "--registry", fp.Addr(), "--repository", repo)
+			if err != nil {
+				t.Fatalf("push through a faulty proxy (%+v): %v\nfaults: %v", opts, err, fp.Faults())
+			}
+			if fp.Injected() == before {
+				t.Fatalf("the proxy injected no fault (%+v):\n%s", opts, out)
+			}
+			if err := harness.VerifyImage(reg.Addr() + "/" + repo + ":v1"); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v: %d faults injected in %d requests", opts, fp.Injected()-before, fp.Requests()-requests)
 		}
-		if fp.Injected() == 0 {
-			t.Fatalf("the proxy injected no fault:\n%s", out)
-		}
-		if err := harness.VerifyImage(reg.Addr() + "/e2e/faulty:v1"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%d faults injected in %d requests", fp.Injected(), fp.Requests())
 
 		// A push whose tag cannot be written leaves the old tag alone.
 		fp.SetOptions(harness.FaultOptions{FailAll: true})

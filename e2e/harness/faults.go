@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,11 @@ type FaultOptions struct {
 	// FailAll: every PUT of a manifest by tag (/v2/NAME/manifests/TAG) gets
 	// a 500, so a push can upload everything but never complete.
 	FailAll bool
+	// MaxInARow > 0 spares a request (same method and path; all upload
+	// sessions count as one path) that the 503 and drop faults already hit
+	// this many times in a row, so a client retrying each request five
+	// times fails only by mishandling a fault, hardly ever by bad luck.
+	MaxInARow int
 }
 
 // FaultProxy is a reverse proxy on 127.0.0.1 in front of a registry that
@@ -48,6 +54,7 @@ type FaultProxy struct {
 	opts               FaultOptions
 	seq                int
 	faults             []string
+	inARow             map[string]int // method and path: faults in a row
 }
 
 // StartFaultProxy starts a fault proxy in front of backend: "host:port" or
@@ -107,7 +114,7 @@ func (p *FaultProxy) Faults() []string {
 func (p *FaultProxy) SetOptions(opts FaultOptions) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.opts, p.seq = opts, 0
+	p.opts, p.seq, p.inARow = opts, 0, nil
 }
 
 // Stop closes the proxy's listener and connections.
@@ -137,6 +144,19 @@ func (p *FaultProxy) decide(r *http.Request) fault {
 	case o.DropEvery > 0 && p.seq%o.DropEvery == 0:
 		f = drop
 	}
+	if key := r.Method + " " + sessionPath.ReplaceAllString(r.URL.Path, "/blobs/uploads/*"); f == fail503 || f == drop {
+		if o := p.opts; o.MaxInARow > 0 && p.inARow[key] >= o.MaxInARow {
+			f = noFault
+			delete(p.inARow, key)
+		} else {
+			if p.inARow == nil {
+				p.inARow = map[string]int{}
+			}
+			p.inARow[key]++
+		}
+	} else {
+		delete(p.inARow, key)
+	}
 	if f != noFault {
 		p.injected.Add(1)
 		name := map[fault]string{fail500: "500", fail503: "503", drop: "drop"}[f]
@@ -144,6 +164,10 @@ func (p *FaultProxy) decide(r *http.Request) fault {
 	}
 	return f
 }
+
+// sessionPath matches an upload session's own path: a retry that starts a
+// new session is still the same request to MaxInARow.
+var sessionPath = regexp.MustCompile(`/blobs/uploads/[^/]+$`)
 
 func isTagManifest(path string) bool {
 	m := manPath.FindStringSubmatch(path)

@@ -95,6 +95,35 @@ func TestFaultProxy503AndRewrite(t *testing.T) {
 	}
 }
 
+// MaxInARow spares a request that failed that often in a row; another
+// request path is counted apart.
+func TestFaultProxyMaxInARow(t *testing.T) {
+	backend, _ := faultBackend(t)
+	p, err := StartFaultProxy(backend.URL, FaultOptions{Fail503Every: 1, MaxInARow: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	get := func(path string) int {
+		resp, err := http.Get("http://" + p.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var codes []int
+	for _, path := range []string{"/v2/r/manifests/v1", "/v2/r/manifests/v1", "/v2/r/manifests/v2", "/v2/r/manifests/v1", "/v2/r/manifests/v1",
+		// Two upload sessions are one request to MaxInARow.
+		"/v2/r/blobs/uploads/a", "/v2/r/blobs/uploads/b", "/v2/r/blobs/uploads/c"} {
+		codes = append(codes, get(path))
+	}
+	if want := []int{503, 503, 503, 200, 503, 503, 503, 404}; !equalInts(codes, want) {
+		t.Errorf("statuses %v, want %v", codes, want)
+	}
+}
+
 func TestFaultProxyFailAll(t *testing.T) {
 	backend, _ := faultBackend(t)
 	p, err := StartFaultProxy(backend.URL, FaultOptions{FailAll: true})

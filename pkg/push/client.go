@@ -242,7 +242,7 @@ func (d *dest) upload(ctx context.Context, session *url.URL, b *blob, onBytes fu
 			return &sourceError{serr}
 		}
 		if err != nil {
-			return err
+			return sessionLost(err)
 		}
 		drain(resp)
 		if !body.complete() {
@@ -272,9 +272,34 @@ func (d *dest) upload(ctx context.Context, session *url.URL, b *blob, onBytes fu
 		return nil
 	})
 	if err != nil {
-		if ok, herr := d.exists(ctx, b.digest); herr == nil && ok {
+		// The check is retried too: under a flaky registry it can fail
+		// just like the commit did.
+		var ok bool
+		herr := retry(ctx, func() (err error) {
+			ok, err = d.exists(ctx, b.digest)
+			return err
+		})
+		if herr == nil && ok {
 			return nil
 		}
+		return sessionLost(err)
+	}
+	return nil
+}
+
+// lostSession marks a failure whose upload session the registry no longer
+// knows: a commit whose answer was lost ended it, or a cut connection made
+// the registry cancel it. A new session can succeed, so the caller's retry
+// starts over.
+type lostSession struct{ err error }
+
+func (e *lostSession) Error() string { return e.err.Error() }
+func (e *lostSession) Unwrap() error { return e.err }
+
+func sessionLost(err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && regerr.HasCode(te, transport.BlobUploadUnknownErrorCode) {
+		return &lostSession{err}
 	}
 	return err
 }
@@ -423,6 +448,10 @@ func retry(ctx context.Context, f func() error) error {
 func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
+	}
+	var ls *lostSession
+	if errors.As(err, &ls) {
+		return true
 	}
 	var te *transport.Error
 	if errors.As(err, &te) {

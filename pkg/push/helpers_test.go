@@ -31,8 +31,9 @@ func init() {
 // for all repositories and cannot mount, so this wrapper tracks which
 // repository holds which blob and answers mounts like distribution does.
 type testReg struct {
-	srv  *httptest.Server
-	host string
+	srv   *httptest.Server
+	host  string
+	inner http.Handler // ggcr's registry, for faults that pass a request on
 	// fault may answer a request itself (return true) to inject failures.
 	fault func(w http.ResponseWriter, r *http.Request) bool
 
@@ -46,6 +47,7 @@ func newTestReg(t *testing.T) *testReg {
 	t.Helper()
 	tr := &testReg{has: map[string]bool{}}
 	inner := ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0)))
+	tr.inner = inner
 	tr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tr.mu.Lock()
 		tr.log = append(tr.log, r.Method+" "+r.URL.Path)

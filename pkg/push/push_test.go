@@ -7,9 +7,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -292,6 +294,91 @@ func TestPushSurvivesFlakyRegistry(t *testing.T) {
 	}
 	tr.setFault(nil)
 	checkPushed(t, tr, "flaky", "latest", img)
+}
+
+// A commit the registry carried out but whose answer was lost: the retried
+// PUT finds the session gone (as distribution answers), and the check for
+// the blob fails once too. The push must still succeed without resending.
+// Seen in CI behind the e2e fault proxy.
+func TestPushCommitAnswerLost(t *testing.T) {
+	tr := newTestReg(t)
+	layer := bytesLayer(testBlob(50, 3000), nil)
+	var (
+		mu                sync.Mutex
+		committed, headed bool
+	)
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		isCommit := r.Method == http.MethodPut && r.URL.Query().Get("digest") == layer.Digest
+		switch {
+		case isCommit && !committed:
+			committed = true
+			tr.serve(tr.inner, httptest.NewRecorder(), r)
+			dropConnection(w, r)
+			return true
+		case isCommit:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}`)
+			return true
+		case committed && !headed && r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, layer.Digest):
+			headed = true
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, layer)}}
+	res, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "lost", Tags: []string{"v1"}, Jobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !headed {
+		t.Fatal("the fault was never injected")
+	}
+	patches := 0
+	for _, r := range tr.requests() {
+		if strings.HasPrefix(r, "PATCH ") {
+			patches++
+		}
+	}
+	if patches != 2 { // the layer once, the config once
+		t.Errorf("%d PATCH requests, want 2: a committed blob was sent again", patches)
+	}
+	if res.Uploaded != 2 {
+		t.Errorf("result %+v", res)
+	}
+	tr.setFault(nil)
+	checkPushed(t, tr, "lost", "v1", img)
+}
+
+// A registry that forgets an upload session mid-way (distribution cancels
+// one whose connection broke) answers BLOB_UPLOAD_UNKNOWN; a new session
+// gets the blob there.
+func TestPushSessionForgotten(t *testing.T) {
+	tr := newTestReg(t)
+	layer := bytesLayer(testBlob(51, 3000), nil)
+	var forgot atomic.Bool
+	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodPatch && forgot.CompareAndSwap(false, true) {
+			io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}`)
+			return true
+		}
+		return false
+	})
+	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, layer)}}
+	if _, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "forgot", Tags: []string{"v1"}, Jobs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !forgot.Load() {
+		t.Fatal("the fault was never injected")
+	}
+	tr.setFault(nil)
+	checkPushed(t, tr, "forgot", "v1", img)
 }
 
 func TestPushCorruptSourceWritesNoTag(t *testing.T) {
