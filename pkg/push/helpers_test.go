@@ -207,7 +207,7 @@ func bytesLayer(b []byte, o *opens) image.Layer {
 				o.n[d]++
 				o.mu.Unlock()
 			}
-			return io.NopCloser(bytes.NewReader(b)), nil
+			return image.Verify(io.NopCloser(bytes.NewReader(b)), d, int64(len(b)), "test layer"), nil
 		},
 	}
 }

@@ -215,7 +215,9 @@ func collect(img *image.Image) ([]*blob, error) {
 		}
 		err := add(&blob{
 			digest: m.ConfigDigest, size: int64(len(cfg)), mediaType: cmt, kind: "config",
-			open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(cfg)), nil },
+			open: func(context.Context) (io.ReadCloser, error) {
+				return image.Verify(io.NopCloser(bytes.NewReader(cfg)), m.ConfigDigest, int64(len(cfg)), "config"), nil
+			},
 		})
 		if err != nil {
 			return nil, err

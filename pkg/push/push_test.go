@@ -398,7 +398,7 @@ func TestPushCorruptSourceWritesNoTag(t *testing.T) {
 			opened := 0
 			bad.Open = func(context.Context) (io.ReadCloser, error) {
 				opened++
-				return io.NopCloser(bytes.NewReader(wrong)), nil
+				return image.Verify(io.NopCloser(bytes.NewReader(wrong)), bad.Digest, bad.Size, "source"), nil
 			}
 			img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, good, bad)}}
 			_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Jobs: 1, Label: "//app:push"})
@@ -429,7 +429,11 @@ func TestPushStreamsFromOtherRegistry(t *testing.T) {
 	l := bytesLayer(layerBytes, nil)
 	l.Source = &oci.BlobSource{Registry: src.host, Repository: "library/base"}
 	l.Open = func(ctx context.Context) (io.ReadCloser, error) {
-		return registry.OpenBlob(ctx, *l.Source, l.Digest, l.Size, registry.FetchOptions{})
+		r, err := registry.OpenBlob(ctx, *l.Source, l.Digest, l.Size, registry.FetchOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return image.Verify(r, l.Digest, l.Size, "source"), nil
 	}
 	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, l)}}
 	res, err := Push(context.Background(), img, Options{Registry: dst.host, Repository: "app", Tags: []string{"latest"}})
