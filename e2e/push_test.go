@@ -3,10 +3,14 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rules-img/rules_img/e2e/harness"
@@ -161,6 +165,76 @@ func TestPush(t *testing.T) {
 			if _, got, err := harness.RawManifest(reg.Addr(), "e2e/other", tag); err != nil || got != image.Digest {
 				t.Fatalf("e2e/other:%s is %s (%v)", tag, got, err)
 			}
+		}
+	})
+
+	t.Run("changed build output", func(t *testing.T) {
+		// The launcher reads layers from the runfiles without hashing them
+		// (the build computed their digests); when one changed since, the
+		// registry's digest check must refuse it and nothing be tagged.
+		if _, err := ws.Must("build", "//deploy:push"); err != nil {
+			t.Fatal(err)
+		}
+		bin, err := ws.Info("bazel-bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		launcher := filepath.Join(bin, "deploy", "push.sh")
+		var spec struct {
+			Image struct {
+				Manifests []struct{ Layers []struct{ Blob string } }
+			}
+		}
+		readJSON(t, filepath.Join(bin, "deploy", "push.deploy.json"), &spec)
+		layers := spec.Image.Manifests[0].Layers
+		blob := layers[len(layers)-1].Blob
+		if blob == "" {
+			t.Fatalf("//deploy:push is not eager: %+v", spec)
+		}
+		path, err := filepath.EvalSymlinks(filepath.Join(launcher+".runfiles", "_main", blob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil || st.Nlink != 1 {
+			t.Fatalf("%s: %d links (%v): changing it could change a cache entry too", path, st.Nlink, err)
+		}
+		orig, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := bytes.Clone(orig)
+		changed[len(changed)/2] ^= 0xff
+		if err := os.Chmod(path, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, changed, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(launcher, "--registry", reg.Addr(), "--repository", "e2e/changed")
+		cmd.Env = append(os.Environ(), "RUNFILES_DIR="+launcher+".runfiles")
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Fatalf("a changed layer was pushed:\n%s", out)
+		}
+		for _, want := range []string{"//deploy:push", "do not match their digest", "bazel run"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("error lacks %q:\n%s", want, out)
+			}
+		}
+		if _, _, err := harness.RawManifest(reg.Addr(), "e2e/changed", "v1"); err == nil {
+			t.Error("e2e/changed:v1 exists after the push failed")
+		}
+		// As the error says: bazel run notices the changed output, rebuilds
+		// it, and the push goes through.
+		if _, err := bazelRun(t, ws, "//deploy:push", nil, "--registry", reg.Addr(), "--repository", "e2e/changed"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, orig) {
+			t.Errorf("bazel run did not restore %s (%v)", path, err)
+		}
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/changed", "v1"); err != nil || got != image.Digest {
+			t.Errorf("e2e/changed:v1 = %s (%v), want %s", got, err, image.Digest)
 		}
 	})
 

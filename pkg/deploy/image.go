@@ -107,7 +107,9 @@ func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Ope
 		if ls.Blob != "" {
 			f, err := os.Open(s.path(ls.Blob))
 			if err == nil {
-				return image.Verify(f, md.Digest, md.Size, name), nil
+				// Built by the layer action, which computed the digest from
+				// these bytes; whoever receives them hashes them again.
+				return image.CheckLength(f, md.Digest, md.Size, name), nil
 			}
 			if !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("%s: %w", name, err)

@@ -134,14 +134,15 @@ func hexOf(digest string) (string, error) {
 	return h, nil
 }
 
-// openLayer opens a layer's blob; the opener checks it against its digest
-// (image.Opener's contract), so it is not hashed twice.
+// openLayer opens a layer's blob, checked against its digest: a tarball's
+// reader may not check it, so a build output the opener only measured is
+// hashed here (and nothing is hashed twice).
 func openLayer(ctx context.Context, l image.Layer) (io.ReadCloser, error) {
 	r, err := l.Open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %s: %w", l.Digest, err)
 	}
-	return r, nil
+	return image.Ensure(r, l.Digest, l.Size, "layer"), nil
 }
 
 // measureZstd decompresses a zstd layer once to learn the size and digest of
@@ -162,7 +163,7 @@ func measureZstd(ctx context.Context, l image.Layer) (string, int64, error) {
 	if err != nil {
 		return "", 0, fmt.Errorf("decompressing zstd: %w", err)
 	}
-	// Drain so that the opener's check sees EOF and the blob's digest.
+	// Drain so that the check sees EOF and the blob's digest.
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return "", 0, err
 	}

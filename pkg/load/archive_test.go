@@ -119,6 +119,20 @@ func TestWriteDockerArchiveErrors(t *testing.T) {
 	if err := WriteDockerArchive(context.Background(), io.Discard, bad, nil); err == nil {
 		t.Error("a layer with the wrong bytes was archived")
 	}
+	// A build output the opener only measured is hashed here: a tarball's
+	// reader may not check it.
+	good, err := m.Layers[0].Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped, _ := io.ReadAll(good)
+	flipped[len(flipped)/2] ^= 0xff
+	bad.Layers[0].Open = func(context.Context) (io.ReadCloser, error) {
+		return image.CheckLength(io.NopCloser(bytes.NewReader(flipped)), m.Layers[0].Digest, m.Layers[0].Size, "output"), nil
+	}
+	if err := WriteDockerArchive(context.Background(), io.Discard, bad, nil); err == nil || !strings.Contains(err.Error(), "arrived with digest") {
+		t.Errorf("a measured-only layer with one byte changed: %v", err)
+	}
 	zm := testManifest(t, linuxAmd64, zstdLayer(t, "a", "b"))
 	zm.Layers[0].DiffID = oci.Digest([]byte("not it"))
 	if err := WriteDockerArchive(context.Background(), io.Discard, zm, nil); err == nil || !strings.Contains(err.Error(), "diff ID") {

@@ -216,8 +216,8 @@ func (d *dest) upload(ctx context.Context, session *url.URL, b *blob, onBytes fu
 	if err != nil {
 		return &sourceError{err}
 	}
-	// The opener checks length and digest (image.Opener's contract); hashing
-	// here again would double the CPU a push spends per byte.
+	// The opener checks the length, and the digest unless the bytes are a
+	// build output (image.Opener); the registry hashes them at the commit.
 	body := &uploadBody{r: rc, onRead: onBytes}
 	defer body.Close()
 
@@ -338,7 +338,7 @@ func (u *uploadBody) Read(p []byte) (int, error) {
 	}
 	switch {
 	case err == io.EOF:
-		u.eof = true // the opener checked length and digest
+		u.eof = true // the opener checked the length
 	case err != nil && u.err == nil:
 		u.err = err
 	}
@@ -503,6 +503,9 @@ func (d *dest) explain(err error, what string) error {
 		case te.StatusCode == http.StatusForbidden || regerr.HasCode(te, transport.DeniedErrorCode):
 			return fmt.Errorf("%s: %s denied the push (HTTP %d%s; credentials: %s): check the repository name and that these credentials may push to it",
 				prefix, reg, te.StatusCode, detail, creds)
+		case regerr.HasCode(te, transport.DigestInvalidErrorCode):
+			return fmt.Errorf("%s: %s found that the bytes sent do not match their digest (HTTP %d%s): the local file changed after Bazel built it, or the disk is corrupt: push with bazel run, which rebuilds a changed output; if it fails again, run bazel clean and build again",
+				prefix, reg, te.StatusCode, detail)
 		case regerr.HasCode(te, transport.NameUnknownErrorCode):
 			return fmt.Errorf("%s: %s does not know repository %s (HTTP %d%s): create it first, or check the name", prefix, reg, d.repo, te.StatusCode, detail)
 		case te.StatusCode == http.StatusTooManyRequests || regerr.HasCode(te, transport.TooManyRequestsErrorCode):

@@ -419,6 +419,33 @@ func TestPushCorruptSourceWritesNoTag(t *testing.T) {
 	}
 }
 
+// A build output is only measured by its opener; when its bytes changed
+// after the build, the registry's own digest check refuses it, and the
+// error says to rebuild.
+func TestPushChangedBuildOutput(t *testing.T) {
+	tr := newTestReg(t)
+	l := bytesLayer(testBlob(42, 6000), nil)
+	changed := testBlob(42, 6000)
+	changed[3000] ^= 0xff
+	opened := 0
+	l.Open = func(context.Context) (io.ReadCloser, error) {
+		opened++
+		return image.CheckLength(io.NopCloser(bytes.NewReader(changed)), l.Digest, l.Size, "output"), nil
+	}
+	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, l)}}
+	_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Jobs: 1, Label: "//app:push"})
+	errContains(t, err, "//app:push", l.Digest, "do not match their digest", "rebuild")
+	if opened != 1 {
+		t.Errorf("changed output sent %d times; a digest mismatch is no reason to retry", opened)
+	}
+	if _, herr := remote.Head(tr.ref(t, "team/app", "latest")); herr == nil {
+		t.Error("tag exists after a failed push")
+	}
+	if tr.holds("team/app", l.Digest) {
+		t.Error("changed blob committed")
+	}
+}
+
 func TestPushStreamsFromOtherRegistry(t *testing.T) {
 	src, dst := newTestReg(t), newTestReg(t)
 	layerBytes := testBlob(50, 3<<20)
