@@ -174,6 +174,13 @@ func dropConnection(w http.ResponseWriter, r *http.Request) {
 	conn.Close()
 }
 
+// uploadUnknown answers as distribution does for a session it no longer has.
+func uploadUnknown(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusNotFound)
+	io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}`)
+}
+
 // testBlob returns n deterministic pseudo-random bytes.
 func testBlob(seed int64, n int) []byte {
 	b := make([]byte, n)

@@ -318,9 +318,7 @@ func TestPushCommitAnswerLost(t *testing.T) {
 			dropConnection(w, r)
 			return true
 		case isCommit:
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}`)
+			uploadUnknown(w)
 			return true
 		case committed && !headed && r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, layer.Digest):
 			headed = true
@@ -363,9 +361,7 @@ func TestPushSessionForgotten(t *testing.T) {
 	tr.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodPatch && forgot.CompareAndSwap(false, true) {
 			io.Copy(io.Discard, r.Body)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown to registry"}]}`)
+			uploadUnknown(w)
 			return true
 		}
 		return false
