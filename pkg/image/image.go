@@ -18,8 +18,9 @@ import (
 // the bytes do not match the digest (see Verify); a Bazel output the digest
 // was computed from may be checked for its length only (see CheckLength).
 // Registries and containerd hash what they receive anyway, so a push or a
-// containerd load takes such a reader as it is; a writer whose output
-// nobody checks wraps it with Ensure.
+// containerd load takes such a reader as it is (and explains a refusal
+// with ChangedOutput); a writer whose output nobody checks wraps it with
+// Ensure.
 type Opener func(ctx context.Context) (io.ReadCloser, error)
 
 // Layer is one layer blob of a manifest.
@@ -73,6 +74,10 @@ func (i *Image) RootDigest() string {
 func Verify(r io.ReadCloser, digest string, size int64, name string) io.ReadCloser {
 	return &verifier{r: r, h: sha256.New(), digest: digest, size: size, name: name}
 }
+
+// ChangedOutput is what to do when a registry or daemon finds that a build
+// output CheckLength let through does not match its digest.
+const ChangedOutput = "the local file changed after Bazel built it, or the disk is corrupt: run the target again with bazel run, which rebuilds a changed output; if it fails again, run bazel clean and build again"
 
 // CheckLength is Verify without the hash: reading to EOF fails unless
 // exactly size bytes came through. For a build output whose digest the

@@ -181,8 +181,10 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, m ima
 			continue
 		}
 		seen[layer.Digest] = true
-		b := blob{kind: "layer", digest: layer.Digest, size: layer.Size,
-			open: func(ctx context.Context) (io.ReadCloser, error) { return openLayer(ctx, layer) }}
+		// layer.Open as it is: containerd hashes what it is sent and
+		// refuses a commit whose digest differs, so a build output the
+		// opener only measured is not hashed twice.
+		b := blob{kind: "layer", digest: layer.Digest, size: layer.Size, open: layer.Open}
 		if err := l.put(wctx, leaseID, b, nil); err != nil {
 			return err
 		}
@@ -279,6 +281,9 @@ func (l *containerdLoader) put(ctx context.Context, leaseID string, b blob, labe
 			continue
 		}
 		if err != nil {
+			if s, ok := status.FromError(err); ok && s.Code() == codes.FailedPrecondition && strings.Contains(s.Message(), "unexpected commit digest") {
+				return fmt.Errorf("writing %s %s: containerd found that the bytes sent do not match their digest (%s): %s", b.kind, b.digest, s.Message(), image.ChangedOutput)
+			}
 			if s, ok := status.FromError(err); ok {
 				return fmt.Errorf("writing %s %s: %s", b.kind, b.digest, s.Message())
 			}
@@ -363,7 +368,7 @@ func (l *containerdLoader) write(ctx context.Context, b blob, labels map[string]
 	}
 	defer r.Close()
 	if offset > 0 {
-		// Read past what containerd has; Verify still hashes it all.
+		// Read past what containerd has; the opener still checks every byte.
 		if _, err := io.CopyN(io.Discard, r, offset); err != nil {
 			return 0, err
 		}

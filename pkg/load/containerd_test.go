@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -260,6 +262,38 @@ func TestContainerdResumesWrites(t *testing.T) {
 	if want := int64(len(big.blob)) + int64(len(m.Config)) + int64(len(m.Raw)); res.BlobsWritten != 3 || res.BytesWritten != want ||
 		!strings.Contains(progress.String(), "resuming layer") {
 		t.Errorf("restarted load: %+v, want %d bytes:\n%s", res, want, progress)
+	}
+}
+
+// A build output is only measured by its opener; when its bytes changed
+// after the build, containerd's digest check at commit refuses it, and no
+// image name is written.
+func TestContainerdRefusesChangedOutput(t *testing.T) {
+	c := startContainerd(t)
+	m := testManifest(t, linuxAmd64, gzipLayer(t, "changed", "bytes that will change\n"))
+	r, err := m.Layers[0].Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, _ := io.ReadAll(r)
+	changed[len(changed)/2] ^= 0xff
+	l := m.Layers[0]
+	m.Layers[0].Open = func(context.Context) (io.ReadCloser, error) {
+		return image.CheckLength(io.NopCloser(bytes.NewReader(changed)), l.Digest, l.Size, "output"), nil
+	}
+	img := testIndex(t, m)
+	img.Index, img.IndexDigest = nil, ""
+	opts, _ := c.options("changed:v1")
+	_, err = Load(context.Background(), img, opts)
+	t.Logf("error: %v", err)
+	if err == nil || !strings.Contains(err.Error(), l.Digest) || !strings.Contains(err.Error(), "bazel run") {
+		t.Fatalf("a changed layer was loaded, or the error does not name it: %v", err)
+	}
+	if images := c.ctr(t, "images", "ls"); strings.Contains(images, "changed:v1") {
+		t.Errorf("image name written after a failed load:\n%s", images)
+	}
+	if ingests := c.ctr(t, "content", "active"); strings.Contains(ingests, l.Digest) {
+		t.Errorf("the wrong bytes stay in an ingest:\n%s", ingests)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/internal/regerr"
 )
 
@@ -504,8 +505,8 @@ func (d *dest) explain(err error, what string) error {
 			return fmt.Errorf("%s: %s denied the push (HTTP %d%s; credentials: %s): check the repository name and that these credentials may push to it",
 				prefix, reg, te.StatusCode, detail, creds)
 		case regerr.HasCode(te, transport.DigestInvalidErrorCode):
-			return fmt.Errorf("%s: %s found that the bytes sent do not match their digest (HTTP %d%s): the local file changed after Bazel built it, or the disk is corrupt: push with bazel run, which rebuilds a changed output; if it fails again, run bazel clean and build again",
-				prefix, reg, te.StatusCode, detail)
+			return fmt.Errorf("%s: %s found that the bytes sent do not match their digest (HTTP %d%s): %s",
+				prefix, reg, te.StatusCode, detail, image.ChangedOutput)
 		case regerr.HasCode(te, transport.NameUnknownErrorCode):
 			return fmt.Errorf("%s: %s does not know repository %s (HTTP %d%s): create it first, or check the name", prefix, reg, d.repo, te.StatusCode, detail)
 		case te.StatusCode == http.StatusTooManyRequests || regerr.HasCode(te, transport.TooManyRequestsErrorCode):
