@@ -59,7 +59,7 @@ func TestLoadBenchmark(t *testing.T) {
 		if _, err := ws.Must("build", "//bench:load", "//bench:app_image", "--output_groups=+tarball"); err != nil {
 			t.Fatal(err)
 		}
-		launcher, env = benchLauncher(t, "load")
+		launcher, env = launcherOf(t, "bench", "load")
 		files, err := ws.OutputFiles("//bench:load", "tarball")
 		if err != nil || len(files) != 1 {
 			t.Fatalf("tarball: %v %v", files, err)

@@ -17,22 +17,6 @@ import (
 	"github.com/rules-img/rules_img/e2e/harness"
 )
 
-// benchLauncher returns the launcher `bazel run` would execute for a push or
-// load target of //bench, built, with the runfiles dir it needs.
-func benchLauncher(t *testing.T, target string) (launcher string, env []string) {
-	t.Helper()
-	if _, err := ws.Must("build", "//bench:"+target); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := ws.Info("bazel-bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	launcher = filepath.Join(bin, "bench", target+".sh")
-	// Set explicitly: an inherited RUNFILES_DIR would point it elsewhere.
-	return launcher, []string{"RUNFILES_DIR=" + launcher + ".runfiles"}
-}
-
 // timed runs cmd after flushing dirty pages (so one run's writes do not slow
 // the next), and returns its wall time and combined output.
 func timed(cmd *exec.Cmd) (float64, string, error) {
@@ -70,7 +54,7 @@ func TestPushBenchmark(t *testing.T) {
 		blobBytes += l.Size
 		layerMiB = append(layerMiB, fmt.Sprintf("%.0f", float64(l.Size)/(1<<20)))
 	}
-	launcher, env := benchLauncher(t, "push")
+	launcher, env := launcherOf(t, "bench", "push")
 
 	push := map[string]func(addr string) *exec.Cmd{
 		"img": func(addr string) *exec.Cmd {

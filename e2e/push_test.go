@@ -43,6 +43,22 @@ func bazelRun(t *testing.T, b *harness.Bazel, target string, flags []string, arg
 	return out, nil
 }
 
+// launcherOf builds //pkg:name, a push or load target of ws, and returns
+// the launcher `bazel run` would execute, with the runfiles dir it needs.
+func launcherOf(t *testing.T, pkg, name string) (launcher string, env []string) {
+	t.Helper()
+	if _, err := ws.Must("build", "//"+pkg+":"+name); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := ws.Info("bazel-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	launcher = filepath.Join(bin, pkg, name+".sh")
+	// Set explicitly: an inherited RUNFILES_DIR would point it elsewhere.
+	return launcher, []string{"RUNFILES_DIR=" + launcher + ".runfiles"}
+}
+
 func tailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -172,20 +188,13 @@ func TestPush(t *testing.T) {
 		// The launcher reads layers from the runfiles without hashing them
 		// (the build computed their digests); when one changed since, the
 		// registry's digest check must refuse it and nothing be tagged.
-		if _, err := ws.Must("build", "//deploy:push"); err != nil {
-			t.Fatal(err)
-		}
-		bin, err := ws.Info("bazel-bin")
-		if err != nil {
-			t.Fatal(err)
-		}
-		launcher := filepath.Join(bin, "deploy", "push.sh")
+		launcher, env := launcherOf(t, "deploy", "push")
 		var spec struct {
 			Image struct {
 				Manifests []struct{ Layers []struct{ Blob string } }
 			}
 		}
-		readJSON(t, filepath.Join(bin, "deploy", "push.deploy.json"), &spec)
+		readJSON(t, strings.TrimSuffix(launcher, ".sh")+".deploy.json", &spec)
 		layers := spec.Image.Manifests[0].Layers
 		blob := layers[len(layers)-1].Blob
 		if blob == "" {
@@ -212,7 +221,7 @@ func TestPush(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd := exec.Command(launcher, "--registry", reg.Addr(), "--repository", "e2e/changed")
-		cmd.Env = append(os.Environ(), "RUNFILES_DIR="+launcher+".runfiles")
+		cmd.Env = append(os.Environ(), env...)
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Fatalf("a changed layer was pushed:\n%s", out)

@@ -281,10 +281,10 @@ func (l *containerdLoader) put(ctx context.Context, leaseID string, b blob, labe
 			continue
 		}
 		if err != nil {
-			if s, ok := status.FromError(err); ok && s.Code() == codes.FailedPrecondition && strings.Contains(s.Message(), "unexpected commit digest") {
-				return fmt.Errorf("writing %s %s: containerd found that the bytes sent do not match their digest (%s): %s", b.kind, b.digest, s.Message(), image.ChangedOutput)
-			}
 			if s, ok := status.FromError(err); ok {
+				if s.Code() == codes.FailedPrecondition && strings.Contains(s.Message(), "unexpected commit digest") {
+					return fmt.Errorf("writing %s %s: containerd found that the bytes sent do not match their digest (%s): %s", b.kind, b.digest, s.Message(), image.ChangedOutput)
+				}
 				return fmt.Errorf("writing %s %s: %s", b.kind, b.digest, s.Message())
 			}
 			return err
