@@ -409,16 +409,32 @@ func (l *containerdLoader) write(ctx context.Context, b blob, labels map[string]
 	_, err = send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_COMMIT, Offset: offset,
 		Total: b.size, Expected: b.digest, Labels: labels})
 	if err != nil {
+		// containerd 1.6 keeps a refused ingest (2.x drops it): remove it, so
+		// no wrong bytes stay behind and a retry starts clean.
+		cancel()
+		l.abort(ctx, ref)
 		return sent, err
 	}
 	stream.CloseSend()
 	return sent, nil
 }
 
+// abort removes the ingest ref. The server releases its lock on the ref only
+// once it notices that our stream ended, so a "locked" answer is retried.
 func (l *containerdLoader) abort(ctx context.Context, ref string) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	l.content.Abort(actx, &contentapi.AbortRequest{Ref: ref})
+	for {
+		_, err := l.content.Abort(actx, &contentapi.AbortRequest{Ref: ref})
+		if err == nil || status.Code(err) == codes.NotFound || !strings.Contains(err.Error(), "locked") {
+			return
+		}
+		select {
+		case <-actx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // setImage points name at target, creating the record or moving it.
