@@ -15,6 +15,8 @@ GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
 BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
 TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman)
+# Test peers only sid has: buildbox-casd, a REAPI server with remote execution.
+SID_TEST_PACKAGES=(buildbox)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
@@ -112,6 +114,18 @@ install_test_packages() {
 	if [[ " ${missing[*]} " == *" docker.io "* ]]; then
 		systemctl disable docker.service docker.socket >/dev/null 2>&1 || update-rc.d docker disable >/dev/null 2>&1 || true
 	fi
+}
+
+install_sid_test_packages() {
+	local missing=() p
+	for p in "${SID_TEST_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing test peers from Debian sid: ${missing[*]}"
+	add_sid_suite
+	apt_update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t unstable --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # The harness runs dockerd 28 from here with its own containerd 2 (usr/bin,
@@ -279,6 +293,7 @@ quiet_debian_bazelrc() {
 install_bazel
 quiet_debian_bazelrc
 install_test_packages
+install_sid_test_packages
 install_docker28
 prepare_modules
 write_bazelrc

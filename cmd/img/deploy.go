@@ -232,12 +232,16 @@ func sources(s *deploy.Spec) (deploy.Sources, error) {
 	if endpoint == "" {
 		endpoint = os.Getenv("IMG_REAPI_ENDPOINT")
 	}
+	instance := s.RemoteInstance
+	if instance == "" {
+		instance = os.Getenv("IMG_REAPI_INSTANCE_NAME")
+	}
 	helper := s.CredentialHelper
 	if helper == "" {
 		helper = os.Getenv("IMG_CREDENTIAL_HELPER")
 	}
 	if endpoint != "" {
-		if src.Cache, err = cas.Open(endpoint, cas.Options{CredentialHelper: helper}); err != nil {
+		if src.Cache, err = cas.Open(endpoint, cas.Options{CredentialHelper: helper, InstanceName: instance}); err != nil {
 			return src, fmt.Errorf("%s: remote cache: %w", s.Label, err)
 		}
 	} else if s.Strategy == "lazy" {

@@ -138,8 +138,17 @@ def deploy_attrs(verb, lazy, strategy_setting):
         ),
         "_strategy": attr.label(default = strategy_setting),
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
+        "_remote_instance_name": attr.label(default = "//img/settings:remote_instance_name"),
         "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
     }, **STAMP_ATTRS)
+
+def remote_cache_fields(ctx):
+    """The deploy spec's fields that say how to reach the Bazel remote cache."""
+    return {
+        "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
+        "remote_instance_name": ctx.attr._remote_instance_name[BuildSettingInfo].value,
+        "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
+    }
 
 def strategy(ctx):
     """The strategy attribute, with "auto" resolved through its setting."""

@@ -1,6 +1,7 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
 load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
+load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
@@ -26,16 +27,30 @@ def _runfiles_path(ctx, file):
         return file.short_path[3:]
     return ctx.workspace_name + "/" + file.short_path
 
-def _file_entry(path, file):
-    return {"path": path, "type": "tree" if file.is_directory else "file", "source": file.path}
+def _file_entry(path, file, executables = {}):
+    """Returns the layer spec entry that puts file at path.
+
+    Its mode is decided here, never read from disk: 0755 for a file in
+    executables (a target's FilesToRunProvider.executable), 0644 for any other
+    file, including everything inside a tree artifact.
+    """
+    if file.is_directory:
+        return {"path": path, "type": "tree", "source": file.path}
+    entry = {"path": path, "type": "file", "source": file.path}
+    if file in executables:
+        entry["executable"] = True
+    return entry
 
 def _entries_for(ctx, path, target):
     info = target[DefaultInfo]
-    executable = info.files_to_run.executable if info.files_to_run else None
+
+    # Only rules are binaries; a file's FilesToRunProvider names the file.
+    executable = target[ExecutablesInfo].executable if ExecutablesInfo in target else None
     if executable:
-        entries = [_file_entry(path, executable)]
+        entries = [_file_entry(path, executable, {executable: True})]
         if ctx.attr.include_runfiles:
-            entries.extend(_runfiles_entries(ctx, path + ".runfiles", info))
+            executables = {f: True for f in target[ExecutablesInfo].files.to_list()}
+            entries.extend(_runfiles_entries(ctx, path + ".runfiles", info, executables))
         return entries
     files = info.files.to_list()
     if len(files) != 1:
@@ -43,15 +58,15 @@ def _entries_for(ctx, path, target):
               "or one binary; give each file its own path") % (path, target.label, len(files)))
     return [_file_entry(path, files[0])]
 
-def _runfiles_entries(ctx, root, info):
+def _runfiles_entries(ctx, root, info, executables):
     runfiles = info.default_runfiles
     entries = []
     for f in runfiles.files.to_list():
-        entries.append(_file_entry(root + "/" + _runfiles_path(ctx, f), f))
+        entries.append(_file_entry(root + "/" + _runfiles_path(ctx, f), f, executables))
     for link in runfiles.symlinks.to_list():
-        entries.append(_file_entry(root + "/" + ctx.workspace_name + "/" + link.path, link.target_file))
+        entries.append(_file_entry(root + "/" + ctx.workspace_name + "/" + link.path, link.target_file, executables))
     for link in runfiles.root_symlinks.to_list():
-        entries.append(_file_entry(root + "/" + link.path, link.target_file))
+        entries.append(_file_entry(root + "/" + link.path, link.target_file, executables))
     repo_mapping = info.files_to_run.repo_mapping_manifest
     if repo_mapping:
         entries.append(_file_entry(root + "/_repo_mapping", repo_mapping))
@@ -138,7 +153,14 @@ image_layer(
 ```
 The tar is reproducible: sorted entries, parent directories, uid/gid 0 and a
 fixed mtime unless metadata says otherwise. Identical files are stored once and
-hardlinked.""",
+hardlinked.
+
+Modes are decided at analysis, never read from disk, so a layer's digest is the
+same whether its action ran locally, in the sandbox or on a remote executor:
+a file is 0755 when it is the executable of a target (a binary in srcs, or a
+binary in those binaries' runfiles), 0644 otherwise, directories 0755. Files
+inside a directory (tree artifact) are 0644. `file_metadata` and
+`default_metadata` override these modes.""",
     attrs = dict(
         COMPRESSION_ATTRS,
         srcs = attr.string_keyed_label_dict(
@@ -146,6 +168,7 @@ hardlinked.""",
                   "whose contents go under the path, or a binary (with its runfiles under PATH.runfiles/ " +
                   "when include_runfiles).",
             allow_files = True,
+            aspects = [executables_aspect],
         ),
         symlinks = attr.string_dict(doc = "Image path of a symlink → the path it points to."),
         file_metadata = attr.string_dict(

@@ -1,7 +1,7 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "deploy_attrs", "image_spec", "strategy", "write_launcher")
+load(":deploy.bzl", "deploy_attrs", "image_spec", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
@@ -58,10 +58,9 @@ def _image_load_impl(ctx):
         "tags": tags,
         "daemon": daemon,
         "strategy": load_strategy,
-        "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
-        "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
         "source_flags": fetch_flags,
     }
+    spec.update(remote_cache_fields(ctx))
     if stamp:
         spec["stamped"] = stamp.short_path
         files.append(stamp)

@@ -1,7 +1,6 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
-load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "deploy_attrs", "image_spec", "strategy", "write_launcher")
+load(":deploy.bzl", "deploy_attrs", "image_spec", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
@@ -20,10 +19,9 @@ def _image_push_impl(ctx):
         "repository": ctx.attr.repository,
         "tags": tags,
         "strategy": push_strategy,
-        "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
-        "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
         "source_flags": fetch_flags,
     }
+    spec.update(remote_cache_fields(ctx))
     if stamp:
         spec["stamped"] = stamp.short_path
         files.append(stamp)

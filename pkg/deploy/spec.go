@@ -34,9 +34,10 @@ type Spec struct {
 	Repository string `json:"repository,omitempty"`
 
 	// Push and load.
-	Strategy         string `json:"strategy,omitempty"`          // "eager" or "lazy"
-	RemoteCache      string `json:"remote_cache,omitempty"`      // Bazel cache endpoint for lazy strategies
-	CredentialHelper string `json:"credential_helper,omitempty"` // Bazel credential helper for that cache
+	Strategy         string `json:"strategy,omitempty"`             // "eager" or "lazy"
+	RemoteCache      string `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
+	RemoteInstance   string `json:"remote_instance_name,omitempty"` // its REAPI instance name
+	CredentialHelper string `json:"credential_helper,omitempty"`    // Bazel credential helper for that cache
 
 	// Load.
 	Daemon string `json:"daemon,omitempty"` // auto, docker, containerd, podman, tar

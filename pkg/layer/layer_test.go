@@ -137,7 +137,7 @@ func TestTarContents(t *testing.T) {
 	    "/var/empty": {"gid": 9}
 	  },
 	  "entries": [
-	    {"path": "/app/bin/server", "type": "file", "source": "$D/server"},
+	    {"path": "/app/bin/server", "type": "file", "source": "$D/server", "executable": true},
 	    {"path": "/etc/config.txt", "type": "file", "source": "$D/config.txt"},
 	    {"path": "/etc/followed", "type": "file", "source": "$D/src-link"},
 	    {"path": "/app/static", "type": "tree", "source": "$D/static"},
@@ -160,7 +160,8 @@ func TestTarContents(t *testing.T) {
 		{Name: "app/static/index.html", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "<html>", PAX: dflt},
 		// A link inside a tree is stored as its content (here: a hardlink to the identical file).
 		{Name: "app/static/latest", Type: tar.TypeLink, Link: "app/static/css/a.css", Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
-		{Name: "app/static/run.sh", Type: tar.TypeReg, Mode: 0o755, UID: 5, Gname: "staff", Mtime: y2020, Content: "#!/bin/sh", PAX: dflt},
+		// Executable on disk, but modes on disk are not inputs: a tree's files are 0644.
+		{Name: "app/static/run.sh", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "#!/bin/sh", PAX: dflt},
 		{Name: "etc/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "etc/config.txt", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "cfg", PAX: dflt},
 		{Name: "etc/followed", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "via symlink", PAX: dflt},
@@ -292,7 +293,7 @@ func TestDedup(t *testing.T) {
 	    {"path": "/o", "type": "file", "source": "$D/other"},
 	    {"path": "/e1", "type": "file", "source": "$D/e1"},
 	    {"path": "/e2", "type": "file", "source": "$D/e2"},
-	    {"path": "/x", "type": "file", "source": "$D/exec"},
+	    {"path": "/x", "type": "file", "source": "$D/exec", "executable": true},
 	    {"path": "/z/owned", "type": "file", "source": "$D/one"}
 	  ]}`))
 	var got []string
@@ -313,7 +314,7 @@ func TestDedup(t *testing.T) {
 func TestDeterministic(t *testing.T) {
 	files := map[string]string{"bin/app*": "binary", "data.txt": "data", "tree/a": "a", "tree/b/c*": "c", "tree/l": "->a"}
 	spec := `{"target": "//t", "create_parent_directories": true, "entries": [
-	  {"path": "/usr/bin/app", "type": "file", "source": "$D/bin/app"},
+	  {"path": "/usr/bin/app", "type": "file", "source": "$D/bin/app", "executable": true},
 	  {"path": "/usr/share/data.txt", "type": "file", "source": "$D/data.txt"},
 	  {"path": "/opt/tree", "type": "tree", "source": "$D/tree"}]}`
 	build := func(dir string) []byte {
@@ -355,6 +356,59 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestModesComeFromTheSpec stages the same inputs as a local build does
+// (0644 sources, 0755 binaries) and as a remote executor does (everything
+// 0755), and as a umask-happy checkout might (0600): the layer bytes must not
+// change, and the modes must be those the spec decided.
+func TestModesComeFromTheSpec(t *testing.T) {
+	files := map[string]string{"bin/app": "binary", "etc/greeting.txt": "hi", "tree/a": "a", "tree/sub/b": "b", "rf/lib.so": "lib"}
+	spec := `{"target": "//t", "create_parent_directories": true, "entries": [
+	  {"path": "/app/hello", "type": "file", "source": "$D/bin/app", "executable": true},
+	  {"path": "/app/hello.runfiles/lib.so", "type": "file", "source": "$D/rf/lib.so"},
+	  {"path": "/etc/greeting.txt", "type": "file", "source": "$D/etc/greeting.txt"},
+	  {"path": "/opt/tree", "type": "tree", "source": "$D/tree"}]}`
+	var first []byte
+	for _, perm := range []os.FileMode{0o644, 0o755, 0o600, 0o777} {
+		dir := t.TempDir()
+		writeFiles(t, dir, files)
+		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				os.Chmod(p, perm)
+			}
+			return nil
+		})
+		got := tarBytes(t, mustParse(t, specJSON(dir, spec)))
+		if first == nil {
+			first = got
+			modes := map[string]int64{}
+			for _, e := range listTar(t, got) {
+				modes[e.Name] = e.Mode
+			}
+			want := map[string]int64{"app/hello": 0o755, "app/hello.runfiles/lib.so": 0o644, "etc/greeting.txt": 0o644,
+				"opt/tree/a": 0o644, "opt/tree/sub/": 0o755, "opt/tree/sub/b": 0o644}
+			for name, mode := range want {
+				if modes[name] != mode {
+					t.Errorf("%s: mode %o, want %o", name, modes[name], mode)
+				}
+			}
+			continue
+		}
+		if !bytes.Equal(first, got) {
+			t.Errorf("sources with mode %o gave different layer bytes than with 0644", perm)
+		}
+	}
+	for _, bad := range []string{
+		`{"path": "/t", "type": "tree", "source": "$D", "executable": true}`,
+		`{"path": "/l", "type": "symlink", "target": "/x", "executable": true}`,
+		`{"path": "/d", "type": "dir", "executable": true}`,
+	} {
+		err := Write(io.Discard, mustParse(t, specJSON(t.TempDir(), `{"target": "//t", "entries": [`+bad+`]}`)))
+		if err == nil || !strings.Contains(err.Error(), "executable") {
+			t.Errorf("%s: err = %v, want one about executable", bad, err)
+		}
+	}
+}
+
 func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 	// Mimic a Bazel sandbox: the tree's entries are absolute symlinks into the
 	// real execroot, where the tree itself holds one relative link.
@@ -376,7 +430,7 @@ func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s:%c:%o:%s%s", e.Name, e.Type, e.Mode, e.Content, e.Link))
 	}
 	// keep and run have the same content and header: one is a hardlink.
-	want := "s/:5:755: s/css/:5:755: s/css/a.css:0:644:body{} s/keep:0:755:x s/link:1:644:s/css/a.css s/run:1:755:s/keep"
+	want := "s/:5:755: s/css/:5:755: s/css/a.css:0:644:body{} s/keep:0:644:x s/link:1:644:s/css/a.css s/run:1:644:s/keep"
 	if g := strings.Join(got, " "); g != want {
 		t.Errorf("got  %s\nwant %s", g, want)
 	}

@@ -21,7 +21,7 @@ type item struct {
 	kind   byte   // tar.TypeDir, TypeReg, TypeSymlink or TypeLink
 	src    string // file to copy (TypeReg)
 	size   int64  // bytes of src (TypeReg)
-	exec   bool   // src is executable by anyone (TypeReg)
+	exec   bool   // the spec marks the file executable (TypeReg)
 	link   string // symlink target, or hardlink target name (TypeLink)
 	origin string // where the entry came from, for errors
 	auto   bool   // parent directory created by create_parent_directories
@@ -129,20 +129,23 @@ func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
 		if e.Target != "" {
 			return s.errorf("%s: %s entry has a target; only symlinks take a target", where(), e.Type)
 		}
+		if e.Executable && e.Type == TypeTree {
+			return s.errorf("%s: a tree entry cannot be executable; give its executable files a mode with file_metadata", where())
+		}
 	case TypeSymlink:
 		if e.Target == "" {
 			return s.errorf("%s: symlink without target; set target", where())
 		}
-		if e.Source != "" {
-			return s.errorf("%s: symlink has a source; symlinks take only a target", where())
+		if e.Source != "" || e.Executable {
+			return s.errorf("%s: symlink has a source or is marked executable; symlinks take only a target", where())
 		}
 		if strings.ContainsRune(e.Target, 0) {
 			return s.errorf("%s: symlink target contains NUL", where())
 		}
 		return add(&item{name: rel, kind: tar.TypeSymlink, link: e.Target, origin: "symlink to " + e.Target})
 	case TypeDir:
-		if e.Source != "" || e.Target != "" {
-			return s.errorf("%s: dir entry takes neither source nor target; use type %q to copy a directory", where(), TypeTree)
+		if e.Source != "" || e.Target != "" || e.Executable {
+			return s.errorf("%s: dir entry takes no source, target or executable; use type %q to copy a directory", where(), TypeTree)
 		}
 		return add(&item{name: rel, kind: tar.TypeDir, origin: "dir entry"})
 	default:
@@ -164,7 +167,7 @@ func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
 		case !fi.Mode().IsRegular():
 			return s.errorf("%s: source %s is not a regular file (%s)", where(), e.Source, fi.Mode().Type())
 		}
-		return add(&item{name: rel, kind: tar.TypeReg, src: e.Source, size: fi.Size(), exec: fi.Mode()&0o111 != 0, origin: e.Source})
+		return add(&item{name: rel, kind: tar.TypeReg, src: e.Source, size: fi.Size(), exec: e.Executable, origin: e.Source})
 	}
 	if !fi.IsDir() {
 		return s.errorf("%s: tree source %s is not a directory; use type %q for single files", where(), e.Source, TypeFile)
@@ -224,7 +227,8 @@ func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 			if err != nil {
 				return s.errorf("%s: %v", origin, err)
 			}
-			if err := add(&item{name: name, kind: tar.TypeReg, src: full, size: fi.Size(), exec: fi.Mode()&0o111 != 0, origin: origin}); err != nil {
+			// Mode bits on disk are not an input (see Entry.Executable).
+			if err := add(&item{name: name, kind: tar.TypeReg, src: full, size: fi.Size(), origin: origin}); err != nil {
 				return err
 			}
 		default:

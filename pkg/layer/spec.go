@@ -39,6 +39,12 @@ type Entry struct {
 	Type   string `json:"type"`             // file, tree, symlink or dir
 	Source string `json:"source,omitempty"` // file on disk (file) or directory on disk (tree)
 	Target string `json:"target,omitempty"` // link target (symlink)
+	// Executable gives a file entry mode 0755 instead of 0644. The rule
+	// decides it in analysis: the mode of a file on disk is not an input of
+	// the action (a remote executor stages every input executable), so it
+	// never reaches the layer. Files inside trees are never executable by
+	// default.
+	Executable bool `json:"executable,omitempty"`
 }
 
 // Metadata overrides tar header fields. Every field is optional; nil means
