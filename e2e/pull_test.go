@@ -225,6 +225,40 @@ func TestPullBaseImages(t *testing.T) {
 		}
 	})
 
+	t.Run("remote execution on the pulled base gives the local digests", func(t *testing.T) {
+		casd, err := harness.StartCasd(harness.CasdOptions{Execute: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer casd.Stop()
+		ob, err := harness.TempDir("rules_img_e2e_pull_remote-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb := &harness.Bazel{Workspace: e.ws.Workspace, OutputBase: ob}
+		defer func() { rb.Shutdown(); os.RemoveAll(ob) }()
+		execLog := filepath.Join(ob, "exec.json")
+		flags := []string{"--disk_cache=", "--remote_executor=grpc://" + casd.Addr(),
+			"--remote_download_minimal", `--remote_download_regex=.*\.json$`}
+		for _, target := range []string{"//app:image", "//app:index"} {
+			local := descriptorOf(t, e.ws, target)
+			remote := descriptorOf(t, rb, target, append(flags, "--execution_log_json_file="+execLog)...)
+			if remote.Digest != local.Digest {
+				t.Errorf("%s: remote build gave %s, local %s", target, remote.Digest, local.Digest)
+			}
+			ran := remoteSpawns(t, execLog)
+			t.Logf("%s: %s; spawns %v", target, remote.Digest, ran)
+			if target == "//app:image" && (ran["ImageManifest remote"] == 0 || ran["ImageLayer remote"] == 0) {
+				t.Errorf("the image's layer and manifest actions did not execute remotely: %v", ran)
+			}
+			for k, n := range ran {
+				if !strings.HasSuffix(k, " remote") && !strings.HasSuffix(k, " cache hit") {
+					t.Errorf("%d %s actions did not execute remotely", n, k)
+				}
+			}
+		}
+	})
+
 	t.Run("eager pull downloads the layers", func(t *testing.T) {
 		e.proxy.Reset()
 		start := time.Now()

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -83,25 +84,37 @@ func TestRemoteExecution(t *testing.T) {
 	t.Cleanup(func() { b.Shutdown(); os.RemoveAll(ob) })
 	execLog := filepath.Join(ob, "exec.json")
 	endpoint := "grpc://" + casd.Addr()
-	flags := []string{
+	runFlags := []string{
 		"--disk_cache=", // the machine-wide one would turn the build into local hits
 		"--remote_executor=" + endpoint,
 		"--remote_instance_name=rules-img-e2e",
 		"--remote_download_minimal",
 		// Metadata only: the blobs stay in casd.
 		`--remote_download_regex=.*\.json$`,
-		"--host_platform=//platforms:macos_host",
 		"--extra_execution_platforms=//platforms:remote_linux_amd64",
 		"--platforms=//platforms:linux_amd64",
 		"--@rules_img//img/settings:remote_cache=" + endpoint,
 		"--@rules_img//img/settings:remote_instance_name=rules-img-e2e",
 	}
+	// The builds claim a macOS host; `bazel run` cannot, since it starts
+	// the launcher here.
+	flags := append([]string{"--host_platform=//platforms:macos_host"}, runFlags...)
 
 	t.Run("same digests as a local build", func(t *testing.T) {
 		args := append(append([]string{"build"}, remoteTargets...), append(flags, "--execution_log_json_file="+execLog)...)
-		if _, err := b.Must(args...); err != nil {
-			t.Fatal(err)
+		casd.Reset()
+		r := b.Run(args...)
+		if r.Err != nil {
+			t.Fatalf("remote build: %v\n%s", r.Err, tailLines(r.Stderr, 40))
 		}
+		for _, line := range strings.Split(r.Stderr, "\n") {
+			if strings.Contains(line, "processes:") {
+				t.Logf("remote build: %s", strings.TrimSpace(line))
+			}
+		}
+		t.Logf("remote build: %d Execute calls, %d ByteStream bytes and %d BatchReadBlobs calls down from casd",
+			casd.Calls("/build.bazel.remote.execution.v2.Execution/Execute"), casd.ByteStreamBytesRead(),
+			casd.Calls("/build.bazel.remote.execution.v2.ContentAddressableStorage/BatchReadBlobs"))
 		ran := remoteSpawns(t, execLog)
 		t.Logf("spawns by mnemonic and runner: %v", ran)
 		for _, m := range imageMnemonics {
@@ -117,7 +130,7 @@ func TestRemoteExecution(t *testing.T) {
 		if !strings.Contains(casd.Log(), "ImageLayer") {
 			t.Errorf("casd's log names no ImageLayer action:\n%s", tailLines(casd.Log(), 20))
 		}
-		compared := 0
+		compared, leftRemote, downloaded := 0, int64(0), int64(0)
 		for _, target := range remoteTargets {
 			files, err := b.OutputFiles(target, "", flags...)
 			if err != nil {
@@ -135,16 +148,22 @@ func TestRemoteExecution(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", key, err)
 				}
-				if string(got) != string(local[key]) {
-					t.Errorf("%s differs between the local and the remote build:\nlocal:  %s\nremote: %s", key, local[key], got)
+				downloaded += int64(len(got))
+				var d struct{ Size int64 }
+				if strings.HasSuffix(f, ".layer.json") && json.Unmarshal(got, &d) == nil {
+					leftRemote += d.Size
 				}
 				compared++
+				if string(got) != string(local[key]) {
+					t.Errorf("%s differs between the local and the remote build:\nlocal:  %s\nremote: %s", key, local[key], got)
+					compared--
+				}
 			}
 		}
 		if compared < len(remoteTargets) {
-			t.Errorf("compared only %d metadata files", compared)
+			t.Errorf("only %d metadata files are identical", compared)
 		}
-		t.Logf("%d metadata files identical", compared)
+		t.Logf("%d metadata files identical; %d bytes of them downloaded, %d bytes of top-level layer blobs left in casd", compared, downloaded, leftRemote)
 	})
 
 	t.Run("the tool is resolved for the executor", func(t *testing.T) {
@@ -154,6 +173,33 @@ func TestRemoteExecution(t *testing.T) {
 		}
 		if !strings.Contains(out, "Execution platform: //platforms:remote_linux_amd64") {
 			t.Errorf("the layer action's execution platform is not the remote one:\n%s", out)
+		}
+	})
+
+	t.Run("launchers run img built for the host", func(t *testing.T) {
+		// With an arm64 executor beside this amd64 machine, actions must get
+		// an img for the executor and launchers, which `bazel run` starts
+		// here, one for the host. Analysis shows it; nothing is built, so the
+		// executor's Go SDK only needs to exist for toolchain resolution.
+		sdk := fakeArm64GoSDK(t)
+		arm := []string{"--extra_execution_platforms=//platforms:remote_linux_arm64", "--platforms=//platforms:linux_amd64",
+			"--override_repository=rules_go~~go_sdk~rules_go__download_0_linux_arm64=" + sdk}
+		out, err := b.Must(append([]string{"cquery", `filter("cmd/img:img$", deps(//deploy:push_lazy))`, "--output=starlark",
+			`--starlark:expr=str(build_options(target)["//command_line_option:platforms"])`}, arm...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Fields(strings.TrimSpace(out))
+		sort.Strings(got)
+		if want := `[Label("//platforms:remote_linux_arm64")] [Label("@@platforms//host:host")]`; strings.Join(got, " ") != want {
+			t.Errorf("img is built for %v, want %s (actions on the executor, launcher on the host)", got, want)
+		}
+		out, err = b.Must(append([]string{"aquery", "mnemonic(ImageLayer, //hello:app_layer)"}, arm...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "Execution platform: //platforms:remote_linux_arm64") {
+			t.Errorf("the layer action should run on the arm64 executor:\n%s", out)
 		}
 	})
 
@@ -168,7 +214,7 @@ func TestRemoteExecution(t *testing.T) {
 			t.Fatalf("manifest of //hello:image: %v", err)
 		}
 		casd.Reset()
-		out, err := bazelRun(t, b, "//deploy:push_lazy", flags, "--registry", reg.Addr(), "--repository", "e2e/remote")
+		out, err := bazelRun(t, b, "//deploy:push_lazy", runFlags, "--registry", reg.Addr(), "--repository", "e2e/remote")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -196,7 +242,7 @@ func TestRemoteExecution(t *testing.T) {
 			t.Fatalf("manifest of //runfiles:image: %v", err)
 		}
 		casd.Reset()
-		out, err := bazelRun(t, b, "//deploy:load_lazy", flags, "--daemon", "containerd")
+		out, err := bazelRun(t, b, "//deploy:load_lazy", runFlags, "--daemon", "containerd")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,4 +296,49 @@ func remoteSpawns(t *testing.T, path string) map[string]int {
 		counts[s.Mnemonic+" "+runner]++
 	}
 	return counts
+}
+
+// fakeArm64GoSDK returns a Go SDK repository that claims to run on
+// linux/arm64: the setup's amd64 SDK with its BUILD file's host arch changed.
+// It is only good for analysis, which is all the launcher test does.
+func fakeArm64GoSDK(t *testing.T) string {
+	t.Helper()
+	cache := os.Getenv("RULES_IMG_CACHE")
+	if cache == "" {
+		cache = "/var/cache/rules_img"
+	}
+	src := filepath.Join(cache, "go_default_sdk")
+	dir, err := harness.TempDir("rules_img_e2e_arm64_sdk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatalf("the Go SDK tools/setup.sh prepares: %v", err)
+	}
+	for _, e := range ents {
+		if e.Name() == "BUILD.bazel" {
+			continue
+		}
+		target, err := filepath.EvalSymlinks(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build, err := os.ReadFile(filepath.Join(src, "BUILD.bazel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer(`goarch = "amd64"`, `goarch = "arm64"`, "@platforms//cpu:x86_64", "@platforms//cpu:aarch64").Replace(string(build))
+	if s == string(build) {
+		t.Fatal("the SDK's BUILD file no longer names amd64; update fakeArm64GoSDK")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "BUILD.bazel"), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -1,7 +1,7 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "deploy_attrs", "image_spec", "remote_cache_fields", "strategy", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
@@ -66,7 +66,7 @@ def _image_load_impl(ctx):
         files.append(stamp)
     spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(spec_file, json.encode_indent(spec))
-    img = img_tool(ctx).executable
+    img = launcher_img(ctx)
     launcher = write_launcher(ctx, spec_file, img)
     return [
         DefaultInfo(
@@ -101,5 +101,6 @@ the host's). Output group `tarball` is a docker-save tarball of the image
         "_load_daemon": attr.label(default = "//img/settings:load_daemon"),
     }, **deploy_attrs("load", "blobs the daemon lacks stream from the Bazel remote cache", "//img/settings:load_strategy")),
     executable = True,
+    exec_groups = LAUNCHER_EXEC_GROUPS,
     toolchains = ["//img:toolchain_type"],
 )

@@ -1,10 +1,9 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
-load(":deploy.bzl", "deploy_attrs", "image_spec", "remote_cache_fields", "strategy", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
-load(":toolchain.bzl", "img_tool")
 
 def _image_push_impl(ctx):
     push_strategy = strategy(ctx)
@@ -30,7 +29,7 @@ def _image_push_impl(ctx):
         files.append(ctx.file.tag_file)
     spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
     ctx.actions.write(spec_file, json.encode_indent(spec))
-    img = img_tool(ctx).executable
+    img = launcher_img(ctx)
     launcher = write_launcher(ctx, spec_file, img)
     return [
         DefaultInfo(
@@ -60,5 +59,6 @@ points at an incomplete image. `bazel run //app:push -- --tag X --registry Y
         ),
     }, **deploy_attrs("push", "missing blobs stream from the Bazel remote cache", "//img/settings:push_strategy")),
     executable = True,
+    exec_groups = LAUNCHER_EXEC_GROUPS,
     toolchains = ["//img:toolchain_type"],
 )

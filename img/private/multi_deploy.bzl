@@ -1,11 +1,10 @@
 """multi_deploy: one `bazel run` for several pushes and loads."""
 
-load(":deploy.bzl", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_ATTRS", "LAUNCHER_EXEC_GROUPS", "launcher_img", "write_launcher")
 load(":providers.bzl", "DeployInfo")
-load(":toolchain.bzl", "img_tool")
 
 def _multi_deploy_impl(ctx):
-    img = img_tool(ctx).executable
+    img = launcher_img(ctx)
     specs = [op[DeployInfo].spec for op in ctx.attr.operations]
     launcher = write_launcher(ctx, specs, img)
     runfiles = ctx.runfiles(files = [img]).merge_all([op[DefaultInfo].default_runfiles for op in ctx.attr.operations])
@@ -15,13 +14,13 @@ multi_deploy = rule(
     implementation = _multi_deploy_impl,
     doc = """Runs several image_push and image_load targets from one `bazel run`,
 in parallel, and prints one summary. Flags after `--` apply to every operation.""",
-    attrs = {
+    attrs = dict({
         "operations": attr.label_list(
             doc = "image_push and image_load targets.",
             providers = [DeployInfo],
             mandatory = True,
         ),
-    },
+    }, **LAUNCHER_ATTRS),
     executable = True,
-    toolchains = ["//img:toolchain_type"],
+    exec_groups = LAUNCHER_EXEC_GROUPS,
 )
