@@ -56,7 +56,13 @@ def _entries_for(ctx, path, target):
     if len(files) != 1:
         fail(("srcs[%r]: %s provides %d files, but an image path takes one file, one directory " +
               "or one binary; give each file its own path") % (path, target.label, len(files)))
-    return [_file_entry(path, files[0])]
+
+    # A binary reached through a rule that is not itself executable (a
+    # filegroup of it, say) is still a binary.
+    executables = {}
+    if ExecutablesInfo in target:
+        executables = {f: True for f in target[ExecutablesInfo].files.to_list()}
+    return [_file_entry(path, files[0], executables)]
 
 def _runfiles_entries(ctx, root, info, executables):
     runfiles = info.default_runfiles

@@ -16,6 +16,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "runner: helper:", err)
 		os.Exit(1)
 	}
+	// The same binary, placed through a filegroup.
+	if err := exec.Command("/usr/local/bin/helper").Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "runner: helper through a filegroup:", err)
+		os.Exit(1)
+	}
 	data, err := os.ReadFile(root + "data.txt")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "runner:", err)
