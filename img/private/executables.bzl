@@ -17,7 +17,7 @@ ExecutablesInfo = provider(
 )
 
 def _deps(attr):
-    """Yields the targets an attribute value holds (label, list or dict)."""
+    """Returns the targets an attribute value holds (label, list or dict)."""
     if type(attr) == "Target":
         return [attr]
     if type(attr) == "list":
@@ -36,10 +36,11 @@ def _executables_aspect_impl(target, ctx):
     if executable:
         direct.append(executable)
     transitive = []
+
+    # Private attributes too: a runtime dependency may hide there. An
+    # execution-platform tool found this way is harmless, since only files
+    # that are in the layer are looked up.
     for name in dir(ctx.rule.attr):
-        # Tools built for the execution platform never reach a layer.
-        if name.startswith("_"):
-            continue
         for dep in _deps(getattr(ctx.rule.attr, name)):
             if ExecutablesInfo in dep:
                 transitive.append(dep[ExecutablesInfo].files)

@@ -163,8 +163,9 @@ hardlinked.
 
 Modes are decided at analysis, never read from disk, so a layer's digest is the
 same whether its action ran locally, in the sandbox or on a remote executor:
-a file is 0755 when it is the executable of a target (a binary in srcs, or a
-binary in those binaries' runfiles), 0644 otherwise, directories 0755. Files
+a file is 0755 when it is the executable of a target (a binary in srcs, also
+through a filegroup, or a binary in those binaries' runfiles), 0644 otherwise,
+directories 0755. Files
 inside a directory (tree artifact) are 0644. `file_metadata` and
 `default_metadata` override these modes.""",
     attrs = dict(
