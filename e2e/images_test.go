@@ -347,10 +347,17 @@ func TestTreeArtifactLayer(t *testing.T) {
 			t.Errorf("missing directory %s in %v", dir, names)
 		}
 	}
-	if h := entries["opt/gen/bin/run.sh"]; h == nil || h.Mode&0o111 == 0 {
-		t.Errorf("run.sh lost its executable bit: %+v", h)
+	// Modes inside a tree come from the rule, never from disk: run.sh gets
+	// 0755 from file_metadata, README 0644 by default, although the tree
+	// action made both executable.
+	if h := entries["opt/gen/bin/run.sh"]; h == nil || h.Mode != 0o755 {
+		t.Errorf("run.sh should be 0755 from file_metadata: %+v", h)
 	}
-	// Identical files are stored once; the rest are hardlinks to the first.
+	if h := entries["opt/gen/share/doc/README"]; h == nil || h.Mode != 0o644 {
+		t.Errorf("README should be 0644, whatever its mode on disk: %+v", h)
+	}
+	// Identical files are stored once; the rest are hardlinks to the first
+	// (README.copy is 0755 on disk, README not: same content, same header).
 	if h := entries["opt/gen/share/doc/README.copy"]; h == nil || h.Typeflag != tar.TypeLink {
 		t.Errorf("identical file not deduplicated as a hardlink: %+v", h)
 	}

@@ -8,7 +8,7 @@ def _tree_impl(ctx):
 mkdir -p {d}/bin {d}/share/doc
 printf '#!/bin/sh\\necho tree\\n' > {d}/bin/run.sh && chmod 0755 {d}/bin/run.sh
 echo docs > {d}/share/doc/README
-echo docs > {d}/share/doc/README.copy
+echo docs > {d}/share/doc/README.copy && chmod 0755 {d}/share/doc/README.copy
 ln -s ../share/doc/README {d}/bin/readme-link
 """.format(d = out.path),
     )
