@@ -203,27 +203,37 @@ func TestRemoteExecution(t *testing.T) {
 		}
 	})
 
-	t.Run("lazy push streams from casd", func(t *testing.T) {
-		image := local["//hello:image image.descriptor.json"]
-		var want descriptor
-		if err := json.Unmarshal(image, &want); err != nil {
-			t.Fatalf("descriptor of //hello:image: %v (%s)", err, image)
-		}
+	// runFromCasd runs a lazy launcher and checks that img read every layer
+	// of the image (its local manifest) from casd. It returns the number of
+	// layers.
+	runFromCasd := func(t *testing.T, rawManifest []byte, target string, args ...string) int {
+		t.Helper()
 		var m manifest
-		if err := json.Unmarshal(local["//hello:image image.manifest.json"], &m); err != nil || len(m.Layers) == 0 {
-			t.Fatalf("manifest of //hello:image: %v", err)
+		if err := json.Unmarshal(rawManifest, &m); err != nil || len(m.Layers) == 0 {
+			t.Fatalf("manifest of %s's image: %v (%s)", target, err, rawManifest)
 		}
 		casd.Reset()
-		out, err := bazelRun(t, b, "//deploy:push_lazy", runFlags, "--registry", reg.Addr(), "--repository", "e2e/remote")
+		out, err := bazelRun(t, b, target, runFlags, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Log(tailLines(out, 8))
 		for _, l := range m.Layers {
 			if casd.BlobReads(l.Digest) == 0 {
-				t.Errorf("layer %s did not stream from casd's ByteStream", l.Digest)
+				t.Errorf("%s: layer %s did not stream from casd's ByteStream", target, l.Digest)
 			}
 		}
+		return len(m.Layers)
+	}
+
+	t.Run("lazy push streams from casd", func(t *testing.T) {
+		image := local["//hello:image image.descriptor.json"]
+		var want descriptor
+		if err := json.Unmarshal(image, &want); err != nil {
+			t.Fatalf("descriptor of //hello:image: %v (%s)", err, image)
+		}
+		runFromCasd(t, local["//hello:image image.manifest.json"], "//deploy:push_lazy",
+			"--registry", reg.Addr(), "--repository", "e2e/remote")
 		t.Logf("%d ByteStream bytes read from casd in all (Bazel's runfiles downloads included)", casd.ByteStreamBytesRead())
 		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/remote", "v1"); err != nil || got != want.Digest {
 			t.Fatalf("e2e/remote:v1 is %s (%v), want %s", got, err, want.Digest)
@@ -237,20 +247,8 @@ func TestRemoteExecution(t *testing.T) {
 	})
 
 	t.Run("lazy load streams from casd", func(t *testing.T) {
-		var m manifest
-		if err := json.Unmarshal(local["//runfiles:image image.manifest.json"], &m); err != nil || len(m.Layers) != 2 {
-			t.Fatalf("manifest of //runfiles:image: %v", err)
-		}
-		casd.Reset()
-		out, err := bazelRun(t, b, "//deploy:load_lazy", runFlags, "--daemon", "containerd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Log(tailLines(out, 8))
-		for _, l := range m.Layers {
-			if casd.BlobReads(l.Digest) == 0 {
-				t.Errorf("layer %s did not stream from casd's ByteStream", l.Digest)
-			}
+		if n := runFromCasd(t, local["//runfiles:image image.manifest.json"], "//deploy:load_lazy", "--daemon", "containerd"); n != 2 {
+			t.Fatalf("//runfiles:image has %d layers, want 2", n)
 		}
 		// The runner execs a binary from its runfiles: it only works if that
 		// binary's mode was decided as executable.
@@ -303,11 +301,7 @@ func remoteSpawns(t *testing.T, path string) map[string]int {
 // It is only good for analysis, which is all the launcher test does.
 func fakeArm64GoSDK(t *testing.T) string {
 	t.Helper()
-	cache := os.Getenv("RULES_IMG_CACHE")
-	if cache == "" {
-		cache = "/var/cache/rules_img"
-	}
-	src := filepath.Join(cache, "go_default_sdk")
+	src := harness.GoSDKPath()
 	dir, err := harness.TempDir("rules_img_e2e_arm64_sdk-")
 	if err != nil {
 		t.Fatal(err)

@@ -93,11 +93,17 @@ install_bazel() {
 	bazel_ok || die "Bazel $BAZEL_VERSION did not install; see apt-get output above"
 }
 
-install_test_packages() {
-	local missing=() p
-	for p in "${TEST_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+# Prints the packages among its arguments that are not installed.
+missing_packages() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
 	done
+}
+
+install_test_packages() {
+	local missing
+	mapfile -t missing < <(missing_packages "${TEST_PACKAGES[@]}")
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing test peers: ${missing[*]}"
 	apt_update
@@ -117,10 +123,8 @@ install_test_packages() {
 }
 
 install_sid_test_packages() {
-	local missing=() p
-	for p in "${SID_TEST_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
+	local missing
+	mapfile -t missing < <(missing_packages "${SID_TEST_PACKAGES[@]}")
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing test peers from Debian sid: ${missing[*]}"
 	add_sid_suite

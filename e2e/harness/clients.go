@@ -32,6 +32,9 @@ func RawManifest(addr, repo, ref string) (raw []byte, digest string, err error) 
 // CranePath is where tools/setup.sh installs crane.
 func CranePath() string { return filepath.Join(cacheDir(), "bin", "crane") }
 
+// GoSDKPath is the Go SDK repository tools/setup.sh prepares for rules_go.
+func GoSDKPath() string { return filepath.Join(cacheDir(), "go_default_sdk") }
+
 func cacheDir() string {
 	if d := os.Getenv("RULES_IMG_CACHE"); d != "" {
 		return d
