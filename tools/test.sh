@@ -49,6 +49,10 @@ check_gazelle() { bazel run //:gazelle -- -mode=diff; }
 
 unit_tests() { go test ./...; }
 
+# Every fuzz target for a few seconds of new inputs (go test already ran the
+# checked-in corpora).
+fuzz_tests() { FUZZTIME=${FUZZTIME:-3s} ./tools/fuzz.sh; }
+
 bazel_tests() { bazel test //...; }
 
 e2e_tests() { go test -tags e2e -count=1 -timeout 60m -v ./e2e/...; }
@@ -58,6 +62,7 @@ step "go vet" check_govet
 step buildifier check_buildifier
 step gazelle check_gazelle
 step "go test" unit_tests
+step fuzz fuzz_tests
 step "bazel test" bazel_tests
 step e2e e2e_tests
 

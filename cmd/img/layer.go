@@ -18,7 +18,8 @@ func init() {
 
 const layerUsage = `usage:
   img layer --spec SPEC.json --blob OUT_BLOB --metadata OUT_META.json [--compress gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...
-  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--compress auto|gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...`
+  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--target LABEL] [--compress auto|gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...
+            [--validation strict|traversal_only] [--allow-duplicate-paths] [--allow-device-files]`
 
 func layerMain(args []string) error {
 	fs := newSubcommandFlags("layer")
@@ -29,6 +30,10 @@ func layerMain(args []string) error {
 	algorithm := fs.String("compress", compress.Gzip, "gzip, zstd or none; with --from-tar also auto (keep the input bytes)")
 	level := fs.Int("level", -1, "compression level; -1 is the algorithm default (gzip 0-9, zstd 1-4)")
 	jobs := fs.Int("jobs", 1, "compression parallelism; 0 means one per CPU")
+	target := fs.String("target", "", "with --from-tar: the Bazel target, for errors")
+	validation := fs.String("validation", "strict", "with --from-tar: strict, or traversal_only to pass a vendor's tar through")
+	allowDup := fs.Bool("allow-duplicate-paths", false, "with --from-tar: keep paths that occur twice (the later entry wins)")
+	allowDev := fs.Bool("allow-device-files", false, "with --from-tar: keep device files and FIFOs")
 	annotations := keyValueFlag{}
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
 	if err := parseSubcommandFlags(fs, args); err != nil {
@@ -43,7 +48,10 @@ func layerMain(args []string) error {
 		return fmt.Errorf("--jobs must be >= 0, got %d", *jobs)
 	case *algorithm == layer.Auto && *fromTar == "":
 		return errors.New("--compress auto only works with --from-tar; use gzip, zstd or none")
+	case *validation != "strict" && *validation != "traversal_only":
+		return fmt.Errorf("--validation must be strict or traversal_only, got %q", *validation)
 	}
+	rules := layer.TarRules{AllowDuplicates: *allowDup, AllowDevices: *allowDev, TraversalOnly: *validation == "traversal_only"}
 	if *jobs == 0 {
 		// At least 2 so gzip always takes the parallel path: its bytes do not
 		// depend on the job count, but they differ from the jobs=1 path, and
@@ -59,8 +67,11 @@ func layerMain(args []string) error {
 				return oci.LayerMetadata{}, err
 			}
 			defer in.Close()
-			m, err := layer.FromTar(in, blob, c)
+			m, err := layer.FromTar(in, blob, c, rules)
 			if err != nil {
+				if *target != "" {
+					return m, fmt.Errorf("%s: %s: %w", *target, *fromTar, err)
+				}
 				return m, fmt.Errorf("%s: %w", *fromTar, err)
 			}
 			return m, nil

@@ -26,7 +26,15 @@ def _level(ctx, algorithm):
         return "1"
     return "-1"
 
-def _jobs(ctx):
+def compression_jobs(ctx):
+    """Returns img's --jobs value from the compression_jobs setting.
+
+    Args:
+        ctx: the rule context; its rule has COMPRESSION_ATTRS.
+
+    Returns:
+        A string for --jobs.
+    """
     jobs = ctx.attr._compression_jobs[BuildSettingInfo].value
     if jobs == "auto":
         jobs = "1" if ctx.var.get("COMPILATION_MODE") == "opt" else "nproc"
@@ -57,5 +65,5 @@ def compression_args(ctx, compress):
         "--level",
         _level(ctx, algorithm),
         "--jobs",
-        _jobs(ctx),
+        compression_jobs(ctx),
     ]

@@ -1,6 +1,7 @@
 """layer_from_tar: a layer from an existing tar (plain, gzip or zstd)."""
 
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
+load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args", "compression_jobs")
+load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
@@ -8,12 +9,21 @@ def _layer_from_tar_impl(ctx):
     metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
     args = ctx.actions.args()
     args.add("layer")
+    args.add("--target", display_label(ctx.label))
     args.add("--from-tar", ctx.file.src)
+    args.add("--validation", ctx.attr.validation)
+    if ctx.attr.allow_duplicate_paths:
+        args.add("--allow-duplicate-paths")
+    if ctx.attr.allow_device_files:
+        args.add("--allow-device-files")
     args.add("--metadata", metadata)
     if ctx.attr.compress == "auto":
         # Keep the input's bytes (and compression): the blob is a copy.
         blob = ctx.actions.declare_file(ctx.label.name + ".layer_blob")
         args.add("--compress", "auto")
+
+        # Used only when names must be canonicalised and the tar rewritten.
+        args.add("--jobs", compression_jobs(ctx))
     else:
         _, flags = compression_args(ctx, ctx.attr.compress)
         blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[ctx.attr.compress])
@@ -44,7 +54,15 @@ layer_from_tar = rule(
     doc = """Turns an existing tar into a layer, e.g. the output of rules_pkg's pkg_tar.
 
 With compress = "auto" (the default) the tar's own compression is kept and its
-bytes are copied unchanged; otherwise it is decompressed and recompressed.""",
+bytes are copied unchanged; otherwise it is decompressed and recompressed.
+
+Every entry is checked in the pass that reads it. Entry names are made
+canonical: "./etc/passwd" and "/etc/passwd" become "etc/passwd" and a "./"
+root entry is dropped (with compress = "auto" such a tar is rewritten in its own
+compression, as its bytes cannot be kept). Refused by default, with an error
+naming the target, the tar and the entry: names with "..", entries below a
+symlink of the same tar, hardlinks to anything but an earlier file, paths that
+occur twice, device files and FIFOs, and entry types a layer cannot carry.""",
     attrs = dict(
         COMPRESSION_ATTRS,
         src = attr.label(
@@ -58,6 +76,19 @@ bytes are copied unchanged; otherwise it is decompressed and recompressed.""",
             values = COMPRESS_VALUES,
         ),
         annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
+        validation = attr.string(
+            doc = "strict (the default) checks every entry. traversal_only passes a vendor's tar " +
+                  "through as it is (duplicates, devices, dangling hardlinks, any entry type) and " +
+                  "still refuses entries that escape the layer root.",
+            default = "strict",
+            values = ["strict", "traversal_only"],
+        ),
+        allow_duplicate_paths = attr.bool(
+            doc = "Keep a path that occurs twice in the tar; the later entry wins when a runtime unpacks it.",
+        ),
+        allow_device_files = attr.bool(
+            doc = "Keep character and block devices and FIFOs; unpacking them needs privileges.",
+        ),
     ),
     toolchains = ["//img:toolchain_type"],
 )

@@ -241,7 +241,6 @@ const helperNotFound = "credentials not found in native keychain"
 
 func (k *Keychain) fromHelper(ctx context.Context, name, host string) (authn.Authenticator, string, error) {
 	bin := "docker-credential-" + name
-	source := "credential helper " + bin
 	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "get")
@@ -254,22 +253,35 @@ func (k *Keychain) fromHelper(ctx context.Context, name, host string) (authn.Aut
 			// Not found on PATH, timed out, not executable.
 			return nil, "", fmt.Errorf("running %s for %s: %w", bin, host, err)
 		}
+		return helperAnswer(stdout.Bytes(), stderr.Bytes(), exitErr, bin, host)
+	}
+	return helperAnswer(stdout.Bytes(), nil, nil, bin, host)
+}
+
+// helperAnswer reads what a credential helper printed; failed is its exit
+// error, if any. Errors never quote output that may hold the secret.
+func helperAnswer(stdout, stderr []byte, failed error, bin, host string) (authn.Authenticator, string, error) {
+	source := "credential helper " + bin
+	if failed != nil {
 		// On failure the protocol puts an error message (never a secret) on
-		// stdout.
-		msg := strings.TrimSpace(stdout.String())
+		// stdout; a helper that breaks the protocol is not quoted.
+		msg := strings.TrimSpace(string(stdout))
 		if strings.Contains(msg, helperNotFound) {
 			return authn.Anonymous, "anonymous (" + source + " has no credentials for " + host + ")", nil
 		}
 		if msg == "" {
-			msg = strings.TrimSpace(stderr.String())
+			msg = strings.TrimSpace(string(stderr))
 		}
-		return nil, "", fmt.Errorf("%s get for %s failed (%v): %s", bin, host, exitErr, firstLine(msg, 200))
+		if strings.Contains(strings.ToLower(msg), "secret") || strings.Contains(msg, "{") {
+			msg = "(output not shown: it looks like JSON or credentials)"
+		}
+		return nil, "", fmt.Errorf("%s get for %s failed (%v): %s", bin, host, failed, firstLine(msg, 200))
 	}
 	var out struct {
 		Username string
 		Secret   string
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+	if err := json.Unmarshal(stdout, &out); err != nil {
 		// The output may contain the secret: do not quote it.
 		return nil, "", fmt.Errorf("%s get for %s printed something other than {\"Username\": ..., \"Secret\": ...}", bin, host)
 	}
@@ -282,12 +294,19 @@ func (k *Keychain) fromHelper(ctx context.Context, name, host string) (authn.Aut
 	return authn.FromConfig(authn.AuthConfig{Username: out.Username, Password: out.Secret}), source, nil
 }
 
+// firstLine returns s up to its first line break, at most max bytes, with
+// control characters (a terminal's escape sequences) replaced.
 func firstLine(s string, max int) string {
 	s, _, _ = strings.Cut(s, "\n")
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
-	return s
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // NormalizeHost reduces a registry name or config key ("https://host/v1/",

@@ -78,19 +78,24 @@ func (h *credHelper) run(ctx context.Context, uri string) (cachedHeaders, error)
 		}
 		return cachedHeaders{}, errors.New(msg)
 	}
-	// The output holds secrets: errors below never quote it.
+	return parseHelperOutput(h.path, stdout.Bytes())
+}
+
+// parseHelperOutput reads a credential helper's answer. The output holds
+// secrets: errors never quote it.
+func parseHelperOutput(helper string, stdout []byte) (cachedHeaders, error) {
 	var resp struct {
 		Headers map[string][]string `json:"headers"`
 		Expires string              `json:"expires"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		return cachedHeaders{}, fmt.Errorf("credential helper %s: output is not the expected JSON", h.path)
+	if err := json.Unmarshal(stdout, &resp); err != nil {
+		return cachedHeaders{}, fmt.Errorf("credential helper %s: output is not the expected JSON", helper)
 	}
 	c := cachedHeaders{headers: resp.Headers}
 	if resp.Expires != "" {
 		t, err := time.Parse(time.RFC3339, resp.Expires)
 		if err != nil {
-			return cachedHeaders{}, fmt.Errorf("credential helper %s: expires %q is not RFC 3339", h.path, resp.Expires)
+			return cachedHeaders{}, fmt.Errorf("credential helper %s: \"expires\" is not an RFC 3339 time", helper)
 		}
 		c.expires = t
 	}

@@ -23,7 +23,7 @@ import (
 
 // writeFiles creates files under dir; a value starting with "->" makes a
 // symlink, a key ending in "*" makes an executable file.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+func writeFiles(t testing.TB, dir string, files map[string]string) {
 	t.Helper()
 	for name, content := range files {
 		perm := os.FileMode(0o644)
@@ -601,7 +601,7 @@ func TestFromTar(t *testing.T) {
 	for inAlg, in := range inputs {
 		for _, outAlg := range []string{"auto", "gzip", "zstd", "none"} {
 			var blob bytes.Buffer
-			m, err := FromTar(bytes.NewReader(in), &blob, compress.Options{Algorithm: outAlg, Level: -1, Jobs: 2})
+			m, err := FromTar(bytes.NewReader(in), &blob, compress.Options{Algorithm: outAlg, Level: -1, Jobs: 2}, TarRules{})
 			if err != nil {
 				t.Fatalf("%s -> %s: %v", inAlg, outAlg, err)
 			}
@@ -645,12 +645,12 @@ func TestFromTar(t *testing.T) {
 		"gzip of empty":  gz(nil),
 	} {
 		for _, outAlg := range []string{"auto", "zstd"} {
-			if _, err := FromTar(bytes.NewReader(in), io.Discard, compress.Options{Algorithm: outAlg, Level: -1}); err == nil {
+			if _, err := FromTar(bytes.NewReader(in), io.Discard, compress.Options{Algorithm: outAlg, Level: -1}, TarRules{}); err == nil {
 				t.Errorf("%s -> %s: accepted", name, outAlg)
 			}
 		}
 	}
-	if _, err := FromTar(bytes.NewReader(plain), io.Discard, compress.Options{Algorithm: "lz4", Level: -1}); err == nil || !strings.Contains(err.Error(), "auto") {
+	if _, err := FromTar(bytes.NewReader(plain), io.Discard, compress.Options{Algorithm: "lz4", Level: -1}, TarRules{}); err == nil || !strings.Contains(err.Error(), "auto") {
 		t.Errorf("bad algorithm: %v", err)
 	}
 }
@@ -715,7 +715,7 @@ func TestBoundedMemory(t *testing.T) {
 		built, buildErr = Build(s, pw, compress.Options{Algorithm: "gzip", Level: 1, Jobs: 4})
 		pw.CloseWithError(buildErr)
 	}()
-	reread, err := FromTar(pr, io.Discard, compress.Options{Algorithm: "auto"})
+	reread, err := FromTar(pr, io.Discard, compress.Options{Algorithm: "auto"}, TarRules{})
 	close(stop)
 	<-done
 	if buildErr != nil {

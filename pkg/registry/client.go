@@ -90,7 +90,7 @@ func newClient(ctx context.Context, registry, repository string, kc authn.Keycha
 		return nil, fmt.Errorf("%s: looking up credentials for %s: %w", image, c.reg.RegistryStr(), err)
 	}
 
-	base := http.DefaultTransport.(*http.Transport).Clone()
+	base := baseTransport()
 	base.ResponseHeaderTimeout = 2 * time.Minute
 	if insecure {
 		// Like crane --insecure: a registry one marks insecure may also
@@ -110,6 +110,10 @@ func newClient(ctx context.Context, registry, repository string, kc authn.Keycha
 	c.http = &http.Client{Transport: rt}
 	return c, nil
 }
+
+// baseTransport is the HTTP transport under the auth handshake; the fuzz
+// test points it at a loopback server whatever host a challenge names.
+var baseTransport = func() *http.Transport { return http.DefaultTransport.(*http.Transport).Clone() }
 
 func (c *client) url(kind, ref string) string {
 	return fmt.Sprintf("%s://%s/v2/%s/%s/%s", c.reg.Scheme(), c.reg.RegistryStr(), c.repo.RepositoryStr(), kind, ref)

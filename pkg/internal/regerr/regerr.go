@@ -7,10 +7,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
@@ -26,13 +28,19 @@ func HasCode(te *transport.Error, code transport.ErrorCode) bool {
 }
 
 // Diagnostics lists the registry's error codes and messages as ", CODE:
-// message; ..."; never the request (a token or upload URL) or raw body.
+// message; ..."; never the request (a token or upload URL) or raw body. A
+// registry's text is untrusted: at most three errors, one short line each,
+// without control characters.
 func Diagnostics(te *transport.Error) string {
 	var parts []string
-	for _, d := range te.Errors {
-		s := string(d.Code)
+	for i, d := range te.Errors {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(te.Errors)-i))
+			break
+		}
+		s := Printable(string(d.Code), 40)
 		if d.Message != "" {
-			s += ": " + d.Message
+			s += ": " + Printable(d.Message, 200)
 		}
 		parts = append(parts, s)
 	}
@@ -40,6 +48,30 @@ func Diagnostics(te *transport.Error) string {
 		return ""
 	}
 	return ", " + strings.Join(parts, "; ")
+}
+
+// Printable makes untrusted text safe to print on one line: control
+// characters (line breaks, terminal escapes) become spaces or "?", invalid
+// UTF-8 becomes U+FFFD, and the result is cut at max bytes.
+func Printable(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\r' || r == '\t':
+			return ' '
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
+	}
+	return s
 }
 
 // IsTLS reports a certificate or handshake failure.
