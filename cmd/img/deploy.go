@@ -84,10 +84,19 @@ func deployMain(args []string) error {
 	wg.Wait()
 	failed := 0
 	for i, s := range ops {
-		if errs[i] != nil {
-			failed++
-			fmt.Fprintf(os.Stderr, "FAILED  %s: %v\n", s.Label, errs[i])
+		if errs[i] == nil {
+			continue
 		}
+		failed++
+		msg := errs[i].Error()
+		if ctx.Err() != nil {
+			// The cause is Ctrl-C, whatever broke first in its wake.
+			msg = fmt.Sprintf("interrupted before the %s finished: run it again to finish (tags are written last, so none points at an incomplete image)", s.Operation)
+		}
+		if !strings.HasPrefix(msg, s.Label+": ") {
+			msg = s.Label + ": " + msg
+		}
+		fmt.Fprintf(os.Stderr, "FAILED  %s\n", msg)
 	}
 	if len(ops) > 1 {
 		fmt.Printf("%d operations, %d succeeded, %d failed\n", len(ops), len(ops)-failed, failed)

@@ -6,18 +6,18 @@ load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
-def _check_image_path(path, attribute):
+def _check_image_path(label, path, attribute):
     """Fails unless path is an absolute, normalised path inside the image."""
     if not path.startswith("/"):
-        fail("%s: %r is not an absolute path; image paths start with '/', e.g. '/app/bin/server'" % (attribute, path))
+        fail("%s: %s: %r is not an absolute path; image paths start with '/', e.g. '/app/bin/server'" % (label, attribute, path))
     for part in path.split("/")[1:]:
         if part in ("", ".", ".."):
-            fail("%s: %r has an empty, '.' or '..' component; write the plain path, e.g. '/app/bin/server'" % (attribute, path))
+            fail("%s: %s: %r has an empty, '.' or '..' component; write the plain path, e.g. '/app/bin/server'" % (label, attribute, path))
 
-def _check_metadata(value, attribute):
+def _check_metadata(label, value, attribute):
     decoded = json.decode(value, default = None)
     if type(decoded) != "dict":
-        fail("%s: %r is not file metadata; build it with file_metadata(mode = \"0755\", uid = 0, ...)" % (attribute, value))
+        fail("%s: %s: %r is not file metadata; build it with file_metadata(mode = \"0755\", uid = 0, ...)" % (label, attribute, value))
     return decoded
 
 def _runfiles_path(ctx, file):
@@ -82,7 +82,7 @@ def _image_layer_impl(ctx):
     entries = []
     inputs = []
     for path, target in ctx.attr.srcs.items():
-        _check_image_path(path, "srcs")
+        _check_image_path(display_label(ctx.label), path, "srcs")
         entries.extend(_entries_for(ctx, path, target))
         inputs.append(target[DefaultInfo].files)
         if ctx.attr.include_runfiles:
@@ -90,15 +90,15 @@ def _image_layer_impl(ctx):
             if target[DefaultInfo].files_to_run and target[DefaultInfo].files_to_run.repo_mapping_manifest:
                 inputs.append(depset([target[DefaultInfo].files_to_run.repo_mapping_manifest]))
     for path, link_target in ctx.attr.symlinks.items():
-        _check_image_path(path, "symlinks")
+        _check_image_path(display_label(ctx.label), path, "symlinks")
         if not link_target:
             fail("symlinks[%r]: the link target is empty; give the path it points to" % path)
         entries.append({"path": path, "type": "symlink", "target": link_target})
 
     file_metadata = {}
     for path, value in ctx.attr.file_metadata.items():
-        _check_image_path(path, "file_metadata")
-        file_metadata[path] = _check_metadata(value, "file_metadata[%r]" % path)
+        _check_image_path(display_label(ctx.label), path, "file_metadata")
+        file_metadata[path] = _check_metadata(display_label(ctx.label), value, "file_metadata[%r]" % path)
     spec = {
         "target": display_label(ctx.label),
         "create_parent_directories": ctx.attr.create_parent_directories,
@@ -106,7 +106,7 @@ def _image_layer_impl(ctx):
         "entries": entries,
     }
     if ctx.attr.default_metadata:
-        spec["default_metadata"] = _check_metadata(ctx.attr.default_metadata, "default_metadata")
+        spec["default_metadata"] = _check_metadata(display_label(ctx.label), ctx.attr.default_metadata, "default_metadata")
 
     spec_file = ctx.actions.declare_file(ctx.label.name + ".layer_spec.json")
     ctx.actions.write(spec_file, json.encode(spec))

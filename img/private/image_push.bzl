@@ -2,6 +2,7 @@
 
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
+load(":names.bzl", "check_repository", "check_tag")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
 
@@ -9,6 +10,9 @@ def _image_push_impl(ctx):
     push_strategy = strategy(ctx)
     image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = push_strategy == "eager")
     tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
+    check_repository(display_label(ctx.label), ctx.attr.repository)
+    for tag in tags:
+        check_tag(display_label(ctx.label), tag)
     stamp = stamped(ctx, ctx.attr.repository, tags)
     spec = {
         "operation": "push",

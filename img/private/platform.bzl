@@ -1,5 +1,7 @@
 """The OCI platform (os, architecture, variant) of the target platform."""
 
+load(":labels.bzl", "display_label")
+
 # OCI names for @platforms constraint values. Order matters only for errors.
 _OS = {
     "linux": "@platforms//os:linux",
@@ -49,8 +51,9 @@ def target_image_platform(ctx, override = ""):
     os = [name for name in _OS if _has(ctx, "_os_" + name)]
     cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
     if not os or not cpu:
-        fail(("cannot tell the image platform from the target platform: it needs an os constraint " +
+        fail(("%s: cannot tell the image platform from the target platform: it needs an os constraint " +
               "(%s) and a cpu constraint (%s) from @platforms, or set platform = \"linux/amd64\"") % (
+            display_label(ctx.label),
             ", ".join(_OS.values()),
             ", ".join([c[0] for c in _CPU.values()]),
         ))

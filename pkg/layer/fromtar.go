@@ -124,7 +124,10 @@ func readTar(r io.Reader, algorithm string, tarOut io.Writer, rules TarRules, re
 		if rec.werr != nil {
 			return rec.werr
 		}
-		return fmt.Errorf("input is not a tar (%s compression): %w", algorithm, err)
+		if errors.Is(err, io.ErrUnexpectedEOF) && algorithm != compress.None {
+			return fmt.Errorf("input is not a tar (%s, cut short): %w: rebuild the file; it may be truncated", algorithm, err)
+		}
+		return fmt.Errorf("input is not a tar (%s): %w: src must be a tar archive, uncompressed or in gzip or zstd", describe(algorithm), err)
 	}
 	for {
 		// The previous entry's data passes through; its padding and this
@@ -175,12 +178,19 @@ func readTar(r io.Reader, algorithm string, tarOut io.Writer, rules TarRules, re
 		return fmt.Errorf("reading %s input after the tar: %w", algorithm, err)
 	}
 	if rec.off == 0 {
-		return errors.New("input is empty; a layer tar needs at least the end-of-archive marker")
+		return errors.New("input is empty: src must be a tar archive, which holds at least its end-of-archive marker")
 	}
 	return nil
 }
 
 const blockSize = 512
+
+func describe(algorithm string) string {
+	if algorithm == compress.None {
+		return "not compressed"
+	}
+	return algorithm
+}
 
 // renamed serialises h's header blocks with a new name and link name. The
 // entry's data, which follows in the input, is unchanged.

@@ -58,7 +58,17 @@ func (d dockerCLI) info(ctx context.Context) (*dockerInfo, error) {
 	var out, errb bytes.Buffer
 	cmd := d.command(ctx, "info", "--format", "{{json .}}")
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	where := d.host
+	if where == "" {
+		where = os.Getenv("DOCKER_HOST")
+	}
+	if where == "" {
+		where = "the default socket"
+	}
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("docker info: no answer from a Docker daemon at %s within 10s: start Docker or set DOCKER_HOST", where)
+		}
 		msg := strings.TrimSpace(errb.String())
 		if msg == "" {
 			msg = err.Error()
@@ -74,7 +84,7 @@ func (d dockerCLI) info(ctx context.Context) (*dockerInfo, error) {
 		return nil, fmt.Errorf("docker info: unreadable output: %v", err)
 	}
 	if info.ServerVersion == "" {
-		return nil, errors.New("docker info: no server answered: start Docker or set DOCKER_HOST")
+		return nil, fmt.Errorf("docker info: no Docker server answered at %s: start Docker or set DOCKER_HOST", where)
 	}
 	return &info, nil
 }

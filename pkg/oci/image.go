@@ -129,7 +129,7 @@ func BuildImage(in ImageInput) (Image, error) {
 		before := envLookup(c.Env)
 		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 			if k == "" || strings.Contains(k, "=") {
-				return Image{}, fmt.Errorf("bad env name %q", k)
+				return Image{}, fmt.Errorf("bad env name %q: use letters, digits and _, not starting with a digit", k)
 			}
 			c.Env = setEnv(c.Env, k, expandEnv(s.Env[k], before))
 		}
@@ -175,10 +175,10 @@ func BuildImage(in ImageInput) (Image, error) {
 	}
 	for i, l := range in.Layers {
 		if err := CheckDigest(l.Digest); err != nil {
-			return Image{}, fmt.Errorf("layer %d: %w", i+1, err)
+			return Image{}, fmt.Errorf("layer %d: %w: %s", i+1, err, metadataFix)
 		}
 		if err := CheckDigest(l.DiffID); err != nil {
-			return Image{}, fmt.Errorf("layer %d: diffID: %w", i+1, err)
+			return Image{}, fmt.Errorf("layer %d: diffID: %w: %s", i+1, err, metadataFix)
 		}
 		layers = append(layers, Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)})
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)

@@ -40,6 +40,10 @@ type BlobSource struct {
 	Repository string `json:"repository"`
 }
 
+// metadataFix is for metadata written by a rule other than ours: a user's
+// rule that returns LayerInfo.
+const metadataFix = "a rule that returns LayerInfo must write the JSON img layer writes (mediaType, digest, size, diffID)"
+
 // ReadLayerMetadata reads and checks a metadata file written by `img layer`.
 func ReadLayerMetadata(path string) (LayerMetadata, error) {
 	var m LayerMetadata
@@ -48,10 +52,10 @@ func ReadLayerMetadata(path string) (LayerMetadata, error) {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%s: not layer metadata: %w", path, err)
+		return m, fmt.Errorf("%s: not layer metadata: %w: %s", path, err, metadataFix)
 	}
 	if m.MediaType == "" || m.Digest == "" || m.DiffID == "" || m.Size <= 0 {
-		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size", path)
+		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size: %s", path, metadataFix)
 	}
 	return m, nil
 }

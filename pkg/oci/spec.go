@@ -55,7 +55,7 @@ func ReadConfigFragment(path string) (ImageConfig, error) {
 		return c, fmt.Errorf("config fragment: %w", err)
 	}
 	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("config fragment %s: not an image config: %w", path, err)
+		return c, fmt.Errorf("config fragment %s: not an image config: %w: it must be a JSON OCI image config", path, err)
 	}
 	return c, nil
 }

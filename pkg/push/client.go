@@ -520,6 +520,12 @@ func (d *dest) explain(err error, what string) error {
 		return fmt.Errorf("%s: TLS error talking to %s: %v: fix the registry's certificate or the trust store; use insecure only for registries you trust",
 			prefix, reg, regerr.Innermost(err))
 	}
+	if regerr.IsRedirectLoop(err) {
+		return fmt.Errorf("%s: %s redirects in a loop (gave up after 10 redirects): check the registry address; a proxy or login page may be in front of the registry", prefix, reg)
+	}
+	if regerr.IsNotJSON(err) {
+		return fmt.Errorf("%s: %s (or its token service) answered with something other than JSON, likely an HTML page: check the registry address; a proxy or login page may be in front of the registry", prefix, reg)
+	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return fmt.Errorf("%s: %s speaks plain HTTP, not HTTPS: use insecure only for plain-HTTP registries you trust", prefix, reg)
 	}

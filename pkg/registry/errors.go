@@ -27,6 +27,13 @@ func (c *client) explain(err error, what string) error {
 	if errors.As(err, &dm) || errors.Is(err, context.Canceled) {
 		return err
 	}
+	if errors.Is(err, errTooLarge) {
+		p := c.image
+		if what != "" {
+			p += ": " + what
+		}
+		return fmt.Errorf("%s: %s sent more bytes than the descriptor's size, or over 4 MiB for a manifest: check the digest; this is not the document it names", p, c.reg.RegistryStr())
+	}
 	reg := c.reg.RegistryStr()
 	prefix := c.image
 	if what != "" {
@@ -63,6 +70,12 @@ func (c *client) explain(err error, what string) error {
 	if regerr.IsTLS(err) {
 		return fmt.Errorf("%s: TLS error talking to %s: %v: fix the registry's certificate or the trust store; use insecure = True only for plain-HTTP registries you trust",
 			prefix, reg, regerr.Innermost(err))
+	}
+	if regerr.IsRedirectLoop(err) {
+		return fmt.Errorf("%s: %s redirects in a loop (gave up after 10 redirects): check the registry address; a proxy or login page may be in front of the registry", prefix, reg)
+	}
+	if regerr.IsNotJSON(err) {
+		return fmt.Errorf("%s: %s (or its token service) answered with something other than JSON, likely an HTML page: check the registry address; a proxy or login page may be in front of the registry", prefix, reg)
 	}
 	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return fmt.Errorf("%s: %s speaks plain HTTP, not HTTPS: use insecure = True only for plain-HTTP registries you trust", prefix, reg)

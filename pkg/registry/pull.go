@@ -93,7 +93,7 @@ const eagerWorkers = 4
 // them verbatim to OutDir/blobs/sha256/, layer metadata to
 // OutDir/layers/<hex>.json and the summary to OutDir/image.json. Layer
 // blobs are downloaded only when Eager.
-func Pull(ctx context.Context, opts PullOptions) (*Pulled, error) {
+func Pull(ctx context.Context, opts PullOptions) (_ *Pulled, err error) {
 	if opts.OutDir == "" {
 		return nil, errors.New("output directory is required")
 	}
@@ -122,6 +122,22 @@ func Pull(ctx context.Context, opts PullOptions) (*Pulled, error) {
 		return nil, err
 	}
 	p := &puller{c: c, opts: opts, written: map[string]bool{}}
+	// A failed pull leaves no half of an image behind: it removes the
+	// directories it made, with everything written into them.
+	var made []string
+	defer func() {
+		if err != nil {
+			for _, d := range made {
+				os.RemoveAll(d)
+			}
+		}
+	}()
+	for _, d := range []string{"blobs", "layers"} {
+		dir := filepath.Join(opts.OutDir, d)
+		if _, serr := os.Stat(dir); os.IsNotExist(serr) {
+			made = append(made, dir)
+		}
+	}
 	for _, d := range []string{"blobs/sha256", "layers"} {
 		if err := os.MkdirAll(filepath.Join(opts.OutDir, d), 0o755); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ package regerr
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +73,19 @@ func Printable(s string, max int) string {
 		s = s[:cut] + "..."
 	}
 	return s
+}
+
+// IsRedirectLoop reports a request that net/http gave up on after too many
+// redirects: a login page or a proxy that sends clients in circles.
+func IsRedirectLoop(err error) bool {
+	return strings.Contains(err.Error(), "stopped after 10 redirects")
+}
+
+// IsNotJSON reports an answer that should have been JSON (a token, an error
+// body) and was not, typically an HTML page from a proxy or login portal.
+func IsNotJSON(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) || strings.Contains(err.Error(), "invalid character '<' looking for beginning of value")
 }
 
 // IsTLS reports a certificate or handshake failure.
