@@ -58,8 +58,13 @@ func FuzzHelperAnswer(f *testing.F) {
 		a, _, err := helperAnswer(stdout, stderr, exit, "docker-credential-x", "r.example")
 		if err != nil {
 			msg := err.Error()
-			out := strings.ToLower(string(stdout) + string(stderr))
-			if strings.Contains(msg, "s3cr3t") && (strings.Contains(out, "secret") || strings.Contains(out, "{")) {
+			// What a failed helper's error may quote: stdout, else stderr.
+			quoted := strings.TrimSpace(string(stdout))
+			if quoted == "" {
+				quoted = strings.TrimSpace(string(stderr))
+			}
+			q := strings.ToLower(quoted)
+			if strings.Contains(msg, "s3cr3t") && (strings.Contains(q, "secret") || strings.Contains(q, "{")) {
 				t.Fatalf("error quotes what may be a secret: %q", msg)
 			}
 			if strings.ContainsAny(msg, "\n\x1b") {

@@ -785,3 +785,54 @@ func TestAsyncDigester(t *testing.T) {
 		t.Errorf("empty: %s", got)
 	}
 }
+
+// TestDedupReadsOnce: every source is opened once, except a file that
+// matches an earlier one in size and first 64 KiB but not after: it is
+// hashed, then read again to be written.
+func TestDedupReadsOnce(t *testing.T) {
+	dir := t.TempDir()
+	prefix := strings.Repeat("p", prefixLen)
+	writeFiles(t, dir, map[string]string{
+		"unique":      "only one of this size",
+		"small-1":     "same",
+		"small-2":     "same",
+		"small-3":     "diff",
+		"big-a":       prefix + "tail-A",
+		"big-b":       prefix + "tail-B",
+		"big-a-again": prefix + "tail-A",
+		"big-c":       strings.Repeat("q", prefixLen) + "tail-C",
+	})
+	s := mustParse(t, specJSON(dir, `{"target": "//t", "entries": [
+	  {"path": "/u", "type": "file", "source": "$D/unique"},
+	  {"path": "/s1", "type": "file", "source": "$D/small-1"},
+	  {"path": "/s2", "type": "file", "source": "$D/small-2"},
+	  {"path": "/s3", "type": "file", "source": "$D/small-3"},
+	  {"path": "/s4", "type": "file", "source": "$D/small-1"},
+	  {"path": "/a", "type": "file", "source": "$D/big-a"},
+	  {"path": "/b", "type": "file", "source": "$D/big-b"},
+	  {"path": "/c", "type": "file", "source": "$D/big-a-again"},
+	  {"path": "/d", "type": "file", "source": "$D/big-c"}
+	]}`))
+	opens := map[string]int{}
+	old := openFile
+	openFile = func(name string) (*os.File, error) {
+		opens[filepath.Base(name)]++
+		return old(name)
+	}
+	defer func() { openFile = old }()
+	links := map[string]string{}
+	for _, e := range listTar(t, tarBytes(t, s)) {
+		if e.Type == tar.TypeLink {
+			links[e.Name] = e.Link
+		}
+	}
+	if want := map[string]string{"s2": "s1", "s4": "s1", "c": "a"}; fmt.Sprint(links) != fmt.Sprint(want) {
+		t.Errorf("hardlinks = %v, want %v", links, want)
+	}
+	// small-1 is at two paths and read once; big-b differs from big-a only
+	// after 64 KiB, so it is read twice.
+	want := map[string]int{"unique": 1, "small-1": 1, "small-2": 1, "small-3": 1, "big-a": 1, "big-b": 2, "big-a-again": 1, "big-c": 1}
+	if fmt.Sprint(opens) != fmt.Sprint(want) {
+		t.Errorf("opens = %v\nwant    %v", opens, want)
+	}
+}

@@ -2,10 +2,8 @@ package layer
 
 import (
 	"archive/tar"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -29,7 +27,7 @@ type item struct {
 }
 
 // plan validates spec against the file system and returns the entries in
-// tar order. It reads file contents only to hash files whose sizes collide.
+// tar order. It reads no file contents: duplicates are found while writing.
 func plan(s *Spec) ([]*item, error) {
 	def, err := s.parseMeta("default_metadata", s.DefaultMetadata)
 	if err != nil {
@@ -96,9 +94,6 @@ func plan(s *Spec) ([]*item, error) {
 	// Byte order of the path; a parent always sorts before its children
 	// because it is a prefix of them.
 	slices.SortFunc(items, func(a, b *item) int { return strings.Compare(a.name, b.name) })
-	if err := dedup(s, items); err != nil {
-		return nil, err
-	}
 	return items, nil
 }
 
@@ -285,85 +280,4 @@ func resolve(it *item, def, own meta) attrs {
 	}
 	apply(own, true)
 	return a
-}
-
-// dedup turns later copies of identical regular files into hardlinks to the
-// first copy in tar order. Only files whose sizes collide are hashed, and
-// only files with identical attrs are merged (a hardlink shares its target's
-// mode and owner).
-func dedup(s *Spec, items []*item) error {
-	regular := func(it *item) bool { return it.kind == tar.TypeReg && it.size > 0 }
-	bySize := map[int64]int{}
-	for _, it := range items {
-		if regular(it) {
-			bySize[it.size]++
-		}
-	}
-	// Files that share a size are told apart by a hash of their first 64 KiB
-	// first; only those that share that too are read to the end.
-	buf := make([]byte, 256<<10)
-	prefixes := map[string]string{} // src -> hash of the first prefixLen bytes
-	byPrefix := map[string]int{}
-	for _, it := range items {
-		if !regular(it) || bySize[it.size] < 2 {
-			continue
-		}
-		if _, ok := prefixes[it.src]; !ok {
-			h, err := hashFile(it.src, prefixLen, buf)
-			if err != nil {
-				return s.errorf("%s: %v", it.origin, err)
-			}
-			prefixes[it.src] = h
-		}
-		// Counted per entry: one source at two paths is a duplicate too.
-		byPrefix[fmt.Sprintf("%d\x00%s", it.size, prefixes[it.src])]++
-	}
-	hashes := map[string]string{} // src -> content hash
-	first := map[string]string{}  // size, hash and attrs -> name
-	for _, it := range items {
-		if !regular(it) || bySize[it.size] < 2 || byPrefix[fmt.Sprintf("%d\x00%s", it.size, prefixes[it.src])] < 2 {
-			continue
-		}
-		h, ok := hashes[it.src]
-		if !ok {
-			if it.size <= prefixLen {
-				h = prefixes[it.src] // the prefix is the whole file
-			} else {
-				var err error
-				if h, err = hashFile(it.src, -1, buf); err != nil {
-					return s.errorf("%s: %v", it.origin, err)
-				}
-			}
-			hashes[it.src] = h
-		}
-		key := fmt.Sprintf("%d\x00%s\x00%s", it.size, h, it.attrs.key())
-		if target, ok := first[key]; ok {
-			it.kind, it.link, it.src, it.size = tar.TypeLink, target, "", 0
-			continue
-		}
-		first[key] = it.name
-	}
-	return nil
-}
-
-// prefixLen is how much of a file dedup reads before deciding to read it all.
-const prefixLen = 64 << 10
-
-// hashFile returns the sha256 of the first limit bytes of a file (all of it
-// when limit < 0).
-func hashFile(name string, limit int64, buf []byte) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	var r io.Reader = struct{ io.Reader }{f}
-	if limit >= 0 {
-		r = io.LimitReader(f, limit)
-	}
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, r, buf); err != nil {
-		return "", err
-	}
-	return string(h.Sum(nil)), nil
 }

@@ -5,10 +5,8 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"hash"
 	"io"
-	"os"
 
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/oci"
@@ -110,6 +108,7 @@ func uncompressed(blob io.Writer, produce func(io.Writer) error) (oci.LayerMetad
 func writeTar(w io.Writer, spec *Spec, items []*item) error {
 	tw := tar.NewWriter(w)
 	buf := make([]byte, 1<<20)
+	dups := newDeduper(items, buf)
 	for _, it := range items {
 		// Built from scratch (never tar.FileInfoHeader) so nothing from the
 		// host leaks in: no atime/ctime, device numbers or user names.
@@ -131,6 +130,12 @@ func writeTar(w io.Writer, spec *Spec, items []*item) error {
 		if it.kind == tar.TypeReg {
 			hdr.Size = it.size
 		}
+		if dups.candidate(it) {
+			if err := dups.write(tw, hdr, it); err != nil {
+				return spec.errorf("%s: %v", it.origin, err)
+			}
+			continue
+		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return spec.errorf("writing /%s: %v", it.name, err)
 		}
@@ -146,20 +151,12 @@ func writeTar(w io.Writer, spec *Spec, items []*item) error {
 // copyFile copies exactly it.size bytes and fails if the file changed size
 // since it was planned, rather than writing a corrupt tar.
 func copyFile(w io.Writer, it *item, buf []byte) error {
-	f, err := os.Open(it.src)
+	f, err := openFile(it.src)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	n, err := io.CopyBuffer(w, io.LimitReader(f, it.size), buf)
-	if err != nil {
-		return err
-	}
-	var one [1]byte
-	if m, _ := f.Read(one[:]); n != it.size || m != 0 {
-		return fmt.Errorf("file changed size while the layer was written")
-	}
-	return nil
+	return copyRest(w, f, it.size, buf)
 }
 
 // digestWriter hashes and counts what is written to it. digest may be called

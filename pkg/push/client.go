@@ -541,7 +541,7 @@ func (d *dest) explain(err error, what string) error {
 	case retryable(err):
 		return fmt.Errorf("%s: connection to %s broke, still after %d attempts: %v", prefix, reg, maxAttempts, regerr.Innermost(err))
 	}
-	return fmt.Errorf("%s: %v", prefix, redact(err))
+	return fmt.Errorf("%s: %v", prefix, regerr.OneLine(redact(err)))
 }
 
 // redact rewrites a url.Error without the query, which for upload

@@ -96,5 +96,5 @@ func (c *client) explain(err error, what string) error {
 	if retryable(err) {
 		return fmt.Errorf("%s: connection to %s broke, still after %d attempts: %v", prefix, reg, maxAttempts, regerr.Innermost(err))
 	}
-	return fmt.Errorf("%s: talking to %s: %w", prefix, reg, err)
+	return fmt.Errorf("%s: talking to %s: %w", prefix, reg, regerr.OneLine(err))
 }

@@ -75,6 +75,26 @@ func Printable(s string, max int) string {
 	return s
 }
 
+// OneLine wraps err so that its message is one short printable line: the
+// libraries below quote what servers sent (a token service's whole answer,
+// with line breaks). A token answer without a token is summarised, never
+// quoted: what it holds instead may be a credential.
+func OneLine(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "no token in bearer response") {
+		msg = "the token service answered without a token: check the credentials and the registry's token service"
+	}
+	return &oneLine{msg: Printable(msg, 300), err: err}
+}
+
+type oneLine struct {
+	msg string
+	err error
+}
+
+func (e *oneLine) Error() string { return e.msg }
+func (e *oneLine) Unwrap() error { return e.err }
+
 // IsRedirectLoop reports a request that net/http gave up on after too many
 // redirects: a login page or a proxy that sends clients in circles.
 func IsRedirectLoop(err error) bool {
