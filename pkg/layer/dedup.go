@@ -2,10 +2,13 @@ package layer
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"os"
+	"strconv"
 )
 
 // prefixLen is how much of a file the deduper reads before it decides
@@ -26,22 +29,51 @@ var openFile = os.Open
 // end first: a duplicate becomes a hardlink (read once); a file that differs
 // only after its first 64 KiB is read a second time to be written, the one
 // case in which a file that is no duplicate is read twice.
+//
+// Its maps hold fixed-size keys: they live beside the compressor's buffers
+// while the layer is written, and string keys for ~20,000 files added 10-20
+// MiB to the peak RSS.
 type deduper struct {
 	bySize   map[int64]int
-	prefixes map[string]bool   // size, prefix hash and attrs of written files
-	first    map[string]string // size, content hash and attrs -> name
-	bySrc    map[string]string // source -> content hash, once known
+	srcs     map[string]int      // entries per source file
+	prefixes map[dedupKey]bool   // size, prefix hash and attrs of written files
+	first    map[dedupKey]string // size, content hash and attrs -> name
+	bySrc    map[string][]byte   // source at several paths -> content hash
 	buf      []byte
+	// Reused for every file: per-file garbage lets the heap grow to twice
+	// the compressor's buffers (64 KiB per file cost 50 MiB of RSS).
+	prefix []byte
+	hash   hash.Hash
+	sum    []byte
+	keyBuf []byte
 }
 
 func newDeduper(items []*item, buf []byte) *deduper {
-	d := &deduper{bySize: map[int64]int{}, prefixes: map[string]bool{}, first: map[string]string{}, bySrc: map[string]string{}, buf: buf}
+	d := &deduper{bySize: map[int64]int{}, srcs: map[string]int{}, prefixes: map[dedupKey]bool{}, first: map[dedupKey]string{},
+		bySrc: map[string][]byte{}, buf: buf, prefix: make([]byte, prefixLen), hash: sha256.New()}
 	for _, it := range items {
 		if it.kind == tar.TypeReg && it.size > 0 {
 			d.bySize[it.size]++
+			d.srcs[it.src]++
 		}
 	}
 	return d
+}
+
+// dedupKey is a SHA-256 of a file's size, a hash of its content (or prefix)
+// and its attrs.
+type dedupKey [sha256.Size]byte
+
+func (d *deduper) remember(src string, full []byte) {
+	if d.srcs[src] > 1 {
+		d.bySrc[src] = bytes.Clone(full)
+	}
+}
+
+// contentHash finishes d.hash; the result is valid until the next call.
+func (d *deduper) contentHash() []byte {
+	d.sum = d.hash.Sum(d.sum[:0])
+	return d.sum
 }
 
 // candidate reports whether it may repeat another entry.
@@ -53,7 +85,12 @@ func (d *deduper) candidate(it *item) bool {
 // shares: a hardlink, or the header and the content.
 func (d *deduper) write(tw *tar.Writer, hdr *tar.Header, it *item) error {
 	attrs := it.attrs.key()
-	key := func(h string) string { return fmt.Sprintf("%d\x00%s\x00%s", it.size, h, attrs) }
+	key := func(h []byte) dedupKey {
+		b := strconv.AppendInt(d.keyBuf[:0], it.size, 10)
+		b = append(append(append(append(b, 0), h...), 0), attrs...)
+		d.keyBuf = b
+		return sha256.Sum256(b)
+	}
 
 	// The same source at another path: its hash is known, nothing to read.
 	if h, ok := d.bySrc[it.src]; ok {
@@ -67,12 +104,12 @@ func (d *deduper) write(tw *tar.Writer, hdr *tar.Header, it *item) error {
 		return err
 	}
 	defer f.Close()
-	prefix := make([]byte, min(it.size, prefixLen))
+	prefix := d.prefix[:min(it.size, prefixLen)]
 	if _, err := io.ReadFull(f, prefix); err != nil {
 		return changedSize(err)
 	}
 	ph := sha256.Sum256(prefix)
-	pkey := key(string(ph[:]))
+	pkey := key(ph[:])
 
 	if !d.prefixes[pkey] {
 		// Nothing written so far can equal it: write it now, hashing the
@@ -80,25 +117,25 @@ func (d *deduper) write(tw *tar.Writer, hdr *tar.Header, it *item) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		h := sha256.New()
-		w := io.MultiWriter(tw, h)
+		d.hash.Reset()
+		w := io.MultiWriter(tw, d.hash)
 		w.Write(prefix)
 		if err := copyRest(w, f, it.size-int64(len(prefix)), d.buf); err != nil {
 			return err
 		}
-		full := string(h.Sum(nil))
-		d.bySrc[it.src] = full
+		full := d.contentHash()
+		d.remember(it.src, full)
 		d.record(it, pkey, key(full))
 		return nil
 	}
 
-	h := sha256.New()
-	h.Write(prefix)
-	if err := copyRest(h, f, it.size-int64(len(prefix)), d.buf); err != nil {
+	d.hash.Reset()
+	d.hash.Write(prefix)
+	if err := copyRest(d.hash, f, it.size-int64(len(prefix)), d.buf); err != nil {
 		return err
 	}
-	full := string(h.Sum(nil))
-	d.bySrc[it.src] = full
+	full := d.contentHash()
+	d.remember(it.src, full)
 	if target, ok := d.first[key(full)]; ok {
 		return writeLink(tw, hdr, target)
 	}
@@ -118,7 +155,7 @@ func (d *deduper) write(tw *tar.Writer, hdr *tar.Header, it *item) error {
 	return nil
 }
 
-func (d *deduper) record(it *item, pkey, key string) {
+func (d *deduper) record(it *item, pkey, key dedupKey) {
 	d.prefixes[pkey] = true
 	if _, ok := d.first[key]; !ok {
 		d.first[key] = it.name
