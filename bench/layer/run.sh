@@ -16,6 +16,9 @@
 #   BENCH_TREE       use this existing tree instead of the generated one
 #   BENCH_DOC        write the report here (default docs/benchmarks/layer.md;
 #                    "-" writes none)
+#   UPSTREAM_IMG     an `img` binary of upstream rules_img (img_tool/cmd/img),
+#                    built by hand: its `img layer` joins as a third tool. This
+#                    script never fetches or builds it.
 set -euo pipefail
 export GOTOOLCHAIN=local LC_ALL=C
 
@@ -126,7 +129,19 @@ bench_pair() {
 	[ "$irss" -gt "$IMG_MAX_RSS" ] && IMG_MAX_RSS=$irss
 	ROWS+=("$variant${TAB}img${TAB}$imed${TAB}$(median "${ic[@]}")${TAB}$irss${TAB}$(median "${ib[@]}")${TAB}$(awk -v a="$imed" -v b="$pmed" 'BEGIN {printf "%.2f", a/b}')")
 	ROWS+=("$variant${TAB}$peer${TAB}$pmed${TAB}$(median "${pc[@]}")${TAB}$(median "${pr[@]}")${TAB}$(median "${pb[@]}")${TAB}")
+	if [ -n "${UPSTREAM_IMG:-}" ] && [ -n "${5:-}" ]; then
+		local us=() ur=() ub=() uc=() umed
+		for ((i = 1; i <= RUNS; i++)); do
+			r=$(run_once "$5")
+			read -r -a r <<<"$r"
+			us+=("${r[0]}") ur+=("${r[1]}") ub+=("${r[2]}") uc+=("${r[3]}")
+		done
+		umed=$(median "${us[@]}")
+		log "$variant: upstream rules_img ${umed} s"
+		UP_ROWS+=("$variant${TAB}upstream img layer${TAB}$umed${TAB}$(median "${uc[@]}")${TAB}$(median "${ur[@]}")${TAB}$(median "${ub[@]}")${TAB}$(awk -v a="$imed" -v b="$umed" 'BEGIN {printf "%.2f", a/b}')")
+	fi
 }
+UP_ROWS=()
 
 # Share of CPU left idle over 3 s: other processes' load, which inflates the
 # seconds measured (not the CPU time).
@@ -143,30 +158,49 @@ IDLE_START=$(idle_pct)
 IMGL="\"$IMG\" layer --spec \"$SPEC\" --blob \"$OUT/blob\" --metadata \"$OUT/meta.json\""
 TAR="$T \"$OUT/rss.1\" tar -cf - -C \"$TREE\" ."
 NPROC=$(nproc)
+UPL="\"${UPSTREAM_IMG:-}\" layer --add /data=\"$TREE\" --create-parent-directories --metadata \"$OUT/meta.json\""
 
 bench_pair "gzip -6, parallel" "$IMGL --compress gzip --level 6 --jobs 0" \
-	"tar \| pigz -6" "$TAR | $T \"$OUT/rss.2\" pigz -6 >\"$OUT/blob\""
+	"tar \| pigz -6" "$TAR | $T \"$OUT/rss.2\" pigz -6 >\"$OUT/blob\"" \
+	"$UPL --format gzip --compression-level 6 --compressor-jobs nproc \"$OUT/blob\""
 bench_pair "gzip -6, 1 thread" "$IMGL --compress gzip --level 6 --jobs 1" \
-	"tar \| gzip -6" "$TAR | $T \"$OUT/rss.2\" gzip -6 >\"$OUT/blob\""
+	"tar \| gzip -6" "$TAR | $T \"$OUT/rss.2\" gzip -6 >\"$OUT/blob\"" \
+	"$UPL --format gzip --compression-level 6 --compressor-jobs 1 \"$OUT/blob\""
 ZSTD_CMDS=()
 for pair in $ZSTD_PAIRS; do
 	il=${pair%%:*} zl=${pair#*:}
 	bench_pair "zstd img $il ≈ CLI -$zl" "$IMGL --compress zstd --level $il --jobs 0" \
-		"tar \| zstd -T0 -$zl" "$TAR | $T \"$OUT/rss.2\" zstd -q -T0 -$zl -c >\"$OUT/blob\""
+		"tar \| zstd -T0 -$zl" "$TAR | $T \"$OUT/rss.2\" zstd -q -T0 -$zl -c >\"$OUT/blob\"" \
+		"$UPL --format zstd \"$OUT/blob\""
 	ZSTD_CMDS+=("img layer --compress zstd --level $il --jobs 0   vs   tar -cf - -C TREE . | zstd -q -T0 -$zl -c > OUT")
 done
 bench_pair "none" "$IMGL --compress none --jobs 1" \
-	"tar -cf" "$T \"$OUT/rss.1\" tar -cf \"$OUT/blob\" -C \"$TREE\" ."
+	"tar -cf" "$T \"$OUT/rss.1\" tar -cf \"$OUT/blob\" -C \"$TREE\" ." \
+	"$UPL --format none \"$OUT/blob\""
+
+# Physical references: reading every file once (the read limit) and hashing
+# the uncompressed tar once (the hashing limit); img's none variant must do
+# at least both.
+REF_READ=() REF_HASH=()
+tar -cf "$OUT/ref.tar" -C "$TREE" .
+for ((i = 1; i <= RUNS; i++)); do
+	REF_READ+=("$(run_once "find \"$TREE\" -type f -print0 | xargs -0 cat >/dev/null; : >\"$OUT/blob\"" | cut -d' ' -f1)")
+	REF_HASH+=("$(run_once "sha256sum \"$OUT/ref.tar\" >\"$OUT/blob\"" | cut -d' ' -f1)")
+done
+rm -f "$OUT/ref.tar"
+REF_READ_S=$(median "${REF_READ[@]}") REF_HASH_S=$(median "${REF_HASH[@]}")
+IMG_NONE_S=$(for row in "${ROWS[@]}"; do IFS=$'\t' read -r -a r <<<"$row"; [ "${r[0]}" = none ] && [ "${r[1]}" = img ] && echo "${r[2]}"; done)
+log "references: cat of every file $REF_READ_S s, sha256sum of the tar $REF_HASH_S s"
 rm -f "$OUT"/blob "$OUT"/meta.json "$OUT"/rss.* "$OUT"/time
 IDLE_END=$(idle_pct)
 
 # --- report ------------------------------------------------------------------
 
 table() {
-	echo "| variant | tool | seconds | MB/s | CPU s | peak RSS MiB | output MiB | img/peer time |"
+	echo "| variant | tool | seconds | MB/s | CPU s | peak RSS MiB | output MiB | img/${1:-peer} time |"
 	echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 	local row
-	for row in "${ROWS[@]}"; do
+	for row in "${@:2}"; do
 		awk -F'\t' -v tb="$TREE_BYTES" '{
 			printf "| %s | %s | %.2f | %.0f | %.1f | %.1f | %.1f | %s |\n", $1, $2, $3, tb/1e6/$3, $4, $5/1024, $6/1048576, ($7 == "" ? "" : $7 "×")
 		}' <<<"$row"
@@ -208,6 +242,15 @@ else
 	SIZE_NOTE="; the four 128 MiB files share a size" DUP_NOTE=" (the ~77 MiB of copies in \`dup/\`)"
 fi
 
+upstream_section() {
+	if [ ${#UP_ROWS[@]} -eq 0 ]; then
+		printf '\n%s\n' "Upstream rules_img's layer tool is not in this run: set UPSTREAM_IMG to an \`img\` binary built from its \`img_tool\` module (it builds offline from the Go module proxy) to add it."
+		return
+	fi
+	printf '\n%s\n\n' "Upstream rules_img's own layer tool (\`img layer\` of its \`img_tool\` module, built by hand from the Go module proxy; \`--add /data=TREE --create-parent-directories\`, zstd at its default level), in the same run:"
+	table upstream "${UP_ROWS[@]}"
+}
+
 report() {
 	cat <<EOF
 # \`img layer\` benchmark
@@ -233,7 +276,18 @@ page. Not part of the test suite.
 
 ## Results
 
-$(table)
+$(table peer "${ROWS[@]}")
+$(upstream_section)
+
+## Physical references
+
+| reference | seconds | MB/s | img \`none\` / reference |
+| --- | ---: | ---: | ---: |
+| \`cat\` of every file to /dev/null (the read limit) | $REF_READ_S | $(awk -v b="$TREE_BYTES" -v s="$REF_READ_S" 'BEGIN {printf "%.0f", b/1e6/s}') | $(awk -v a="$IMG_NONE_S" -v b="$REF_READ_S" 'BEGIN {printf "%.2f×", a/b}') |
+| \`sha256sum\` of the uncompressed tar (the hashing limit) | $REF_HASH_S | $(awk -v b="$TREE_BYTES" -v s="$REF_HASH_S" 'BEGIN {printf "%.0f", b/1e6/s}') | $(awk -v a="$IMG_NONE_S" -v b="$REF_HASH_S" 'BEGIN {printf "%.2f×", a/b}') |
+
+img's \`none\` variant reads every file and hashes the tar once, so it cannot
+beat the slower of the two, and on one core it costs about their sum.
 
 ## Commands
 
@@ -259,13 +313,16 @@ What differs between img and its peers:
 
 - **Hashing** (costs img time): img computes SHA-256 of the tar stream
   (diffID) and of the compressed stream (digest) in the same pass; the peers
-  hash nothing. With \`--compress none\` the two streams are the same bytes,
-  hashed twice.
-- **Deduplication** (cuts both ways): before writing anything, img reads and
-  hashes every regular file whose size equals another file's: here
-  $DEDUP_FILES files, $DEDUP_MIB MiB ($DEDUP_PCT% of the tree$SIZE_NOTE). It then
-  stores identical copies as hardlinks, so it compresses and writes them only
-  once$DUP_NOTE; tar stores every copy.
+  hash nothing. With \`--compress none\` the two are the same bytes, hashed
+  once.
+- **Deduplication** (cuts both ways): while writing, img hashes the content
+  of every regular file whose size a later file shares: here at most
+  $DEDUP_FILES files, $DEDUP_MIB MiB ($DEDUP_PCT% of the tree$SIZE_NOTE). A file
+  whose size and first 64 KiB match a file written before is hashed to its
+  end first and stored as a hardlink when it is a copy$DUP_NOTE, so copies are
+  compressed and written once; tar stores every copy. Every file is read
+  once, except one that matches an earlier file in size and first 64 KiB but
+  not after (read twice).
 - **Goroutines**: img reads files and builds the tar in one goroutine. With
   \`--jobs 0\` the compressors (pgzip blocks, zstd frames) run on workers and
   a writer goroutine writes and hashes the blob; the diffID is hashed inline.
@@ -290,7 +347,8 @@ EOF
 }
 
 echo
-table
+table peer "${ROWS[@]}"
+[ ${#UP_ROWS[@]} -eq 0 ] || table upstream "${UP_ROWS[@]}"
 if [ "$DOC" != "-" ]; then
 	mkdir -p "$(dirname "$DOC")"
 	report >"$DOC.partial"

@@ -35,6 +35,7 @@ var openFile = os.Open
 // MiB to the peak RSS.
 type deduper struct {
 	bySize   map[int64]int
+	left     map[int64]int // entries of a size not written yet
 	srcs     map[string]int      // entries per source file
 	prefixes map[dedupKey]bool   // size, prefix hash and attrs of written files
 	first    map[dedupKey]string // size, content hash and attrs -> name
@@ -49,11 +50,12 @@ type deduper struct {
 }
 
 func newDeduper(items []*item, buf []byte) *deduper {
-	d := &deduper{bySize: map[int64]int{}, srcs: map[string]int{}, prefixes: map[dedupKey]bool{}, first: map[dedupKey]string{},
+	d := &deduper{bySize: map[int64]int{}, left: map[int64]int{}, srcs: map[string]int{}, prefixes: map[dedupKey]bool{}, first: map[dedupKey]string{},
 		bySrc: map[string][]byte{}, buf: buf, prefix: make([]byte, prefixLen), hash: sha256.New()}
 	for _, it := range items {
 		if it.kind == tar.TypeReg && it.size > 0 {
 			d.bySize[it.size]++
+			d.left[it.size]++
 			d.srcs[it.src]++
 		}
 	}
@@ -84,6 +86,9 @@ func (d *deduper) candidate(it *item) bool {
 // write writes the entry for it, a regular file with a size another entry
 // shares: a hardlink, or the header and the content.
 func (d *deduper) write(tw *tar.Writer, hdr *tar.Header, it *item) error {
+	d.left[it.size]--
+	// Only a file that a later entry could repeat needs its content hash.
+	later := d.left[it.size] > 0
 	attrs := it.attrs.key()
 	key := func(h []byte) dedupKey {
 		b := strconv.AppendInt(d.keyBuf[:0], it.size, 10)
@@ -117,9 +122,18 @@ func (d *deduper) write(tw *tar.Writer, hdr *tar.Header, it *item) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
+		if !later {
+			_, err := tw.Write(prefix)
+			if err == nil {
+				err = copyRest(tw, f, it.size-int64(len(prefix)), d.buf)
+			}
+			return err
+		}
 		d.hash.Reset()
 		w := io.MultiWriter(tw, d.hash)
-		w.Write(prefix)
+		if _, err := w.Write(prefix); err != nil {
+			return err
+		}
 		if err := copyRest(w, f, it.size-int64(len(prefix)), d.buf); err != nil {
 			return err
 		}
