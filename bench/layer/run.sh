@@ -189,7 +189,7 @@ for ((i = 1; i <= RUNS; i++)); do
 done
 rm -f "$OUT/ref.tar"
 REF_READ_S=$(median "${REF_READ[@]}") REF_HASH_S=$(median "${REF_HASH[@]}")
-IMG_NONE_S=$(for row in "${ROWS[@]}"; do IFS=$'\t' read -r -a r <<<"$row"; [ "${r[0]}" = none ] && [ "${r[1]}" = img ] && echo "${r[2]}"; done)
+IMG_NONE_S=$(for row in "${ROWS[@]}"; do IFS=$'\t' read -r -a r <<<"$row"; if [ "${r[0]}" = none ] && [ "${r[1]}" = img ]; then echo "${r[2]}"; fi; done)
 log "references: cat of every file $REF_READ_S s, sha256sum of the tar $REF_HASH_S s"
 rm -f "$OUT"/blob "$OUT"/meta.json "$OUT"/rss.* "$OUT"/time
 IDLE_END=$(idle_pct)
