@@ -35,7 +35,7 @@ var openFile = os.Open
 // MiB to the peak RSS.
 type deduper struct {
 	bySize   map[int64]int
-	left     map[int64]int // entries of a size not written yet
+	left     map[int64]int       // entries of a size not written yet
 	srcs     map[string]int      // entries per source file
 	prefixes map[dedupKey]bool   // size, prefix hash and attrs of written files
 	first    map[dedupKey]string // size, content hash and attrs -> name
