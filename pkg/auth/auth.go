@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/rules-img/rules_img/pkg/internal/regerr"
 )
 
 // Options selects where credentials come from.
@@ -294,19 +296,11 @@ func helperAnswer(stdout, stderr []byte, failed error, bin, host string) (authn.
 	return authn.FromConfig(authn.AuthConfig{Username: out.Username, Password: out.Secret}), source, nil
 }
 
-// firstLine returns s up to its first line break, at most max bytes, with
-// control characters (a terminal's escape sequences) replaced.
+// firstLine returns s up to its first line break, made safe to print by
+// regerr.Printable (at most max bytes, no control characters).
 func firstLine(s string, max int) string {
 	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > max {
-		s = s[:max] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
+	return regerr.Printable(s, max)
 }
 
 // NormalizeHost reduces a registry name or config key ("https://host/v1/",
