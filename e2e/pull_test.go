@@ -316,6 +316,26 @@ func TestPullBaseImages(t *testing.T) {
 		}
 	})
 
+	t.Run("a pulled image pushes as it is", func(t *testing.T) {
+		// Upstream rules_img takes a pull as the image of image_push: the
+		// root index keeps its digest and every layer is mounted, not copied.
+		e.proxy.Reset()
+		if _, err := bazelRun(t, e.ws, "//app:push_base", nil, "--registry", e.proxy.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := harness.RawManifest(e.reg.Addr(), "e2e/mirror", "v1"); err != nil || got != e.digest {
+			t.Fatalf("e2e/mirror:v1 is %s (%v), want the pulled digest %s", got, err, e.digest)
+		}
+		for d, n := range e.proxy.Stats().BlobBytesOut {
+			if layers[d] && n != 0 {
+				t.Errorf("base layer %s: %d bytes downloaded, want a mount", d, n)
+			}
+		}
+		if out, err := harness.Crane("validate", "--fast", "--remote", e.reg.Addr()+"/e2e/mirror:v1"); err != nil {
+			t.Fatalf("crane validate: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("push to another registry streams base layers across", func(t *testing.T) {
 		other, err := harness.StartRegistry(harness.RegistryOptions{})
 		if err != nil {

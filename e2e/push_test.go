@@ -177,7 +177,8 @@ func TestPush(t *testing.T) {
 		if _, err := bazelRun(t, ws, "//deploy:push", nil, "--registry", reg.Addr(), "--repository", "e2e/other", "--tag", "a", "--tag", "b"); err != nil {
 			t.Fatal(err)
 		}
-		for _, tag := range []string{"a", "b"} {
+		// --tag adds to the target's tag (v1), as in upstream rules_img.
+		for _, tag := range []string{"v1", "a", "b"} {
 			if _, got, err := harness.RawManifest(reg.Addr(), "e2e/other", tag); err != nil || got != image.Digest {
 				t.Fatalf("e2e/other:%s is %s (%v)", tag, got, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,7 +43,7 @@ func deployMain(args []string) error {
 	var o deployOverrides
 	fs.Var(&specs, "spec", "deploy spec JSON written by the rule; repeat")
 	fs.StringVar(&root, "root", "", "directory the specs' paths are relative to (the main repository's runfiles)")
-	fs.Var(&o.tags, "tag", "push or load with this tag instead of the target's (repeat for several)")
+	fs.Var(&o.tags, "tag", "push or load with this tag too, besides the target's (repeat for several)")
 	fs.StringVar(&o.registry, "registry", "", "push to this registry instead")
 	fs.StringVar(&o.repository, "repository", "", "push to (or load as) this repository instead")
 	fs.StringVar(&o.platform, "platform", "", "load this platform of an index, e.g. linux/arm64 (default: this machine's)")
@@ -121,9 +122,12 @@ func runOperation(ctx context.Context, s *deploy.Spec, o deployOverrides, tty bo
 	if err != nil {
 		return "", err
 	}
-	tags := s.Tags
-	if len(o.tags) > 0 {
-		tags = o.tags
+	// A run-time --tag adds to the target's tags, as in upstream rules_img.
+	tags := slices.Clone(s.Tags)
+	for _, t := range o.tags {
+		if !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
 	}
 	repository := s.Repository
 	if o.repository != "" {

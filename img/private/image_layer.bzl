@@ -1,5 +1,6 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
@@ -78,6 +79,12 @@ def _runfiles_entries(ctx, root, info, executables):
         entries.append(_file_entry(root + "/_repo_mapping", repo_mapping))
     return entries
 
+def _create_parents(ctx):
+    value = ctx.attr.create_parent_directories
+    if value == "auto":
+        value = ctx.attr._create_parent_directories[BuildSettingInfo].value
+    return value == "enabled"
+
 def _image_layer_impl(ctx):
     entries = []
     inputs = []
@@ -101,7 +108,7 @@ def _image_layer_impl(ctx):
         file_metadata[path] = _check_metadata(display_label(ctx.label), value, "file_metadata[%r]" % path)
     spec = {
         "target": display_label(ctx.label),
-        "create_parent_directories": ctx.attr.create_parent_directories,
+        "create_parent_directories": _create_parents(ctx),
         "file_metadata": file_metadata,
         "entries": entries,
     }
@@ -187,10 +194,14 @@ inside a directory (tree artifact) are 0644. `file_metadata` and
             default = "auto",
             values = COMPRESS_VALUES,
         ),
-        create_parent_directories = attr.bool(
-            doc = "Write every missing parent directory into the tar, as most runtimes expect.",
-            default = True,
+        create_parent_directories = attr.string(
+            doc = "enabled writes every missing parent directory into the tar (0755, root, epoch); " +
+                  "disabled leaves them to the runtime, which creates them when it unpacks the layer; " +
+                  "auto follows --@rules_img//img/settings:create_parent_directories (default disabled).",
+            default = "auto",
+            values = ["auto", "enabled", "disabled"],
         ),
+        _create_parent_directories = attr.label(default = "//img/settings:create_parent_directories"),
         include_runfiles = attr.bool(
             doc = "Add a binary's runfiles tree beside it, at PATH.runfiles/.",
             default = True,

@@ -1,29 +1,40 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
+load(":compression.bzl", "COMPRESSION_ATTRS")
 load(":labels.bzl", "display_label")
+load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
-load(":providers.bzl", "BaseImageInfo", "ImageManifestInfo", "LayerInfo")
+load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
-_CONFIG_ATTRS = [
-    "entrypoint",
-    "cmd",
-    "exposed_ports",
-    "volumes",
-    "env",
-    "labels",
-    "annotations",
-    "user",
-    "working_dir",
-    "stop_signal",
-    "created",
-]
+# The default of the config attributes a base image can supply. Left alone,
+# the base's value stands; "" or [] unsets it. In entrypoint and cmd the item
+# stands for the base's list, so [INHERIT_FROM_BASE, "-v"] appends to it. The
+# NUL byte keeps it apart from any real value; it travels to img in the JSON
+# spec (pkg/oci.InheritFromBase), never on a command line.
+INHERIT_FROM_BASE = "<inherit from base>\0"
+
+_INHERITED_LISTS = ["entrypoint", "cmd"]
+_INHERITED_STRINGS = ["user", "working_dir", "stop_signal"]
+_SET_WHEN_GIVEN = ["exposed_ports", "volumes", "env", "labels", "annotations", "created"]
+
+# Tar files in `layers` become layers as layer_from_tar would make them.
+_TAR_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst"]
 
 def _config_spec(ctx):
-    # Unset (empty) attributes stay out, so the config fragment's values stand.
-    spec = {name: getattr(ctx.attr, name) for name in _CONFIG_ATTRS if getattr(ctx.attr, name)}
+    spec = {name: getattr(ctx.attr, name) for name in _SET_WHEN_GIVEN if getattr(ctx.attr, name)}
+    for name in _INHERITED_LISTS:
+        value = getattr(ctx.attr, name)
+        if value != [INHERIT_FROM_BASE]:
+            spec[name] = value
+    for name in _INHERITED_STRINGS:
+        value = getattr(ctx.attr, name)
+        if value != INHERIT_FROM_BASE:
+            spec[name] = value
     spec["target"] = display_label(ctx.label)
+    if ctx.file.created_file:
+        spec["created_file"] = ctx.file.created_file.path
     if ctx.file.config_fragment:
         spec["config_fragment"] = ctx.file.config_fragment.path
     return spec
@@ -42,22 +53,56 @@ def _platform_name(p):
     return "/".join([p["os"], p["architecture"]] + ([p["variant"]] if p.get("variant") else []))
 
 def _select_base(ctx, platform):
-    base = ctx.attr.base[BaseImageInfo]
-    for m in base.manifests:
+    # Returns (BaseImageInfo of the registry the shallow layers come from, or
+    # None; the base's manifest for platform: a struct or ImageManifestInfo).
+    target = ctx.attr.base
+    if BaseImageInfo in target:
+        source = target[BaseImageInfo]
+        candidates = source.manifests
+        where = " (%s/%s@%s)" % (source.registry, source.repository, source.digest)
+    elif ImageIndexInfo in target:
+        source = None
+        candidates = target[ImageIndexInfo].manifests
+        where = ""
+    else:
+        source = None
+        candidates = [target[ImageManifestInfo]]
+        where = ""
+    for m in candidates:
         if _same_platform(m.platform, platform):
-            return base, m
-    fail("base: %s (%s/%s@%s) has no image for %s; it has %s. Build for one of those platforms or pick another base." % (
-        ctx.attr.base.label,
-        base.registry,
-        base.repository,
-        base.digest,
+            # A local base's own shallow layers still come from its pulled base.
+            return source or getattr(m, "base", None), m
+    fail("%s: base: %s%s has no image for %s; it has %s. Build for one of those platforms or pick another base." % (
+        display_label(ctx.label),
+        target.label,
+        where,
         _platform_name(platform),
-        ", ".join([_platform_name(m.platform) for m in base.manifests]),
+        ", ".join([_platform_name(m.platform) for m in candidates]),
     ))
+
+def _own_layers(ctx):
+    layers = []
+    for i, target in enumerate(ctx.attr.layers):
+        if LayerInfo in target:
+            layers.append(target[LayerInfo])
+            continue
+        files = target[DefaultInfo].files.to_list()
+        bad = [f.short_path for f in files if not [e for e in _TAR_EXTENSIONS if f.basename.endswith(e)]]
+        if bad or not files:
+            fail(("%s: layers: %s is neither a layer (image_layer, layer_from_tar, ...) nor tar files " +
+                  "(%s): it gives %s. Wrap it in layer_from_tar or image_layer.") % (
+                display_label(ctx.label),
+                target.label,
+                ", ".join(_TAR_EXTENSIONS),
+                ", ".join(bad) if bad else "no files",
+            ))
+        for j, f in enumerate(files):
+            layers.append(tar_layer(ctx, f, "%s.tar_layers/%d_%d" % (ctx.label.name, i, j)))
+    return layers
 
 def _image_manifest_impl(ctx):
     platform = target_image_platform(ctx, ctx.attr.platform)
-    own_layers = [layer[LayerInfo] for layer in ctx.attr.layers]
+    own_layers = _own_layers(ctx)
     base, base_manifest = (None, None)
     if ctx.attr.base:
         base, base_manifest = _select_base(ctx, platform)
@@ -71,7 +116,7 @@ def _image_manifest_impl(ctx):
     args = ctx.actions.args()
     args.add("manifest")
     args.add_all([layer.metadata for layer in own_layers], before_each = "--layer")
-    if base_manifest:
+    if base_manifest != None:
         args.add("--base-config", base_manifest.config)
         args.add("--base-manifest", base_manifest.manifest)
     args.add("--config-spec", spec)
@@ -83,10 +128,12 @@ def _image_manifest_impl(ctx):
     args.add("--config", config)
     args.add("--descriptor", descriptor)
     inputs = [spec] + [layer.metadata for layer in own_layers]
-    if base_manifest:
+    if base_manifest != None:
         inputs += [base_manifest.config, base_manifest.manifest]
     if ctx.file.config_fragment:
         inputs.append(ctx.file.config_fragment)
+    if ctx.file.created_file:
+        inputs.append(ctx.file.created_file)
 
     # Only metadata goes in: the manifest never waits on or reads layer bytes.
     ctx.actions.run(
@@ -99,14 +146,14 @@ def _image_manifest_impl(ctx):
         toolchain = "//img:toolchain_type",
     )
 
-    layers = (base_manifest.layers if base_manifest else []) + own_layers
+    layers = (base_manifest.layers if base_manifest != None else []) + own_layers
     local, remote = split_layers(layers)
     layout = oci_layout(
         ctx,
         descriptor,
         depset([manifest, config] + local),
         remote_layers = remote,
-        fetch_flags = base.fetch_flags if base else [],
+        fetch_flags = base.fetch_flags if base != None else [],
     )
     return [
         DefaultInfo(files = depset([manifest, config, descriptor])),
@@ -125,42 +172,75 @@ def _image_manifest_impl(ctx):
         ),
     ]
 
+_PLATFORMS = "//command_line_option:platforms"
+
+def _platform_target_impl(settings, attr):
+    if attr.platform_target == None:
+        return {_PLATFORMS: settings[_PLATFORMS]}
+    return {_PLATFORMS: [str(attr.platform_target)]}
+
+# platform = "//some:platform" builds the image, its layers and its base for
+# that platform, as upstream rules_img does.
+_platform_target = transition(
+    implementation = _platform_target_impl,
+    inputs = [_PLATFORMS],
+    outputs = [_PLATFORMS],
+)
+
 image_manifest = rule(
     implementation = _image_manifest_impl,
+    cfg = _platform_target,
     doc = """A single-platform OCI image: config and manifest, written from layer metadata.
 
 The platform comes from the target platform's @platforms constraints (build it
 through image_index(platforms = ...) or --platforms), or from `platform`.
 Outputs: the manifest, config and descriptor; output group `oci_layout` holds
-the image as an OCI image layout directory (skopeo, crane, `ctr images import`).""",
+the image as an OCI image layout directory (skopeo, crane, `ctr images import`).
+
+entrypoint, cmd, user, working_dir and stop_signal default to INHERIT_FROM_BASE
+(load it from @rules_img//img:image.bzl): left alone, the base's value stands;
+set to [] or "" they unset it. In entrypoint and cmd, an INHERIT_FROM_BASE item
+is replaced by the base's list. Setting entrypoint without cmd drops a cmd the
+base set, as Docker does.""",
     attrs = dict(
         PLATFORM_ATTRS,
         layers = attr.label_list(
-            doc = "Layers, bottom first: image_layer, layer_from_tar or anything with LayerInfo.",
-            providers = [LayerInfo],
+            doc = "Layers, bottom first: image_layer, layer_from_tar or anything with LayerInfo, " +
+                  "or tar files (plain, gzip or zstd), which become layers as layer_from_tar would make them.",
+            allow_files = True,
         ),
         base = attr.label(
-            doc = "A base image from pull(): its layers come first and its config is inherited " +
-                  "(env, entrypoint, cmd, user, working_dir, labels) unless an attribute overrides it. " +
-                  "For a multi-platform base, the manifest for the target platform is used.",
-            providers = [BaseImageInfo],
+            doc = "The image to build on: a pull() repository, another image_manifest, or an image_index " +
+                  "(the manifest for this image's platform is used). Its layers come first and its config " +
+                  "is inherited (env, entrypoint, cmd, user, working_dir, labels, ...) unless an attribute " +
+                  "overrides it.",
+            providers = [[BaseImageInfo], [ImageManifestInfo], [ImageIndexInfo]],
         ),
-        entrypoint = attr.string_list(doc = "Config Entrypoint."),
-        cmd = attr.string_list(doc = "Config Cmd: the default arguments."),
-        env = attr.string_dict(doc = "Environment variables; $VAR and ${VAR} expand to values inherited from config_fragment."),
-        user = attr.string(doc = "User (name, uid or uid:gid) the process runs as."),
-        working_dir = attr.string(doc = "Working directory of the process."),
+        entrypoint = attr.string_list(doc = "Config Entrypoint.", default = [INHERIT_FROM_BASE]),
+        cmd = attr.string_list(doc = "Config Cmd: the default arguments.", default = [INHERIT_FROM_BASE]),
+        env = attr.string_dict(doc = "Environment variables; $VAR and ${VAR} expand to values inherited from the base or config_fragment."),
+        user = attr.string(doc = "User (name, uid or uid:gid) the process runs as.", default = INHERIT_FROM_BASE),
+        working_dir = attr.string(doc = "Working directory of the process.", default = INHERIT_FROM_BASE),
         labels = attr.string_dict(doc = "Config labels."),
         annotations = attr.string_dict(doc = "Manifest annotations."),
         exposed_ports = attr.string_list(doc = "Ports such as \"8080/tcp\" or \"53/udp\"; a bare number means tcp."),
         volumes = attr.string_list(doc = "Volume mount points."),
-        stop_signal = attr.string(doc = "Signal that stops the container, e.g. SIGTERM."),
+        stop_signal = attr.string(doc = "Signal that stops the container, e.g. SIGTERM.", default = INHERIT_FROM_BASE),
         created = attr.string(doc = "Creation time (RFC 3339). Default 1970-01-01T00:00:00Z, for reproducibility."),
+        created_file = attr.label(
+            doc = "A file holding the creation time (RFC 3339), e.g. written by a stamped genrule. " +
+                  "the image_manifest macro sets it for created = \":label\".",
+            allow_single_file = True,
+        ),
         config_fragment = attr.label(
             doc = "An OCI image config JSON to start from; the attributes above override its fields.",
             allow_single_file = [".json"],
         ),
         platform = attr.string(doc = "os/architecture[/variant] to use instead of the target platform's, e.g. linux/arm64."),
+        platform_target = attr.label(
+            doc = "A platform to build the image for (a transition); the image_manifest macro sets it for platform = \"//label\".",
+        ),
+        **COMPRESSION_ATTRS
     ),
     toolchains = ["//img:toolchain_type"],
 )

@@ -5,47 +5,83 @@ load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
-def _layer_from_tar_impl(ctx):
-    metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
+def tar_layer(
+        ctx,
+        src,
+        name,
+        compress = "auto",
+        validation = "strict",
+        allow_duplicate_paths = False,
+        allow_device_files = False,
+        annotations = {}):
+    """Declares the action that turns a tar into a layer.
+
+    image_manifest uses it too, for plain tar files in its layers.
+
+    Args:
+        ctx: context of a rule with COMPRESSION_ATTRS and the img toolchain.
+        src: File, the tar (plain, gzip or zstd).
+        name: prefix of the declared outputs, unique within the target.
+        compress: "auto" keeps the tar's compression; "gzip", "zstd" or "none".
+        validation: "strict" or "traversal_only".
+        allow_duplicate_paths: keep a path that occurs twice.
+        allow_device_files: keep devices and FIFOs.
+        annotations: dict for the layer's descriptor.
+
+    Returns:
+        LayerInfo of the new layer.
+    """
+    metadata = ctx.actions.declare_file(name + ".layer.json")
     args = ctx.actions.args()
     args.add("layer")
     args.add("--target", display_label(ctx.label))
-    args.add("--from-tar", ctx.file.src)
-    args.add("--validation", ctx.attr.validation)
-    if ctx.attr.allow_duplicate_paths:
+    args.add("--from-tar", src)
+    args.add("--validation", validation)
+    if allow_duplicate_paths:
         args.add("--allow-duplicate-paths")
-    if ctx.attr.allow_device_files:
+    if allow_device_files:
         args.add("--allow-device-files")
     args.add("--metadata", metadata)
-    if ctx.attr.compress == "auto":
+    if compress == "auto":
         # Keep the input's bytes (and compression): the blob is a copy.
-        blob = ctx.actions.declare_file(ctx.label.name + ".layer_blob")
+        blob = ctx.actions.declare_file(name + ".layer_blob")
         args.add("--compress", "auto")
 
         # Used only when names must be canonicalised and the tar rewritten.
         args.add("--jobs", compression_jobs(ctx))
     else:
-        _, flags = compression_args(ctx, ctx.attr.compress)
-        blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[ctx.attr.compress])
+        _, flags = compression_args(ctx, compress)
+        blob = ctx.actions.declare_file(name + _EXTENSIONS[compress])
         args.add_all(flags)
     args.add("--blob", blob)
-    for key, value in ctx.attr.annotations.items():
+    for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
-        inputs = [ctx.file.src],
+        inputs = [src],
         outputs = [blob, metadata],
         mnemonic = "ImageLayerFromTar",
-        progress_message = "Importing layer %{label} from %{input}",
+        progress_message = "Importing layer %%{label} from %s" % src.short_path,
         toolchain = "//img:toolchain_type",
     )
-    return [
-        DefaultInfo(files = depset([blob, metadata])),
-        # The media type of an "auto" layer is only known once the tar is read:
-        # consumers take it from the metadata file.
-        LayerInfo(blob = blob, metadata = metadata, media_type = None),
-    ]
+
+    # The media type of an "auto" layer is only known once the tar is read:
+    # consumers take it from the metadata file.
+    return LayerInfo(blob = blob, metadata = metadata, media_type = None)
+
+def _layer_from_tar_impl(ctx):
+    layer = tar_layer(
+        ctx,
+        ctx.file.src,
+        ctx.label.name,
+        compress = ctx.attr.compress,
+        validation = ctx.attr.validation,
+        allow_duplicate_paths = ctx.attr.allow_duplicate_paths,
+        allow_device_files = ctx.attr.allow_device_files,
+        annotations = ctx.attr.annotations,
+    )
+    return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
 
 _EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 

@@ -28,6 +28,13 @@ def _apparent_name(rctx):
     # Canonical names look like _main~_repo_rules~ubuntu (or + separated).
     return rctx.name.replace("+", "~").split("~")[-1]
 
+def _repository(rctx):
+    # Docker Hub's official images live under library/, as `docker pull` assumes.
+    repo = rctx.attr.repository
+    if rctx.attr.registry in ("index.docker.io", "docker.io", "registry-1.docker.io") and "/" not in repo:
+        return "library/" + repo
+    return repo
+
 def _fetch_flags(rctx):
     flags = []
     if rctx.attr.docker_config_path:
@@ -49,7 +56,7 @@ def _pull_impl(rctx):
         "--registry",
         rctx.attr.registry,
         "--repository",
-        rctx.attr.repository,
+        _repository(rctx),
         "--out",
         str(rctx.path(".")),
         "--layers",
@@ -89,6 +96,9 @@ def _build_file(rctx, image):
         lines.append("pulled_manifest(")
         lines.append("    name = %r," % target)
         lines.append("    platform = %r," % platform)
+        descriptor = "descriptors/%s.json" % target
+        rctx.file(descriptor, json.encode(_descriptor(m["mediaType"], m["digest"], m["size"], p)))
+        lines.append("    descriptor = %r," % descriptor)
         lines.append("    manifest = %r," % m["manifest"])
         lines.append("    config = %r," % m["config"])
         lines.append("    layers = %r," % [layer["metadata"] for layer in m["layers"]])
@@ -101,10 +111,17 @@ def _build_file(rctx, image):
         lines.append("    fetch_flags = %r," % fetch_flags)
         lines.append(")")
         lines.append("")
+    rctx.file("descriptors/root.json", json.encode(_descriptor(image["mediaType"], image["digest"], image["size"])))
     lines += [
         "pulled_image(",
         "    name = %r," % name,
         "    manifests = %r," % manifest_targets,
+        "    root = %r," % image["root"],
+        "    root_descriptor = \"descriptors/root.json\",",
+        "    root_is_index = %r," % _is_index(image["mediaType"]),
+        # An index that lists attestations or artifacts besides the pulled
+        # manifests cannot be pushed as it is: its children would be missing.
+        "    root_complete = %r," % _lists_only(rctx, image, len(image["manifests"])),
         "    registry = %r," % image["registry"],
         "    repository = %r," % image["repository"],
         "    digest = %r," % image["digest"],
@@ -115,6 +132,20 @@ def _build_file(rctx, image):
     if name != "image":
         lines += ['alias(name = "image", actual = %r)' % (":" + name), ""]
     return "\n".join(lines)
+
+def _descriptor(media_type, digest, size, platform = None):
+    d = {"mediaType": media_type, "digest": digest, "size": size}
+    if platform:
+        d["platform"] = {k: v for k, v in platform.items() if v}
+    return d
+
+def _is_index(media_type):
+    return media_type.endswith("image.index.v1+json") or media_type.endswith("manifest.list.v2+json")
+
+def _lists_only(rctx, image, pulled):
+    if not _is_index(image["mediaType"]):
+        return True
+    return len(json.decode(rctx.read(image["root"])).get("manifests", [])) == pulled
 
 pull = repository_rule(
     implementation = _pull_impl,
@@ -133,7 +164,10 @@ pull(
 ```
 then `image_manifest(base = "@ubuntu", ...)`.""",
     attrs = {
-        "registry": attr.string(mandatory = True, doc = "Registry host[:port], e.g. index.docker.io."),
+        "registry": attr.string(
+            default = "index.docker.io",
+            doc = "Registry host[:port]; Docker Hub when unset (where a one-part repository means library/NAME).",
+        ),
         "repository": attr.string(mandatory = True, doc = "Repository, e.g. library/ubuntu."),
         "tag": attr.string(doc = "Tag; informational when digest is set."),
         "digest": attr.string(doc = "sha256:... of the index or manifest. Required unless unsafe_allow_tag_without_digest."),

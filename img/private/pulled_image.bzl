@@ -2,15 +2,19 @@
 
 pulled_manifest describes one platform's manifest of a pulled image; its layers
 are metadata files, with blobs only when the pull was eager or lazy.
-pulled_image gathers the platforms into BaseImageInfo for image_manifest.
+pulled_image gathers the platforms into BaseImageInfo for image_manifest, and
+is an image itself (ImageIndexInfo or ImageManifestInfo) for image_push,
+image_load and image_index.
 """
 
-load(":providers.bzl", "BaseImageInfo", "LayerInfo")
+load(":labels.bzl", "display_label")
+load(":layout.bzl", "oci_layout", "split_layers")
+load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
 _PulledManifestInfo = provider(
     doc = "One platform of a pulled image.",
-    fields = ["platform", "manifest", "config", "layers"],
+    fields = ["platform", "manifest", "config", "descriptor", "layers"],
 )
 
 def parse_platform(value):
@@ -67,6 +71,7 @@ def _pulled_manifest_impl(ctx):
             platform = parse_platform(ctx.attr.platform),
             manifest = ctx.file.manifest,
             config = ctx.file.config,
+            descriptor = ctx.file.descriptor,
             layers = layers,
         ),
     ]
@@ -78,6 +83,7 @@ pulled_manifest = rule(
         "platform": attr.string(mandatory = True, doc = "os/architecture[/variant]."),
         "manifest": attr.label(allow_single_file = True, mandatory = True),
         "config": attr.label(allow_single_file = True, mandatory = True),
+        "descriptor": attr.label(allow_single_file = True, mandatory = True, doc = "The manifest's descriptor JSON."),
         "layers": attr.label_list(allow_files = True, doc = "Layer metadata files, bottom first."),
         "media_types": attr.string_list(doc = "The layers' media types."),
         "blobs": attr.label_list(allow_files = True, doc = "Layer blobs, when pulled eagerly."),
@@ -87,30 +93,96 @@ pulled_manifest = rule(
     toolchains = ["//img:toolchain_type"],
 )
 
+def _rebuilt_index(ctx, manifests):
+    # The registry's index also lists attestations or artifacts that were not
+    # pulled; an index of the pulled manifests alone is what can be pushed.
+    index = ctx.actions.declare_file(ctx.label.name + ".index.json")
+    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
+    args = ctx.actions.args()
+    args.add("index")
+    args.add("--target", display_label(ctx.label))
+    args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
+    args.add("--index", index)
+    args.add("--descriptor", descriptor)
+    ctx.actions.run(
+        executable = img_tool(ctx),
+        arguments = [args],
+        inputs = [m.descriptor for m in manifests],
+        outputs = [index, descriptor],
+        mnemonic = "ImageIndex",
+        progress_message = "Writing the index of pulled %{label}",
+        toolchain = "//img:toolchain_type",
+    )
+    return index, descriptor
+
 def _pulled_image_impl(ctx):
-    manifests = [m[_PulledManifestInfo] for m in ctx.attr.manifests]
+    pulled = [m[_PulledManifestInfo] for m in ctx.attr.manifests]
+    base = BaseImageInfo(
+        registry = ctx.attr.registry,
+        repository = ctx.attr.repository,
+        digest = ctx.attr.digest,
+        manifests = [
+            struct(platform = m.platform, manifest = m.manifest, config = m.config, layers = m.layers)
+            for m in pulled
+        ],
+        fetch_flags = ctx.attr.fetch_flags,
+    )
+    images = [
+        ImageManifestInfo(
+            manifest = m.manifest,
+            config = m.config,
+            descriptor = m.descriptor,
+            platform = m.platform,
+            layers = m.layers,
+            base = base,
+            oci_layout = None,
+        )
+        for m in pulled
+    ]
+    index = None
+    if ctx.attr.root_is_index:
+        if ctx.attr.root_complete:
+            index, descriptor = ctx.file.root, ctx.file.root_descriptor
+        else:
+            index, descriptor = _rebuilt_index(ctx, images)
+        files = [index] + [f for m in images for f in (m.manifest, m.config)]
+    else:
+        descriptor = images[0].descriptor
+        files = [images[0].manifest, images[0].config]
+    local, remote = split_layers([layer for m in images for layer in m.layers])
+    layout = oci_layout(ctx, descriptor, depset(files + local), remote_layers = remote, fetch_flags = ctx.attr.fetch_flags)
+    if ctx.attr.root_is_index:
+        image = ImageIndexInfo(index = index, descriptor = descriptor, manifests = images, oci_layout = layout)
+    else:
+        image = ImageManifestInfo(
+            manifest = images[0].manifest,
+            config = images[0].config,
+            descriptor = descriptor,
+            platform = images[0].platform,
+            layers = images[0].layers,
+            base = base,
+            oci_layout = layout,
+        )
     return [
         DefaultInfo(files = depset(transitive = [m[DefaultInfo].files for m in ctx.attr.manifests])),
-        BaseImageInfo(
-            registry = ctx.attr.registry,
-            repository = ctx.attr.repository,
-            digest = ctx.attr.digest,
-            manifests = [
-                struct(platform = m.platform, manifest = m.manifest, config = m.config, layers = m.layers)
-                for m in manifests
-            ],
-            fetch_flags = ctx.attr.fetch_flags,
-        ),
+        OutputGroupInfo(oci_layout = depset([layout])),
+        base,
+        image,
     ]
 
 pulled_image = rule(
     implementation = _pulled_image_impl,
-    doc = "A pulled image, for image_manifest(base = ...) (generated by pull()).",
+    doc = "A pulled image, for image_manifest(base = ...), image_push and image_load (generated by pull()).",
     attrs = {
         "manifests": attr.label_list(providers = [_PulledManifestInfo], mandatory = True),
+        "root": attr.label(allow_single_file = True, mandatory = True, doc = "The root manifest or index as pulled."),
+        "root_descriptor": attr.label(allow_single_file = True, mandatory = True),
+        "root_is_index": attr.bool(),
+        "root_complete": attr.bool(doc = "The root index lists exactly the pulled manifests."),
         "registry": attr.string(),
         "repository": attr.string(),
         "digest": attr.string(),
         "fetch_flags": attr.string_list(),
     },
+    toolchains = ["//img:toolchain_type"],
 )

@@ -6,7 +6,7 @@ load(":toolchain.bzl", "img_tool")
 
 def _stamp_setting_impl(ctx):
     flag = ctx.attr.flag[BuildSettingInfo].value
-    value = ctx.attr.bazel_stamp if flag == "auto" else flag == "enabled"
+    value = ctx.attr.bazel_stamp if flag == "auto" else flag in _FORCE
     return [StampSettingInfo(value = value)]
 
 stamp_setting = rule(
@@ -18,13 +18,16 @@ stamp_setting = rule(
     },
 )
 
+# "force" is upstream rules_img's word; "enabled" was ours first and stays an alias.
+_FORCE = ("force", "enabled")
+
 STAMP_ATTRS = {
     "stamp": attr.string(
-        doc = "\"auto\" follows --stamp and //img/settings:stamp; \"enabled\" and \"disabled\" decide for this target. " +
+        doc = "\"auto\" follows --stamp and //img/settings:stamp; \"force\" (alias \"enabled\") and \"disabled\" decide for this target. " +
               "Stamping fills {{.KEY}} templates in tags and the repository from the workspace status " +
               "(e.g. {{.BUILD_USER}}, {{.STABLE_GIT_COMMIT}}).",
         default = "auto",
-        values = ["auto", "enabled", "disabled"],
+        values = ["auto", "force", "enabled", "disabled"],
     ),
     "_stamp": attr.label(default = "//img/private:stamp", providers = [StampSettingInfo]),
 }
@@ -41,7 +44,7 @@ def stamped(ctx, repository, tags):
         The File `img stamp` writes, or None when stamping is off or nothing
         needs it.
     """
-    on = ctx.attr.stamp == "enabled" or (ctx.attr.stamp == "auto" and ctx.attr._stamp[StampSettingInfo].value)
+    on = ctx.attr.stamp in _FORCE or (ctx.attr.stamp == "auto" and ctx.attr._stamp[StampSettingInfo].value)
     if not on or not [s for s in [repository] + tags if "{{" in s]:
         return None
     templates = ctx.actions.declare_file(ctx.label.name + ".stamp_templates.json")

@@ -117,10 +117,10 @@ func BuildImage(in ImageInput) (Image, error) {
 
 	c := &cfg.Config
 	if s.Entrypoint != nil {
-		c.Entrypoint, entrypointSet = slices.Clone(*s.Entrypoint), true
+		c.Entrypoint, entrypointSet = expandInherit(*s.Entrypoint, c.Entrypoint), true
 	}
 	if s.Cmd != nil {
-		c.Cmd, cmdSet = slices.Clone(*s.Cmd), true
+		c.Cmd, cmdSet = expandInherit(*s.Cmd, c.Cmd), true
 	}
 	if entrypointSet && !cmdSet && inheritedCmd {
 		c.Cmd = nil
@@ -226,6 +226,26 @@ func cloneContainerConfig(c ContainerConfig) ContainerConfig {
 }
 
 // overlayContainerConfig applies the fields src sets onto dst.
+// InheritFromBase is the item of a spec's entrypoint or cmd that stands for
+// the inherited list (rules_img's INHERIT_FROM_BASE). Its NUL byte keeps it
+// apart from any real argument.
+const InheritFromBase = "<inherit from base>\x00"
+
+// expandInherit replaces each InheritFromBase item of set by the inherited
+// list, so [INHERIT_FROM_BASE, "--verbose"] appends to the base's value. An
+// empty set stays empty and non-nil: it unsets the field.
+func expandInherit(set, inherited []string) []string {
+	out := make([]string, 0, len(set))
+	for _, v := range set {
+		if v == InheritFromBase {
+			out = append(out, inherited...)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 func overlayContainerConfig(dst *ContainerConfig, src ContainerConfig) {
 	if src.User != "" {
 		dst.User = src.User
@@ -467,6 +487,16 @@ func WriteImage(f ImageFiles) error {
 			return fail(err)
 		}
 		in.Layers = append(in.Layers, m)
+	}
+	if in.Spec.CreatedFile != "" {
+		b, err := os.ReadFile(in.Spec.CreatedFile)
+		if err != nil {
+			return fail(fmt.Errorf("created: %w", err))
+		}
+		in.Spec.Created = strings.TrimSpace(string(b))
+		if in.Spec.Created == "" {
+			return fail(fmt.Errorf("created: %s is empty: it must hold an RFC 3339 time such as %s", in.Spec.CreatedFile, DefaultCreated))
+		}
 	}
 	if in.Spec.ConfigFragment != "" {
 		frag, err := ReadConfigFragment(in.Spec.ConfigFragment)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -398,6 +399,45 @@ func TestManifestBaseImage(t *testing.T) {
 			t.Errorf("%s: Cmd = %q, want %q", spec, c.Config.Cmd, wantCmd)
 		}
 	}
+
+	// INHERIT_FROM_BASE items stand for the base's list in place; an empty
+	// list or string unsets the field instead of inheriting it.
+	inherit := `"<inherit from base>\u0000"`
+	for spec, want := range map[string][2][]string{
+		`{"entrypoint":[` + inherit + `,"-v"]}`:                    {{"/docker-entrypoint.sh", "-v"}, nil},
+		`{"entrypoint":[` + inherit + `],"cmd":[` + inherit + `]}`: {{"/docker-entrypoint.sh"}, {"nginx"}},
+		`{"cmd":["-x",` + inherit + `]}`:                           {{"/docker-entrypoint.sh"}, {"-x", "nginx"}},
+		`{"entrypoint":[]}`:                                        {{}, nil},
+		`{"cmd":[]}`:                                               {{"/docker-entrypoint.sh"}, {}},
+	} {
+		c, raw := buildConfig(t, ImageFiles{Spec: writeSpec(t, t.TempDir(), spec), Platform: linuxAmd64, BaseConfig: cfgPath, BaseManifest: manPath})
+		if !slices.Equal(c.Config.Entrypoint, want[0]) || !slices.Equal(c.Config.Cmd, want[1]) {
+			t.Errorf("%s: Entrypoint/Cmd = %q/%q, want %q/%q", spec, c.Config.Entrypoint, c.Config.Cmd, want[0], want[1])
+		}
+		if bytes.Contains(raw, []byte("inherit from base")) {
+			t.Errorf("%s: the sentinel reached the config: %s", spec, raw)
+		}
+	}
+	c, _ = buildConfig(t, ImageFiles{Spec: writeSpec(t, t.TempDir(), `{"user":"","working_dir":""}`), Platform: linuxAmd64, BaseConfig: cfgPath, BaseManifest: manPath})
+	if c.Config.User != "" || c.Config.WorkingDir != "" {
+		t.Errorf("user/working_dir = %q/%q: an empty string must unset the base's", c.Config.User, c.Config.WorkingDir)
+	}
+}
+
+// created may come from a file (a stamped genrule's output); white space
+// around the time is ignored and an empty file is an error.
+func TestCreatedFile(t *testing.T) {
+	dir := t.TempDir()
+	created := filepath.Join(dir, "created.txt")
+	writeFile(t, created, "2024-05-06T07:08:09Z\n")
+	spec := `{"target":"//app:image","created_file":` + strconv.Quote(created) + `}`
+	c, _ := buildConfig(t, ImageFiles{Spec: writeSpec(t, dir, spec), Platform: linuxAmd64})
+	if c.Created != "2024-05-06T07:08:09Z" {
+		t.Errorf("created = %q, want the file's time", c.Created)
+	}
+	writeFile(t, created, " \n")
+	err := WriteImage(imageOut(t.TempDir(), ImageFiles{Spec: writeSpec(t, dir, spec), Platform: linuxAmd64}))
+	wantErr(t, err, "//app:image: created: ", "is empty")
 }
 
 func TestManifestBaseImageErrors(t *testing.T) {

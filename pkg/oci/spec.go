@@ -26,6 +26,9 @@ type ConfigSpec struct {
 	StopSignal   *string           `json:"stop_signal"`
 	// Created is RFC 3339; empty means the fragment's, else the Unix epoch.
 	Created string `json:"created"`
+	// CreatedFile is the path of a file holding Created, e.g. written by a
+	// stamped genrule; surrounding white space is ignored.
+	CreatedFile string `json:"created_file"`
 	// ConfigFragment is the path of an image config JSON to start from.
 	ConfigFragment string `json:"config_fragment"`
 }

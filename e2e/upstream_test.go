@@ -1,0 +1,129 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rules-img/rules_img/e2e/harness"
+)
+
+// e2e/workspace/upstream is written in upstream rules_img's current forms:
+// a base built here, a tar in layers, a platform label, a created file,
+// INHERIT_FROM_BASE and [] / "" that unset, an index as a base, stamp = "force".
+func TestUpstreamAttributeForms(t *testing.T) {
+	type cfg struct {
+		Created      string `json:"created"`
+		Architecture string `json:"architecture"`
+		Config       struct {
+			Entrypoint []string
+			Cmd        []string
+			Env        []string
+			User       string
+			WorkingDir string
+		} `json:"config"`
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	inspect := func(layout string) cfg {
+		var c cfg
+		if err := json.Unmarshal([]byte(skopeo(t, "inspect", "--config", "oci:"+layout)), &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	app := layoutOf(t, ws, "//upstream:app")
+	unset := layoutOf(t, ws, "//upstream:unset")
+
+	c := inspect(app)
+	if c.Created != "2024-05-06T07:08:09Z" {
+		t.Errorf("app: created = %q, want the created file's time", c.Created)
+	}
+	if !slices.Equal(c.Config.Entrypoint, []string{"/app/hello"}) || !slices.Equal(c.Config.Cmd, []string{"from-base", "again"}) {
+		t.Errorf("app: entrypoint %q cmd %q, want the base's entrypoint and [INHERIT_FROM_BASE, again] expanded", c.Config.Entrypoint, c.Config.Cmd)
+	}
+	if c.Config.User != "" || c.Config.WorkingDir != "/app" || !slices.Contains(c.Config.Env, "FROM_BASE=1") {
+		t.Errorf("app: user %q (want unset by \"\"), working dir %q, env %q (want inherited)", c.Config.User, c.Config.WorkingDir, c.Config.Env)
+	}
+	if len(c.RootFS.DiffIDs) != 2 {
+		t.Errorf("app: %d layers, want the base's and the tar's", len(c.RootFS.DiffIDs))
+	}
+	u := inspect(unset)
+	if len(u.Config.Entrypoint) != 0 || u.Config.WorkingDir != "" || u.Config.User != "65534" {
+		t.Errorf("unset: entrypoint %q working dir %q user %q: want the first two unset, the user inherited", u.Config.Entrypoint, u.Config.WorkingDir, u.Config.User)
+	}
+
+	// create_parent_directories defaults to off, as upstream's: the layer
+	// holds /app/hello and no /app/ entry; containerd makes it when unpacking.
+	files, err := ws.OutputFiles("//upstream:bin_layer", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".tar.gz") {
+			var names []string
+			walkLayer(t, f, "application/vnd.oci.image.layer.v1.tar+gzip", func(h *tar.Header, _ io.Reader) { names = append(names, h.Name) })
+			if !slices.Equal(names, []string{"app/hello"}) {
+				t.Errorf("bin_layer entries = %q, want only app/hello", names)
+			}
+		}
+	}
+
+	ctrd, err := harness.StartContainerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrd.Stop()
+	for _, run := range []struct{ layout, name, id, want string }{
+		{app, "docker.io/e2e/upstream-app:v1", "upstream-app", "hello from upstream docs from linux/amd64 args=from-base,again"},
+		{unset, "docker.io/e2e/upstream-unset:v1", "upstream-unset", "hello from upstream docs from linux/amd64 args=no-entrypoint"},
+	} {
+		if err := ctrd.ImportLayout(run.layout, run.name); err != nil {
+			t.Fatal(err)
+		}
+		out, err := ctrd.Run(run.name, run.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) != run.want {
+			t.Errorf("%s printed %q, want %q", run.name, out, run.want)
+		}
+	}
+
+	// A base that is an image_index: the manifest for the image's platform.
+	onIndex := inspect(layoutOf(t, ws, "//upstream:on_index"))
+	index := layoutOf(t, ws, "//upstream:base_index")
+	var idx manifest
+	readJSON(t, blobPath(index, rootOf(t, index).Digest), &idx)
+	var arm manifest
+	for _, m := range idx.Manifests {
+		if m.Platform != nil && m.Platform.Architecture == "arm64" {
+			readJSON(t, blobPath(index, m.Digest), &arm)
+		}
+	}
+	var armCfg config
+	readJSON(t, blobPath(index, arm.Config.Digest), &armCfg)
+	if onIndex.Architecture != "arm64" || len(onIndex.RootFS.DiffIDs) != 2 || len(armCfg.RootFS.DiffIDs) != 1 ||
+		onIndex.RootFS.DiffIDs[0] != armCfg.RootFS.DiffIDs[0] || onIndex.Created != "2024-01-02T03:04:05Z" {
+		t.Errorf("on_index: %s, diff_ids %v, created %s; want arm64 on the index's arm64 layer %v", onIndex.Architecture, onIndex.RootFS.DiffIDs, onIndex.Created, armCfg.RootFS.DiffIDs)
+	}
+
+	// stamp = "force" fills templates without --stamp.
+	reg, err := harness.StartRegistry(harness.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Stop()
+	if _, err := bazelRun(t, ws, "//upstream:push", []string{"--embed_label=v1"}, "--registry", reg.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := harness.RawManifest(reg.Addr(), "upstream/app", "v1x"); err != nil {
+		t.Errorf("stamp = \"force\": tag v1x: %v", err)
+	}
+}
