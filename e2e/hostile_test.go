@@ -126,6 +126,9 @@ func TestHostileInputs(t *testing.T) {
 		buildCase("//hostile:bad_port", "img manifest: ", `//hostile:bad_port: bad exposed port "http": want PORT or PORT/PROTOCOL with PORT 1-65535, e.g. 80/tcp`),
 		buildCase("//hostile:bad_env", "img manifest: ", `//hostile:bad_env: bad env name "A=B": use letters, digits and _, not starting with a digit`),
 		analysisCase("//hostile:push_bad_tag", `//hostile:push_bad_tag: tag "v1:latest" is not a valid tag: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (a tag is only the part after ':'; set the repository separately)`),
+		analysisCase("//hostile:push_no_registry", `//hostile:push_no_registry: no registry: set registry (e.g. "ghcr.io"), destination_file, or --@rules_img//img/settings:destination_registry`),
+		analysisCase("//hostile:push_destination_and_registry", `//hostile:push_destination_and_registry: destination_file names the registry and repository; remove registry and repository, or destination_file`),
+		analysisCase("//hostile:layers_not_tars", `//hostile:layers_not_tars: layers: //hostile:broken.json is neither a layer (image_layer, layer_from_tar, ...) nor tar files (.tar, .tar.gz, .tgz, .tar.zst, .tar.zstd, .tzst): it gives hostile/broken.json. Wrap it in layer_from_tar or image_layer.`),
 		analysisCase("//hostile:push_bad_repository", `//hostile:push_bad_repository: repository "E2E/Hostile" is not a valid name: use lowercase letters, digits and '.', '_' or '-' between them, with '/' between path parts, e.g. "team/app"`),
 
 		// Malformed specs and metadata: a config fragment and a user's own

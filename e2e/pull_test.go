@@ -316,6 +316,36 @@ func TestPullBaseImages(t *testing.T) {
 		}
 	})
 
+	t.Run("mirrors are tried in order", func(t *testing.T) {
+		// The first mirror refuses the connection; the second is the
+		// registry. The image is the one built on the plain pull.
+		r := e.ws.Run("build", "//app:image", "//app:image_mirror")
+		if r.Err != nil {
+			t.Fatalf("%v\n%s", r.Err, tailLines(r.Stderr, 40))
+		}
+		if !strings.Contains(r.Stderr, "pull base_mirror: used "+e.proxy.Addr()+" after 1 mirror(s) failed") {
+			t.Errorf("the build should say which mirror served:\n%s", tailLines(r.Stderr, 20))
+		}
+		digest := func(target string) string {
+			files, err := e.ws.OutputFiles(target, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range files {
+				if strings.HasSuffix(f, ".descriptor.json") {
+					var d descriptor
+					readJSON(t, f, &d)
+					return d.Digest
+				}
+			}
+			t.Fatalf("%s: no descriptor in %v", target, files)
+			return ""
+		}
+		if a, b := digest("//app:image"), digest("//app:image_mirror"); a != b {
+			t.Errorf("image on the mirror's pull is %s, on the registry's %s", b, a)
+		}
+	})
+
 	t.Run("a pulled image pushes as it is", func(t *testing.T) {
 		// Upstream rules_img takes a pull as the image of image_push: the
 		// root index keeps its digest and every layer is mounted, not copied.

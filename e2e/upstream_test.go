@@ -26,6 +26,7 @@ func TestUpstreamAttributeForms(t *testing.T) {
 			Env        []string
 			User       string
 			WorkingDir string
+			Labels     map[string]string
 		} `json:"config"`
 		RootFS struct {
 			DiffIDs []string `json:"diff_ids"`
@@ -53,6 +54,9 @@ func TestUpstreamAttributeForms(t *testing.T) {
 	}
 	if len(c.RootFS.DiffIDs) != 2 {
 		t.Errorf("app: %d layers, want the base's and the tar's", len(c.RootFS.DiffIDs))
+	}
+	if v := c.Config.Labels["org.opencontainers.image.version"]; v != "0.0" {
+		t.Errorf("app: version label %q, want the build setting's default 0.0 filled in", v)
 	}
 	u := inspect(unset)
 	if len(u.Config.Entrypoint) != 0 || u.Config.WorkingDir != "" || u.Config.User != "65534" {
@@ -96,6 +100,33 @@ func TestUpstreamAttributeForms(t *testing.T) {
 		}
 	}
 
+	// A py_binary at a relative srcs path runs: its packages' __init__.py
+	// are the runfiles' empty files. Python is the host's, bind-mounted
+	// (with /etc/alternatives, where Debian's `which` points).
+	hostPython := []string{
+		"--mount", "type=bind,src=/usr,dst=/usr,options=rbind:ro",
+		"--mount", "type=bind,src=/etc/alternatives,dst=/etc/alternatives,options=rbind:ro",
+	}
+	py := layoutOf(t, ws, "//upstream:py_image")
+	if err := ctrd.ImportLayout(py, "docker.io/e2e/upstream-py:v1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ctrd.RunWith("docker.io/e2e/upstream-py:v1", "upstream-py", hostPython)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "python says: hello from a py_binary" {
+		t.Errorf("py_binary image printed %q", out)
+	}
+	// A filegroup of two files is a directory of their base names.
+	out, err = ctrd.RunWith("docker.io/e2e/upstream-py:v1", "upstream-py-notes", hostPython, "/bin/cat", "/etc/notes/a.txt", "/etc/notes/b.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "note a\nnote b" {
+		t.Errorf("notes: %q", out)
+	}
+
 	// A base that is an image_index: the manifest for the image's platform.
 	onIndex := inspect(layoutOf(t, ws, "//upstream:on_index"))
 	index := layoutOf(t, ws, "//upstream:base_index")
@@ -125,5 +156,32 @@ func TestUpstreamAttributeForms(t *testing.T) {
 	}
 	if _, _, err := harness.RawManifest(reg.Addr(), "upstream/app", "v1x"); err != nil {
 		t.Errorf("stamp = \"force\": tag v1x: %v", err)
+	}
+
+	// Templates from build_settings, in the registry too; a destination
+	// file; the destination_registry setting; --tag adds to the target's.
+	for _, push := range []struct {
+		target     string
+		flags      []string
+		repository string
+		tags       []string
+	}{
+		{"//upstream:push_templated", []string{"--//upstream:registry=" + reg.Addr(), "--//upstream:version=2.5"}, "upstream/templated", []string{"v2.5"}},
+		{"//upstream:push_destination_file", []string{"--define=E2E_REGISTRY=" + reg.Addr()}, "upstream/from-file", []string{"v1"}},
+		{"//upstream:push_default_registry", []string{"--@rules_img//img/settings:destination_registry=" + reg.Addr()}, "upstream/default", []string{"v1", "extra"}},
+	} {
+		args := []string{}
+		if push.target == "//upstream:push_default_registry" {
+			args = []string{"--tag", "extra"}
+		}
+		if _, err := bazelRun(t, ws, push.target, push.flags, args...); err != nil {
+			t.Error(err)
+			continue
+		}
+		for _, tag := range push.tags {
+			if _, _, err := harness.RawManifest(reg.Addr(), push.repository, tag); err != nil {
+				t.Errorf("%s: %s:%s: %v", push.target, push.repository, tag, err)
+			}
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/load"
 	"github.com/rules-img/rules_img/pkg/push"
+	"github.com/rules-img/rules_img/pkg/stamp"
 )
 
 func init() {
@@ -46,7 +47,7 @@ func deployMain(args []string) error {
 	fs.Var(&o.tags, "tag", "push or load with this tag too, besides the target's (repeat for several)")
 	fs.StringVar(&o.registry, "registry", "", "push to this registry instead")
 	fs.StringVar(&o.repository, "repository", "", "push to (or load as) this repository instead")
-	fs.StringVar(&o.platform, "platform", "", "load this platform of an index, e.g. linux/arm64 (default: this machine's)")
+	fs.StringVar(&o.platform, "platform", "", "load these platforms of an index: os/arch[/variant], a comma-separated list, or all (default: this machine's); several only into containerd")
 	fs.StringVar(&o.daemon, "daemon", "", "load into this daemon instead: auto, containerd, docker, podman or tar")
 	fs.StringVar(&o.output, "output", "", "with daemon tar: the docker-save tarball to write")
 	fs.IntVar(&o.jobs, "jobs", 0, "concurrent blob uploads per push (default 4)")
@@ -133,12 +134,12 @@ func runOperation(ctx context.Context, s *deploy.Spec, o deployOverrides, tty bo
 	if o.repository != "" {
 		repository = o.repository
 	}
-	if deploy.HasTemplate(repository) {
-		return "", fmt.Errorf("%s: repository %q needs stamping: build with --stamp (or --@rules_img//img/settings:stamp=enabled)", s.Label, repository)
+	if stamp.HasTemplate(repository) {
+		return "", fmt.Errorf("%s: repository %q needs stamping: build with --stamp (or stamp = \"force\")", s.Label, repository)
 	}
 	var kept []string
 	for _, t := range tags {
-		if deploy.HasTemplate(t) {
+		if stamp.HasTemplate(t) {
 			fmt.Fprintf(os.Stderr, "%s: skipping tag %q: it needs stamping (build with --stamp)\n", s.Label, t)
 			continue
 		}
@@ -150,6 +151,12 @@ func runOperation(ctx context.Context, s *deploy.Spec, o deployOverrides, tty bo
 		registry := s.Registry
 		if o.registry != "" {
 			registry = o.registry
+		}
+		if stamp.HasTemplate(registry) {
+			return "", fmt.Errorf("%s: registry %q needs stamping: build with --stamp (or stamp = \"force\")", s.Label, registry)
+		}
+		if registry == "" {
+			return "", fmt.Errorf("%s: no registry to push to: set registry or destination_file on the target, --@rules_img//img/settings:destination_registry, or pass -- --registry HOST", s.Label)
 		}
 		kc, err := auth.New(auth.Options{})
 		if err != nil {
@@ -209,10 +216,14 @@ func writeTarball(ctx context.Context, s *deploy.Spec, img *image.Image, refs []
 	if o.output == "" {
 		return "", fmt.Errorf("%s: daemon tar writes a docker-save tarball: pass --output FILE", s.Label)
 	}
-	m, err := load.SelectManifest(img, o.platform)
+	ms, err := load.SelectManifests(img, o.platform)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", s.Label, err)
 	}
+	if len(ms) > 1 {
+		return "", fmt.Errorf("%s: a docker-save tarball holds one platform, and %d were asked for: pass --platform os/arch", s.Label, len(ms))
+	}
+	m := ms[0]
 	// bazel run starts us in the runfiles; a relative path means the
 	// directory the user ran bazel from.
 	if wd := os.Getenv("BUILD_WORKING_DIRECTORY"); wd != "" && !filepath.IsAbs(o.output) {

@@ -9,7 +9,8 @@ func init() {
 func manifestMain(args []string) error {
 	fs := newSubcommandFlags("manifest")
 	var f oci.ImageFiles
-	var layers repeatedFlag
+	var layers, status repeatedFlag
+	fs.Var(&status, "status", "workspace status file, when stamping (templates in env, labels, annotations); repeat")
 	fs.Var(&layers, "layer", "layer metadata JSON written by img layer; repeat, in order")
 	fs.StringVar(&f.Spec, "config-spec", "", "config spec JSON written by the image rule")
 	fs.StringVar(&f.Platform.OS, "os", "", "target OS (GOOS), e.g. linux")
@@ -26,6 +27,6 @@ func manifestMain(args []string) error {
 	if err := requireSubcommandFlags(fs, "config-spec", "os", "arch", "manifest", "config", "descriptor"); err != nil {
 		return err
 	}
-	f.Layers = layers
+	f.Layers, f.Status = layers, status
 	return oci.WriteImage(f)
 }

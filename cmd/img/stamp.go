@@ -3,23 +3,26 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/rules-img/rules_img/pkg/deploy"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/stamp"
 )
 
 func init() {
-	subcommands["stamp"] = subcommand{"fill {{.KEY}} templates of tags and repository from Bazel's workspace status", stampMain}
+	subcommands["stamp"] = subcommand{"fill {{.KEY}} templates of the registry, repository and tags from build settings, the image digest and Bazel's workspace status", stampMain}
 }
 
 func stampMain(args []string) error {
 	fs := newSubcommandFlags("stamp")
 	var status repeatedFlag
-	var target, templates, out string
+	var target, templates, descriptor, out string
 	fs.StringVar(&target, "target", "", "Bazel label, for messages")
-	fs.StringVar(&templates, "templates", "", "JSON {repository, tags} with templates")
-	fs.Var(&status, "status", "workspace status file (stable-status.txt, volatile-status.txt); repeat")
+	fs.StringVar(&templates, "templates", "", "JSON {registry, repository, tags, vars} with templates")
+	fs.StringVar(&descriptor, "descriptor", "", "descriptor JSON of the image, for {{.digest}}")
+	fs.Var(&status, "status", "workspace status file (stable-status.txt, volatile-status.txt); repeat; none: not stamping")
 	fs.StringVar(&out, "out", "", "output JSON")
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
@@ -31,21 +34,26 @@ func stampMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	var st deploy.Stamp
-	if err := json.Unmarshal(b, &st); err != nil {
+	var t deploy.Templates
+	if err := json.Unmarshal(b, &t); err != nil {
 		return fmt.Errorf("%s: %w", templates, err)
 	}
-	vars, err := deploy.ReadStatus(status...)
+	vars, err := stamp.ReadStatus(status...)
 	if err != nil {
 		return err
 	}
-	if st.Repository, err = deploy.Expand(st.Repository, vars); err != nil {
-		return fmt.Errorf("%s: repository: %w", target, err)
-	}
-	for i, t := range st.Tags {
-		if st.Tags[i], err = deploy.Expand(t, vars); err != nil {
-			return fmt.Errorf("%s: tag: %w", target, err)
+	// Build settings and the digest win over a status key of the same name.
+	maps.Copy(vars, t.Vars)
+	if descriptor != "" {
+		d, err := oci.ReadDescriptor(descriptor)
+		if err != nil {
+			return err
 		}
+		vars["digest"] = d.Digest
 	}
-	return oci.WriteJSON(out, st)
+	filled, err := t.Fill(vars, len(status) > 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", target, err)
+	}
+	return oci.WriteJSON(out, filled)
 }

@@ -111,8 +111,14 @@ func (c *Containerd) ImportLayout(layoutDir, name string, extra ...string) error
 
 // Run runs a container of image to completion and returns its output.
 func (c *Containerd) Run(image, id string, args ...string) (string, error) {
-	all := append([]string{"run", "--rm", "--snapshotter", "native", image, id}, args...)
-	return c.Ctr(all...)
+	return c.RunWith(image, id, nil, args...)
+}
+
+// RunWith is Run with extra `ctr run` flags, such as
+// --mount type=bind,src=/usr,dst=/usr,options=rbind:ro.
+func (c *Containerd) RunWith(image, id string, flags []string, args ...string) (string, error) {
+	all := append(append([]string{"run", "--rm", "--snapshotter", "native"}, flags...), image, id)
+	return c.Ctr(append(all, args...)...)
 }
 
 // TarDir writes the contents of dir into a tar file at dst.

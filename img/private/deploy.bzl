@@ -99,6 +99,12 @@ def image_spec(ctx, image, with_blobs, path = None):
             fetch_flags = m.base.fetch_flags
     return spec, files, fetch_flags
 
+def image_descriptor(image):
+    """The descriptor File of a target providing ImageManifestInfo or ImageIndexInfo."""
+    if ImageIndexInfo in image:
+        return image[ImageIndexInfo].descriptor
+    return image[ImageManifestInfo].descriptor
+
 def write_launcher(ctx, spec, img):
     """Writes the executable `bazel run` starts: img deploy on the spec.
 

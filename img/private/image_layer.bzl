@@ -8,12 +8,16 @@ load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
 def _check_image_path(label, path, attribute):
-    """Fails unless path is an absolute, normalised path inside the image."""
-    if not path.startswith("/"):
-        fail("%s: %s: %r is not an absolute path; image paths start with '/', e.g. '/app/bin/server'" % (label, attribute, path))
+    """Returns path as an absolute image path; fails unless it is normalised.
+
+    A relative path ("app/server") is relative to the image root, as in
+    upstream rules_img.
+    """
+    path = "/" + path.removeprefix("/")
     for part in path.split("/")[1:]:
         if part in ("", ".", ".."):
             fail("%s: %s: %r has an empty, '.' or '..' component; write the plain path, e.g. '/app/bin/server'" % (label, attribute, path))
+    return path
 
 def _check_metadata(label, value, attribute):
     decoded = json.decode(value, default = None)
@@ -42,6 +46,20 @@ def _file_entry(path, file, executables = {}):
         entry["executable"] = True
     return entry
 
+# A py_binary's stub runs its Python runtime's interpreter, which can be a
+# runfile (Bazel's autodetecting runtime uses a shell wrapper). The runtime
+# reaches the binary as a toolchain, where the executables aspect cannot
+# follow (Bazel 7 has no toolchains_aspects), so the layer resolves the same
+# optional toolchain and marks its interpreter executable.
+_PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
+
+def _python_interpreters(ctx):
+    toolchain = ctx.toolchains[_PY_TOOLCHAIN]
+    if not toolchain:
+        return []
+    runtimes = [getattr(toolchain, name, None) for name in ("py3_runtime", "py2_runtime")]
+    return [r.interpreter for r in runtimes if r and type(getattr(r, "interpreter", None)) == "File"]
+
 def _entries_for(ctx, path, target):
     info = target[DefaultInfo]
 
@@ -50,24 +68,46 @@ def _entries_for(ctx, path, target):
     if executable:
         entries = [_file_entry(path, executable, {executable: True})]
         if ctx.attr.include_runfiles:
-            executables = {f: True for f in target[ExecutablesInfo].files.to_list()}
+            executables = {f: True for f in target[ExecutablesInfo].files.to_list() + _python_interpreters(ctx)}
             entries.extend(_runfiles_entries(ctx, path + ".runfiles", info, executables))
         return entries
     files = info.files.to_list()
-    if len(files) != 1:
-        fail(("srcs[%r]: %s provides %d files, but an image path takes one file, one directory " +
-              "or one binary; give each file its own path") % (path, target.label, len(files)))
 
     # A binary reached through a rule that is not itself executable (a
     # filegroup of it, say) is still a binary.
     executables = {}
     if ExecutablesInfo in target:
         executables = {f: True for f in target[ExecutablesInfo].files.to_list()}
-    return [_file_entry(path, files[0], executables)]
+    if len(files) == 1:
+        return [_file_entry(path, files[0], executables)]
+
+    # Several files (a filegroup, a rule with many outputs): path is a
+    # directory holding each of them by its base name.
+    by_name = {}
+    for f in files:
+        if f.basename in by_name:
+            fail(("%s: srcs[%r]: %s gives two files named %s (%s and %s); a target with several files becomes " +
+                  "a directory of their base names, so give each its own path") % (
+                display_label(ctx.label),
+                path,
+                display_label(target.label),
+                f.basename,
+                by_name[f.basename].short_path,
+                f.short_path,
+            ))
+        by_name[f.basename] = f
+    if not files:
+        fail("%s: srcs[%r]: %s gives no files" % (display_label(ctx.label), path, display_label(target.label)))
+    return [_file_entry(path + "/" + f.basename, f, executables) for f in files]
 
 def _runfiles_entries(ctx, root, info, executables):
     runfiles = info.default_runfiles
     entries = []
+
+    # Files the runfiles tree holds empty, such as py_binary's __init__.py.
+    for name in runfiles.empty_filenames.to_list():
+        rel = name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name
+        entries.append({"path": root + "/" + rel, "type": "empty"})
     for f in runfiles.files.to_list():
         entries.append(_file_entry(root + "/" + _runfiles_path(ctx, f), f, executables))
     for link in runfiles.symlinks.to_list():
@@ -89,7 +129,7 @@ def _image_layer_impl(ctx):
     entries = []
     inputs = []
     for path, target in ctx.attr.srcs.items():
-        _check_image_path(display_label(ctx.label), path, "srcs")
+        path = _check_image_path(display_label(ctx.label), path, "srcs")
         entries.extend(_entries_for(ctx, path, target))
         inputs.append(target[DefaultInfo].files)
         if ctx.attr.include_runfiles:
@@ -97,14 +137,14 @@ def _image_layer_impl(ctx):
             if target[DefaultInfo].files_to_run and target[DefaultInfo].files_to_run.repo_mapping_manifest:
                 inputs.append(depset([target[DefaultInfo].files_to_run.repo_mapping_manifest]))
     for path, link_target in ctx.attr.symlinks.items():
-        _check_image_path(display_label(ctx.label), path, "symlinks")
+        path = _check_image_path(display_label(ctx.label), path, "symlinks")
         if not link_target:
             fail("symlinks[%r]: the link target is empty; give the path it points to" % path)
         entries.append({"path": path, "type": "symlink", "target": link_target})
 
     file_metadata = {}
     for path, value in ctx.attr.file_metadata.items():
-        _check_image_path(display_label(ctx.label), path, "file_metadata")
+        path = _check_image_path(display_label(ctx.label), path, "file_metadata")
         file_metadata[path] = _check_metadata(display_label(ctx.label), value, "file_metadata[%r]" % path)
     spec = {
         "target": display_label(ctx.label),
@@ -208,5 +248,8 @@ inside a directory (tree artifact) are 0644. `file_metadata` and
         ),
         annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
     ),
-    toolchains = ["//img:toolchain_type"],
+    toolchains = [
+        "//img:toolchain_type",
+        config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False),
+    ],
 )

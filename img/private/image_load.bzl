@@ -1,7 +1,7 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_descriptor", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
@@ -46,7 +46,7 @@ def _image_load_impl(ctx):
     load_strategy = strategy(ctx)
     image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = load_strategy == "eager")
     repository, tags = _tags(ctx)
-    stamp = stamped(ctx, repository, tags)
+    stamp = stamped(ctx, repository, tags, descriptor = image_descriptor(ctx.attr.image))
     daemon = ctx.attr.daemon
     if daemon == "auto":
         daemon = ctx.attr._load_daemon[BuildSettingInfo].value

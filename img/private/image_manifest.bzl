@@ -6,6 +6,7 @@ load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
 load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_tool")
 
 # The default of the config attributes a base image can supply. Left alone,
@@ -33,11 +34,16 @@ def _config_spec(ctx):
         if value != INHERIT_FROM_BASE:
             spec[name] = value
     spec["target"] = display_label(ctx.label)
+    if _has_templates(ctx):
+        spec["vars"] = template_vars(ctx)
     if ctx.file.created_file:
         spec["created_file"] = ctx.file.created_file.path
     if ctx.file.config_fragment:
         spec["config_fragment"] = ctx.file.config_fragment.path
     return spec
+
+def _has_templates(ctx):
+    return [v for d in (ctx.attr.env, ctx.attr.labels, ctx.attr.annotations) for v in d.values() if "{{" in v]
 
 def _same_platform(a, b):
     # arm64 images often omit the variant, which then means v8.
@@ -74,7 +80,7 @@ def _select_base(ctx, platform):
             return source or getattr(m, "base", None), m
     fail("%s: base: %s%s has no image for %s; it has %s. Build for one of those platforms or pick another base." % (
         display_label(ctx.label),
-        target.label,
+        display_label(target.label),
         where,
         _platform_name(platform),
         ", ".join([_platform_name(m.platform) for m in candidates]),
@@ -92,7 +98,7 @@ def _own_layers(ctx):
             fail(("%s: layers: %s is neither a layer (image_layer, layer_from_tar, ...) nor tar files " +
                   "(%s): it gives %s. Wrap it in layer_from_tar or image_layer.") % (
                 display_label(ctx.label),
-                target.label,
+                display_label(target.label),
                 ", ".join(_TAR_EXTENSIONS),
                 ", ".join(bad) if bad else "no files",
             ))
@@ -134,6 +140,10 @@ def _image_manifest_impl(ctx):
         inputs.append(ctx.file.config_fragment)
     if ctx.file.created_file:
         inputs.append(ctx.file.created_file)
+    if _has_templates(ctx) and stamping(ctx):
+        args.add("--status", ctx.info_file)
+        args.add("--status", ctx.version_file)
+        inputs += [ctx.info_file, ctx.version_file]
 
     # Only metadata goes in: the manifest never waits on or reads layer bytes.
     ctx.actions.run(
@@ -218,11 +228,12 @@ base set, as Docker does.""",
         ),
         entrypoint = attr.string_list(doc = "Config Entrypoint.", default = [INHERIT_FROM_BASE]),
         cmd = attr.string_list(doc = "Config Cmd: the default arguments.", default = [INHERIT_FROM_BASE]),
-        env = attr.string_dict(doc = "Environment variables; $VAR and ${VAR} expand to values inherited from the base or config_fragment."),
+        env = attr.string_dict(doc = "Environment variables; $VAR and ${VAR} expand to values inherited from the base or config_fragment. " +
+                                     "Values may hold {{.KEY}} templates (build_settings; the workspace status when stamping)."),
         user = attr.string(doc = "User (name, uid or uid:gid) the process runs as.", default = INHERIT_FROM_BASE),
         working_dir = attr.string(doc = "Working directory of the process.", default = INHERIT_FROM_BASE),
-        labels = attr.string_dict(doc = "Config labels."),
-        annotations = attr.string_dict(doc = "Manifest annotations."),
+        labels = attr.string_dict(doc = "Config labels; values may hold templates, as env's."),
+        annotations = attr.string_dict(doc = "Manifest annotations; values may hold templates, as env's."),
         exposed_ports = attr.string_list(doc = "Ports such as \"8080/tcp\" or \"53/udp\"; a bare number means tcp."),
         volumes = attr.string_list(doc = "Volume mount points."),
         stop_signal = attr.string(doc = "Signal that stops the container, e.g. SIGTERM.", default = INHERIT_FROM_BASE),
@@ -240,7 +251,7 @@ base set, as Docker does.""",
         platform_target = attr.label(
             doc = "A platform to build the image for (a transition); the image_manifest macro sets it for platform = \"//label\".",
         ),
-        **COMPRESSION_ATTRS
+        **dict(COMPRESSION_ATTRS, **STAMP_ATTRS)
     ),
     toolchains = ["//img:toolchain_type"],
 )

@@ -1,29 +1,50 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
-load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_descriptor", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
 load(":labels.bzl", "display_label")
 load(":names.bzl", "check_repository", "check_tag")
 load(":providers.bzl", "DeployInfo")
 load(":stamp.bzl", "stamped")
 
+def _destination(ctx):
+    # (registry, repository): the attributes, else the settings' registry; a
+    # destination_file replaces both at run time.
+    label = display_label(ctx.label)
+    if ctx.file.destination_file:
+        if ctx.attr.registry or ctx.attr.repository:
+            fail("%s: destination_file names the registry and repository; remove registry and repository, or destination_file" % label)
+        return "", ""
+    registry = ctx.attr.registry or ctx.attr._destination_registry[BuildSettingInfo].value
+    if not registry:
+        fail(("%s: no registry: set registry (e.g. \"ghcr.io\"), destination_file, or " +
+              "--@rules_img//img/settings:destination_registry") % label)
+    if not ctx.attr.repository:
+        fail("%s: no repository: set repository (e.g. \"team/app\") or destination_file" % label)
+    check_repository(label, ctx.attr.repository)
+    return registry, ctx.attr.repository
+
 def _image_push_impl(ctx):
     push_strategy = strategy(ctx)
     image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = push_strategy == "eager")
     tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
-    check_repository(display_label(ctx.label), ctx.attr.repository)
+    registry, repository = _destination(ctx)
     for tag in tags:
         check_tag(display_label(ctx.label), tag)
-    stamp = stamped(ctx, ctx.attr.repository, tags)
+    stamp = stamped(ctx, repository, tags, registry = registry, descriptor = image_descriptor(ctx.attr.image))
     spec = {
         "operation": "push",
         "label": display_label(ctx.label),
         "image": image,
-        "registry": ctx.attr.registry,
-        "repository": ctx.attr.repository,
+        "registry": registry,
+        "repository": repository,
         "tags": tags,
         "strategy": push_strategy,
         "source_flags": fetch_flags,
     }
+    if ctx.file.destination_file:
+        spec["destination_file"] = ctx.file.destination_file.short_path
+        files.append(ctx.file.destination_file)
     spec.update(remote_cache_fields(ctx))
     if stamp:
         spec["stamped"] = stamp.short_path
@@ -53,8 +74,14 @@ registry are mounted; manifests go last and tags after them, so a tag never
 points at an incomplete image. `bazel run //app:push -- --tag X --registry Y
 --repository Z` overrides the attributes for one run.""",
     attrs = dict({
-        "registry": attr.string(doc = "Registry host[:port], e.g. ghcr.io.", mandatory = True),
-        "repository": attr.string(doc = "Repository in the registry, e.g. team/app. May hold stamp templates.", mandatory = True),
+        "registry": attr.string(doc = "Registry host[:port], e.g. ghcr.io. May hold templates. " +
+                                      "Default: --@rules_img//img/settings:destination_registry."),
+        "repository": attr.string(doc = "Repository in the registry, e.g. team/app. May hold templates. Required unless destination_file."),
+        "destination_file": attr.label(
+            doc = "A file holding REGISTRY/REPOSITORY on one line (e.g. written by a genrule), instead of registry and repository.",
+            allow_single_file = True,
+        ),
+        "_destination_registry": attr.label(default = "//img/settings:destination_registry"),
         "tag": attr.string(doc = "Tag to point at the image. May hold stamp templates."),
         "tag_list": attr.string_list(doc = "More tags."),
         "tag_file": attr.label(

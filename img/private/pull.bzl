@@ -45,16 +45,14 @@ def _fetch_flags(rctx):
         flags.append("--insecure")
     return flags
 
-def _pull_impl(rctx):
-    _check_digest(rctx)
-    img = rctx.path(rctx.attr._img)
+def _pull_args(rctx, registry):
     args = [
-        img,
+        rctx.path(rctx.attr._img),
         "pull",
         "--name",
         _apparent_name(rctx),
         "--registry",
-        rctx.attr.registry,
+        registry,
         "--repository",
         _repository(rctx),
         "--out",
@@ -68,11 +66,28 @@ def _pull_impl(rctx):
         args.append("--allow-tag-only")
     if rctx.attr.tag:
         args += ["--tag", rctx.attr.tag]
-    args += _fetch_flags(rctx)
-    rctx.report_progress("Pulling %s/%s (%s)" % (rctx.attr.registry, rctx.attr.repository, rctx.attr.layer_handling))
-    result = rctx.execute(args, timeout = 3600, quiet = rctx.attr.layer_handling != "eager")
-    if result.return_code != 0:
-        fail("pull %s failed:\n%s" % (_apparent_name(rctx), result.stderr.strip() or result.stdout.strip()))
+    return args + _fetch_flags(rctx)
+
+def _pull_impl(rctx):
+    _check_digest(rctx)
+
+    # Mirrors first, in order, then the registry. The digest pins the bytes,
+    # so whichever answers gives the same image; later layer fetches go to
+    # the one that did.
+    failures = []
+    used = None
+    for registry in rctx.attr.registries + [rctx.attr.registry]:
+        rctx.report_progress("Pulling %s/%s (%s)" % (registry, _repository(rctx), rctx.attr.layer_handling))
+        result = rctx.execute(_pull_args(rctx, registry), timeout = 3600, quiet = rctx.attr.layer_handling != "eager")
+        if result.return_code == 0:
+            used = registry
+            break
+        failures.append(result.stderr.strip() or result.stdout.strip())
+    if not used:
+        fail("pull %s failed:\n%s" % (_apparent_name(rctx), "\n".join(failures)))
+    if failures:
+        # buildifier: disable=print
+        print("pull %s: used %s after %d mirror(s) failed:\n%s" % (_apparent_name(rctx), used, len(failures), "\n".join(failures)))
     image = json.decode(rctx.read("image.json"))
     rctx.file("BUILD.bazel", _build_file(rctx, image))
 
@@ -167,6 +182,9 @@ then `image_manifest(base = "@ubuntu", ...)`.""",
         "registry": attr.string(
             default = "index.docker.io",
             doc = "Registry host[:port]; Docker Hub when unset (where a one-part repository means library/NAME).",
+        ),
+        "registries": attr.string_list(
+            doc = "Mirrors (host[:port]) tried in order before registry; the first that serves the digest is used.",
         ),
         "repository": attr.string(mandatory = True, doc = "Repository, e.g. library/ubuntu."),
         "tag": attr.string(doc = "Tag; informational when digest is set."),

@@ -24,46 +24,73 @@ _FORCE = ("force", "enabled")
 STAMP_ATTRS = {
     "stamp": attr.string(
         doc = "\"auto\" follows --stamp and //img/settings:stamp; \"force\" (alias \"enabled\") and \"disabled\" decide for this target. " +
-              "Stamping fills {{.KEY}} templates in tags and the repository from the workspace status " +
-              "(e.g. {{.BUILD_USER}}, {{.STABLE_GIT_COMMIT}}).",
+              "Stamping fills {{.KEY}} templates from the workspace status (e.g. {{.BUILD_USER}}, {{.STABLE_GIT_COMMIT}}).",
         default = "auto",
         values = ["auto", "force", "enabled", "disabled"],
+    ),
+    "build_settings": attr.string_keyed_label_dict(
+        doc = "Template variables from build settings: NAME → a string_flag (or any BuildSettingInfo) target, " +
+              "used as {{.NAME}} in templates. These need no stamping.",
+        providers = [BuildSettingInfo],
     ),
     "_stamp": attr.label(default = "//img/private:stamp", providers = [StampSettingInfo]),
 }
 
-def stamped(ctx, repository, tags):
-    """Declares the action that fills stamp templates in, when stamping is on.
+def stamping(ctx):
+    """Whether a rule with STAMP_ATTRS stamps: its attribute, else the settings."""
+    return ctx.attr.stamp in _FORCE or (ctx.attr.stamp == "auto" and ctx.attr._stamp[StampSettingInfo].value)
+
+def template_vars(ctx):
+    """The build_settings values of a rule with STAMP_ATTRS, by template name."""
+    return {name: str(target[BuildSettingInfo].value) for name, target in ctx.attr.build_settings.items()}
+
+def stamped(ctx, repository, tags, registry = "", descriptor = None):
+    """Declares the action that fills templates in, when anything has one.
+
+    Build settings and {{.digest}} (the image's) are always filled; the
+    workspace status only when stamping is on.
 
     Args:
         ctx: context of a rule with STAMP_ATTRS and the img toolchain.
         repository: string, possibly holding {{.KEY}} templates.
         tags: list of strings, possibly holding templates.
+        registry: string, possibly holding templates.
+        descriptor: File, the image's descriptor, for {{.digest}}.
 
     Returns:
-        The File `img stamp` writes, or None when stamping is off or nothing
-        needs it.
+        The File `img stamp` writes, or None when nothing has a template.
     """
-    on = ctx.attr.stamp in _FORCE or (ctx.attr.stamp == "auto" and ctx.attr._stamp[StampSettingInfo].value)
-    if not on or not [s for s in [repository] + tags if "{{" in s]:
+    if not [s for s in [registry, repository] + tags if "{{" in s]:
         return None
+    on = stamping(ctx)
     templates = ctx.actions.declare_file(ctx.label.name + ".stamp_templates.json")
-    ctx.actions.write(templates, json.encode({"repository": repository, "tags": tags}))
+    ctx.actions.write(templates, json.encode({
+        "registry": registry,
+        "repository": repository,
+        "tags": tags,
+        "vars": template_vars(ctx),
+    }))
     out = ctx.actions.declare_file(ctx.label.name + ".stamp.json")
     args = ctx.actions.args()
     args.add("stamp")
     args.add("--target", str(ctx.label))
     args.add("--templates", templates)
-    args.add("--status", ctx.info_file)
-    args.add("--status", ctx.version_file)
+    inputs = [templates]
+    if on:
+        args.add("--status", ctx.info_file)
+        args.add("--status", ctx.version_file)
+        inputs += [ctx.info_file, ctx.version_file]
+    if descriptor and [s for s in [registry, repository] + tags if "digest" in s]:
+        args.add("--descriptor", descriptor)
+        inputs.append(descriptor)
     args.add("--out", out)
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
-        inputs = [templates, ctx.info_file, ctx.version_file],
+        inputs = inputs,
         outputs = [out],
         mnemonic = "ImageStamp",
-        progress_message = "Stamping tags of %{label}",
+        progress_message = "Filling in the tags of %{label}",
         toolchain = "//img:toolchain_type",
     )
     return out

@@ -143,20 +143,6 @@ func TestManifestMismatchIsAnError(t *testing.T) {
 
 func TestStampAndTagFile(t *testing.T) {
 	dir := t.TempDir()
-	vars := map[string]string{"STABLE_X": "abc", "BUILD_USER": "me"}
-	if got, err := Expand("v-{{.STABLE_X}}-{{.BUILD_USER}}", vars); err != nil || got != "v-abc-me" {
-		t.Errorf("Expand = %q, %v", got, err)
-	}
-	if _, err := Expand("{{.NOPE}}", vars); err == nil || !strings.Contains(err.Error(), "BUILD_USER, STABLE_X") {
-		t.Errorf("unknown key: %v", err)
-	}
-	stable := filepath.Join(dir, write(t, dir, "stable-status.txt", []byte("STABLE_X abc\nBUILD_USER me\n")))
-	volatile := filepath.Join(dir, write(t, dir, "volatile-status.txt", []byte("BUILD_USER later\nBUILD_TIMESTAMP 1\n")))
-	got, err := ReadStatus(stable, volatile)
-	if err != nil || got["BUILD_USER"] != "later" || got["STABLE_X"] != "abc" {
-		t.Errorf("ReadStatus = %v, %v", got, err)
-	}
-
 	path, _ := fixture(t, dir, true)
 	var s Spec
 	b, _ := os.ReadFile(path)
@@ -170,5 +156,62 @@ func TestStampAndTagFile(t *testing.T) {
 	}
 	if rs.Repository != "team/abc" || strings.Join(rs.Tags, ",") != "v1,abc,extra" {
 		t.Errorf("stamped spec: repository %q tags %v", rs.Repository, rs.Tags)
+	}
+}
+
+// Build settings and the digest fill templates whether or not the build is
+// stamped; a status key fills only when stamped, and is otherwise kept so
+// that the deploy can skip the tag with a notice.
+func TestTemplatesFill(t *testing.T) {
+	tpl := Templates{
+		Registry:   "{{.REGISTRY}}",
+		Repository: "team/{{.APP}}",
+		Tags:       []string{"{{.VERSION}}", "sha-{{.digest}}", "{{.STABLE_GIT_COMMIT}}"},
+	}
+	vars := map[string]string{"REGISTRY": "ghcr.io", "APP": "api", "VERSION": "1.2", "digest": "sha256:ab"}
+	st, err := tpl.Fill(vars, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Registry != "ghcr.io" || st.Repository != "team/api" || strings.Join(st.Tags, ",") != "1.2,sha-sha256:ab,{{.STABLE_GIT_COMMIT}}" {
+		t.Errorf("unstamped fill = %+v", st)
+	}
+	if _, err := tpl.Fill(vars, true); err == nil || !strings.Contains(err.Error(), "tag:") || !strings.Contains(err.Error(), "STABLE_GIT_COMMIT") {
+		t.Errorf("stamped fill with a missing status key: %v", err)
+	}
+	vars["STABLE_GIT_COMMIT"] = "c0ffee"
+	if st, err := tpl.Fill(vars, true); err != nil || st.Tags[2] != "c0ffee" {
+		t.Errorf("stamped fill = %+v, %v", st, err)
+	}
+	if _, err := (Templates{Tags: []string{"{{.A"}}).Fill(vars, false); err == nil || !strings.Contains(err.Error(), "not a valid template") {
+		t.Errorf("broken template without stamping: %v, want an error", err)
+	}
+}
+
+// destination_file names the registry and the repository at run time.
+func TestDestinationFile(t *testing.T) {
+	dir := t.TempDir()
+	path, _ := fixture(t, dir, true)
+	var s Spec
+	b, _ := os.ReadFile(path)
+	json.Unmarshal(b, &s)
+	for content, want := range map[string]string{
+		"ghcr.io/team/app\n": "ghcr.io team/app",
+		"localhost:5000/x":   "localhost:5000 x",
+		"no-slash\n":         "want one line REGISTRY/REPOSITORY",
+		"a/b\nc/d\n":         "want one line REGISTRY/REPOSITORY",
+	} {
+		s.DestinationFile = write(t, dir, "dest.txt", []byte(content))
+		write(t, dir, "push.deploy.json", mustJSON(t, s))
+		rs, err := ReadSpec(path, dir)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = rs.Registry + " " + rs.Repository
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("destination_file %q: got %q, want %q", content, got, want)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/rules-img/rules_img/pkg/internal/regerr"
 )
 
 // Spec is one push or load operation as the rule wrote it. Paths are
@@ -32,6 +34,9 @@ type Spec struct {
 	// Push.
 	Registry   string `json:"registry,omitempty"`
 	Repository string `json:"repository,omitempty"`
+	// DestinationFile holds "registry/repository" on one line (image_push's
+	// destination_file); it replaces Registry and Repository.
+	DestinationFile string `json:"destination_file,omitempty"`
 
 	// Push and load.
 	Strategy         string `json:"strategy,omitempty"`             // "eager" or "lazy"
@@ -71,9 +76,10 @@ type LayerSpec struct {
 	Blob     string `json:"blob,omitempty"`
 }
 
-// Stamp is what `img stamp` writes: the repository and tags with the
-// workspace status filled in.
+// Stamp is what `img stamp` writes: the registry, repository and tags with
+// their templates filled in.
 type Stamp struct {
+	Registry   string   `json:"registry,omitempty"`
 	Repository string   `json:"repository,omitempty"`
 	Tags       []string `json:"tags"`
 }
@@ -110,6 +116,21 @@ func ReadSpec(path, root string) (*Spec, error) {
 		if st.Repository != "" {
 			s.Repository = st.Repository
 		}
+		if st.Registry != "" {
+			s.Registry = st.Registry
+		}
+	}
+	if s.DestinationFile != "" {
+		b, err := os.ReadFile(s.path(s.DestinationFile))
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading destination_file: %w", s.Label, err)
+		}
+		dest := strings.TrimSpace(string(b))
+		registry, repository, ok := strings.Cut(dest, "/")
+		if !ok || registry == "" || repository == "" || strings.ContainsAny(dest, " \t\n") {
+			return nil, fmt.Errorf("%s: destination_file %s holds %q: want one line REGISTRY/REPOSITORY, e.g. ghcr.io/team/app", s.Label, s.DestinationFile, regerr.Printable(dest, 200))
+		}
+		s.Registry, s.Repository = registry, repository
 	}
 	if s.TagFile != "" {
 		b, err := os.ReadFile(s.path(s.TagFile))
@@ -131,6 +152,3 @@ func (s *Spec) path(p string) string {
 	}
 	return filepath.Join(s.root, p)
 }
-
-// HasTemplate reports whether s still holds a {{.KEY}} stamp template.
-func HasTemplate(s string) bool { return strings.Contains(s, "{{") }

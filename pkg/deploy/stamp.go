@@ -1,57 +1,40 @@
 package deploy
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"sort"
-	"strings"
-	"text/template"
+
+	"github.com/rules-img/rules_img/pkg/stamp"
 )
 
-// ReadStatus reads Bazel workspace status files (KEY VALUE per line); a key
-// in a later file wins.
-func ReadStatus(paths ...string) (map[string]string, error) {
-	vars := map[string]string{}
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, err
-		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			k, v, _ := strings.Cut(sc.Text(), " ")
-			if k != "" {
-				vars[k] = v
-			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-	}
-	return vars, nil
+// Templates is what the rules hand `img stamp`: strings that may hold
+// {{.KEY}} templates, and the values known at build time besides the
+// workspace status (build_settings, the image digest).
+type Templates struct {
+	Registry   string            `json:"registry,omitempty"`
+	Repository string            `json:"repository,omitempty"`
+	Tags       []string          `json:"tags"`
+	Vars       map[string]string `json:"vars,omitempty"`
 }
 
-// Expand fills {{.KEY}} templates from the workspace status. An unknown key
-// is an error that lists the keys there are.
-func Expand(s string, vars map[string]string) (string, error) {
-	if !HasTemplate(s) {
-		return s, nil
+// Fill expands every template of t. With stamping on, vars hold the
+// workspace status too, and a key nothing defines is an error. With it off,
+// a template that needs a status key is kept as written: the deploy then
+// skips such a tag with a notice, and refuses such a registry or repository.
+func (t Templates) Fill(vars map[string]string, stamping bool) (Stamp, error) {
+	expand := func(s string) (string, error) { return stamp.Fill(s, vars, stamping) }
+	var st Stamp
+	var err error
+	if st.Registry, err = expand(t.Registry); err != nil {
+		return st, fmt.Errorf("registry: %w", err)
 	}
-	t, err := template.New("stamp").Option("missingkey=error").Parse(s)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a valid stamp template: %w", s, err)
+	if st.Repository, err = expand(t.Repository); err != nil {
+		return st, fmt.Errorf("repository: %w", err)
 	}
-	var b strings.Builder
-	if err := t.Execute(&b, vars); err != nil {
-		keys := make([]string, 0, len(vars))
-		for k := range vars {
-			keys = append(keys, k)
+	st.Tags = make([]string, len(t.Tags))
+	for i, tag := range t.Tags {
+		if st.Tags[i], err = expand(tag); err != nil {
+			return st, fmt.Errorf("tag: %w", err)
 		}
-		sort.Strings(keys)
-		return "", fmt.Errorf("%q uses a key the workspace status lacks (add it to your --workspace_status_command); keys: %s", s, strings.Join(keys, ", "))
 	}
-	return b.String(), nil
+	return st, nil
 }

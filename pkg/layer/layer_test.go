@@ -142,7 +142,8 @@ func TestTarContents(t *testing.T) {
 	    {"path": "/etc/followed", "type": "file", "source": "$D/src-link"},
 	    {"path": "/app/static", "type": "tree", "source": "$D/static"},
 	    {"path": "/etc/link", "type": "symlink", "target": "/app/bin/server"},
-	    {"path": "/var/empty", "type": "dir"}
+	    {"path": "/var/empty", "type": "dir"},
+	    {"path": "/etc/pkg/__init__.py", "type": "empty"}
 	  ]
 	}`))
 	got := listTar(t, tarBytes(t, s))
@@ -166,6 +167,9 @@ func TestTarContents(t *testing.T) {
 		{Name: "etc/config.txt", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "cfg", PAX: dflt},
 		{Name: "etc/followed", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, Content: "via symlink", PAX: dflt},
 		{Name: "etc/link", Type: tar.TypeSymlink, Link: "/app/bin/server", Mode: 0o777, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
+		{Name: "etc/pkg/", Type: tar.TypeDir, Mode: 0o755},
+		// An empty entry: a regular file with no source.
+		{Name: "etc/pkg/__init__.py", Type: tar.TypeReg, Mode: 0o644, UID: 5, Gname: "staff", Mtime: y2020, PAX: dflt},
 		{Name: "var/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "var/empty/", Type: tar.TypeDir, Mode: 0o755, UID: 5, GID: 9, Gname: "staff", Mtime: y2020, PAX: dflt},
 	}
@@ -476,7 +480,7 @@ func TestValidationErrors(t *testing.T) {
 		{"dup dir", `{"path": "/d", "type": "dir"}, {"path": "/d", "type": "symlink", "target": "x"}`, ``, []string{"two sources for /d"}},
 		{"file as parent", `{"path": "/x", "type": "file", "source": "$D/f"}, {"path": "/x/y", "type": "file", "source": "$D/g"}`, ``,
 			[]string{"/x is a file", "/x/y", "directory"}},
-		{"unknown type", `{"path": "/x", "type": "fifo"}`, ``, []string{`"fifo"`, "/x", `"file", "tree", "symlink" or "dir"`}},
+		{"unknown type", `{"path": "/x", "type": "fifo"}`, ``, []string{`"fifo"`, "/x", `"file", "tree", "symlink", "dir" or "empty"`}},
 		{"missing source", `{"path": "/x", "type": "file", "source": "$D/nope"}`, ``, []string{"/x", "$D/nope does not exist", "srcs"}},
 		{"no source", `{"path": "/x", "type": "file"}`, ``, []string{"/x", "no source"}},
 		{"dir as file", `{"path": "/x", "type": "file", "source": "$D/emptydir"}`, ``, []string{"/x", "is a directory", `"tree"`}},

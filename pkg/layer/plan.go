@@ -138,13 +138,18 @@ func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
 			return s.errorf("%s: symlink target contains NUL", where())
 		}
 		return add(&item{name: rel, kind: tar.TypeSymlink, link: e.Target, origin: "symlink to " + e.Target})
+	case TypeEmpty:
+		if e.Source != "" || e.Target != "" {
+			return s.errorf("%s: empty entry takes no source or target", where())
+		}
+		return add(&item{name: rel, kind: tar.TypeReg, exec: e.Executable, origin: "empty file"})
 	case TypeDir:
 		if e.Source != "" || e.Target != "" || e.Executable {
 			return s.errorf("%s: dir entry takes no source, target or executable; use type %q to copy a directory", where(), TypeTree)
 		}
 		return add(&item{name: rel, kind: tar.TypeDir, origin: "dir entry"})
 	default:
-		return s.errorf("%s: unknown entry type %q; use %q, %q, %q or %q", where(), e.Type, TypeFile, TypeTree, TypeSymlink, TypeDir)
+		return s.errorf("%s: unknown entry type %q; use %q, %q, %q, %q or %q", where(), e.Type, TypeFile, TypeTree, TypeSymlink, TypeDir, TypeEmpty)
 	}
 
 	// Stat follows symlinks: Bazel sandboxes stage inputs as symlinks.

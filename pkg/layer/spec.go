@@ -21,6 +21,9 @@ const (
 	TypeTree    = "tree"
 	TypeSymlink = "symlink"
 	TypeDir     = "dir"
+	// TypeEmpty is an empty regular file with no source, such as the
+	// __init__.py files a runfiles tree holds empty (empty_filenames).
+	TypeEmpty = "empty"
 )
 
 // Spec describes one layer. It is written as JSON by the Bazel rule.

@@ -151,6 +151,9 @@ func writeTar(w io.Writer, spec *Spec, items []*item) error {
 // copyFile copies exactly it.size bytes and fails if the file changed size
 // since it was planned, rather than writing a corrupt tar.
 func copyFile(w io.Writer, it *item, buf []byte) error {
+	if it.src == "" {
+		return nil // an empty entry: no content, nothing to open
+	}
 	f, err := openFile(it.src)
 	if err != nil {
 		return err

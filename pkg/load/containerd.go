@@ -150,10 +150,11 @@ type containerdLoader struct {
 	res      *Result
 }
 
-// loadIntoContainerd stores m under names (already normalised). Blobs go in
-// children first so that a failure leaves no image pointing at missing
-// content; a lease keeps them from GC until the image record holds them.
-func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, m image.Manifest, names []string, p *progress, res *Result) error {
+// loadIntoContainerd stores ms (and index, when it holds several) under
+// names (already normalised). Blobs go in children first so that a failure
+// leaves no image pointing at missing content; a lease keeps them from GC
+// until the image record holds them.
+func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, ms []image.Manifest, index *rootIndex, names []string, p *progress, res *Result) error {
 	l := &containerdLoader{
 		progress: p, res: res,
 		content: contentapi.NewContentClient(c.conn),
@@ -176,6 +177,33 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, m ima
 	wctx := metadata.AppendToOutgoingContext(ctx, "containerd-lease", leaseID)
 
 	seen := map[string]bool{}
+	for _, m := range ms {
+		if err := l.putManifest(wctx, leaseID, m, seen); err != nil {
+			return err
+		}
+	}
+	target := &types.Descriptor{MediaType: ms[0].MediaType, Digest: ms[0].Digest, Size: int64(len(ms[0].Raw))}
+	if index != nil {
+		labels := map[string]string{}
+		for i, m := range ms {
+			labels[fmt.Sprintf("containerd.io/gc.ref.content.m.%d", i)] = m.Digest
+		}
+		if err := l.put(wctx, leaseID, bytesBlob("index", index.digest, index.raw), labels); err != nil {
+			return err
+		}
+		target = &types.Descriptor{MediaType: index.mediaType, Digest: index.digest, Size: int64(len(index.raw))}
+	}
+	for _, name := range names {
+		if err := l.setImage(ctx, name, target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putManifest stores m's layers, config and manifest; seen holds the layer
+// digests already stored by this load.
+func (l *containerdLoader) putManifest(wctx context.Context, leaseID string, m image.Manifest, seen map[string]bool) error {
 	for _, layer := range m.Layers {
 		if seen[layer.Digest] {
 			continue
@@ -198,16 +226,7 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, m ima
 	for i, layer := range m.Layers {
 		labels[fmt.Sprintf("containerd.io/gc.ref.content.l.%d", i)] = layer.Digest
 	}
-	if err := l.put(wctx, leaseID, bytesBlob("manifest", m.Digest, m.Raw), labels); err != nil {
-		return err
-	}
-	target := &types.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: int64(len(m.Raw))}
-	for _, name := range names {
-		if err := l.setImage(ctx, name, target); err != nil {
-			return err
-		}
-	}
-	return nil
+	return l.put(wctx, leaseID, bytesBlob("manifest", m.Digest, m.Raw), labels)
 }
 
 // snapshotRefs labels the config so that GC keeps the unpacked snapshots of

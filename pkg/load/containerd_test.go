@@ -224,6 +224,56 @@ func TestLoadIndexIntoContainerd(t *testing.T) {
 	}
 }
 
+// Several platforms go into containerd under one name: the built index when
+// all are asked for, else an index of the chosen ones; every platform's
+// content stays after GC, and `ctr images check` finds the image complete.
+func TestLoadPlatformsIntoContainerd(t *testing.T) {
+	c := startContainerd(t)
+	amd := testManifest(t, linuxAmd64, gzipLayer(t, "a", "amd64"))
+	arm := testManifest(t, oci.Platform{OS: "linux", Architecture: "arm64"}, gzipLayer(t, "a", "arm64"))
+	ppc := testManifest(t, oci.Platform{OS: "linux", Architecture: "ppc64le"}, gzipLayer(t, "a", "ppc64le"))
+	img := testIndex(t, amd, arm, ppc)
+
+	opts, _ := c.options("multi:all")
+	opts.Platform = "all"
+	res, err := Load(context.Background(), img, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != img.IndexDigest || res.BlobsWritten != 10 {
+		t.Errorf("all: loaded %s with %d blobs, want the built index %s and 10 blobs", res.Digest, res.BlobsWritten, img.IndexDigest)
+	}
+
+	opts, _ = c.options("multi:two")
+	opts.Platform = "linux/arm64, linux/amd64"
+	res, err = Load(context.Background(), img, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest == img.IndexDigest || res.BlobsWritten != 1 || res.BlobsSkipped != 6 {
+		t.Errorf("two: %+v: want a new index (the only blob written) over the two manifests", res)
+	}
+	time.Sleep(500 * time.Millisecond)
+	content := c.ctr(t, "content", "ls")
+	for _, d := range []string{amd.Digest, arm.Digest, amd.Layers[0].Digest, arm.Layers[0].Digest, res.Digest} {
+		if !strings.Contains(content, d) {
+			t.Errorf("ctr content ls lacks %s:\n%s", d, content)
+		}
+	}
+	for _, name := range []string{"docker.io/library/multi:all", "docker.io/library/multi:two"} {
+		if out := c.ctr(t, "images", "check", "name=="+name); !strings.Contains(out, "complete") {
+			t.Errorf("ctr images check %s:\n%s", name, out)
+		}
+	}
+
+	// One name, one platform, for daemons that keep a single one.
+	opts, _ = c.options("multi:docker")
+	opts.Daemon, opts.Platform = "podman", "all"
+	if _, err := Load(context.Background(), img, opts); err == nil {
+		t.Errorf("several platforms into podman: no error")
+	}
+}
+
 // An interrupted earlier write is resumed; one holding other bytes is
 // restarted.
 func TestContainerdResumesWrites(t *testing.T) {

@@ -43,7 +43,7 @@ type Result struct {
 // does, and the names point at that manifest.
 func Load(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	l := &loader{opts: opts, p: &progress{w: opts.Progress, tty: opts.IsTerminal}}
-	m, err := SelectManifest(img, opts.Platform)
+	ms, err := SelectManifests(img, opts.Platform)
 	if err != nil {
 		return Result{}, l.fail("", err)
 	}
@@ -51,7 +51,13 @@ func Load(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, l.fail("", err)
 	}
-	l.m, l.res = m, Result{Names: names, Digest: m.Digest}
+	l.ms, l.m, l.res = ms, ms[0], Result{Names: names, Digest: ms[0].Digest}
+	if len(ms) > 1 {
+		if l.index, err = indexFor(img, ms); err != nil {
+			return Result{}, l.fail("", err)
+		}
+		l.res.Digest = l.index.digest
+	}
 	switch opts.Daemon {
 	case "", "auto":
 		err = l.auto(ctx)
@@ -83,10 +89,21 @@ func Load(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 }
 
 type loader struct {
-	opts Options
-	p    *progress
-	m    image.Manifest
-	res  Result
+	opts  Options
+	p     *progress
+	ms    []image.Manifest // what to load; several only into containerd
+	m     image.Manifest   // ms[0]
+	index *rootIndex       // set when ms holds several
+	res   Result
+}
+
+// onePlatform refuses a load of several platforms into a daemon that keeps
+// one image per name.
+func (l *loader) onePlatform(daemon string) error {
+	if len(l.ms) == 1 {
+		return nil
+	}
+	return l.fail(daemon, fmt.Errorf("%s loads one platform at a time, and %d were asked for: pass --platform os/arch, or load into containerd (--daemon containerd), which keeps several", daemon, len(l.ms)))
 }
 
 // fail names the label and the daemon in err.
@@ -198,7 +215,7 @@ func (l *loader) intoContainerd(ctx context.Context, c *containerdConn, ns, daem
 		return l.fail(daemon, errors.New("no tag given: containerd keeps only named images, so pass at least one tag"))
 	}
 	l.p.linef("Loading %s into %s", l.res.Names[0], l.res.Daemon)
-	if err := loadIntoContainerd(ctx, c, ns, l.m, l.res.Names, l.p, &l.res); err != nil {
+	if err := loadIntoContainerd(ctx, c, ns, l.ms, l.index, l.res.Names, l.p, &l.res); err != nil {
 		return l.fail(fmt.Sprintf("%s (unix://%s, namespace %s)", daemon, c.path, ns), err)
 	}
 	if l.res.BlobsSkipped > 0 {
@@ -237,6 +254,9 @@ func (l *loader) docker(ctx context.Context, info *dockerInfo) error {
 			l.res.BlobsWritten, l.res.BlobsSkipped, l.res.BytesWritten = 0, 0, 0
 		}
 	}
+	if err := l.onePlatform("docker load"); err != nil {
+		return err
+	}
 	l.res.Daemon = fmt.Sprintf("docker %s (docker load)", info.ServerVersion)
 	l.p.linef("Loading %s into %s", l.what(), l.res.Daemon)
 	n, err := countArchive(func(cw io.Writer) error {
@@ -251,6 +271,9 @@ func (l *loader) docker(ctx context.Context, info *dockerInfo) error {
 }
 
 func (l *loader) podman(ctx context.Context, version string) error {
+	if err := l.onePlatform("podman"); err != nil {
+		return err
+	}
 	pc := newPodmanCLI()
 	l.res.Daemon = fmt.Sprintf("podman %s (podman load)", version)
 	l.p.linef("Loading %s into %s", l.what(), l.res.Daemon)

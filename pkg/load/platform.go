@@ -1,6 +1,8 @@
 package load
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -38,6 +40,77 @@ func SelectManifest(img *image.Image, platform string) (image.Manifest, error) {
 		what = "this host's platform " + want.String()
 	}
 	return image.Manifest{}, fmt.Errorf("the image has no manifest for %s; it has %s (choose one with --platform)", what, strings.Join(have, ", "))
+}
+
+// SelectManifests picks the manifests to load: platform is "" (this host's,
+// as `docker pull` picks), "all", or a comma-separated list such as
+// "linux/amd64,linux/arm64". Each is picked once, in the image's order.
+func SelectManifests(img *image.Image, platform string) ([]image.Manifest, error) {
+	if platform == "all" {
+		return img.Manifests, nil
+	}
+	picked := map[string]bool{}
+	for _, p := range strings.Split(platform, ",") {
+		m, err := SelectManifest(img, strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		picked[m.Digest] = true
+	}
+	var out []image.Manifest
+	for _, m := range img.Manifests {
+		if picked[m.Digest] {
+			out = append(out, m)
+			picked[m.Digest] = false
+		}
+	}
+	return out, nil
+}
+
+// rootIndex is the index a multi-platform load names: the built index when
+// every manifest is loaded, else one that lists only the loaded ones.
+type rootIndex struct {
+	raw       []byte
+	digest    string
+	mediaType string
+}
+
+func indexFor(img *image.Image, ms []image.Manifest) (*rootIndex, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(img.Index, &doc); err != nil {
+		return nil, fmt.Errorf("the image's index: %w", err)
+	}
+	mediaType := oci.MediaTypeIndex
+	if mt, ok := doc["mediaType"]; ok {
+		if err := json.Unmarshal(mt, &mediaType); err != nil {
+			return nil, fmt.Errorf("the image's index: mediaType: %w", err)
+		}
+	}
+	if len(ms) == len(img.Manifests) {
+		return &rootIndex{raw: img.Index, digest: img.IndexDigest, mediaType: mediaType}, nil
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(doc["manifests"], &entries); err != nil {
+		return nil, fmt.Errorf("the image's index: manifests: %w", err)
+	}
+	want := map[string]bool{}
+	for _, m := range ms {
+		want[m.Digest] = true
+	}
+	var kept []json.RawMessage
+	for _, e := range entries {
+		var d struct{ Digest string }
+		if json.Unmarshal(e, &d) == nil && want[d.Digest] {
+			kept = append(kept, e)
+		}
+	}
+	doc["manifests"], _ = json.Marshal(kept)
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	return &rootIndex{raw: raw, digest: "sha256:" + hex.EncodeToString(sum[:]), mediaType: mediaType}, nil
 }
 
 // platformOf falls back to the config for a manifest whose platform the

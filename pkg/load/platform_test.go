@@ -58,3 +58,36 @@ func TestSelectManifestSingle(t *testing.T) {
 		t.Errorf("wrong platform: %v", err)
 	}
 }
+
+func TestSelectManifests(t *testing.T) {
+	amd := testManifest(t, linuxAmd64, gzipLayer(t, "a", "amd64"))
+	arm64 := testManifest(t, oci.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, gzipLayer(t, "a", "arm64"))
+	img := testIndex(t, amd, arm64)
+	digests := func(platform string) string {
+		ms, err := SelectManifests(img, platform)
+		if err != nil {
+			return err.Error()
+		}
+		var ds []string
+		for _, m := range ms {
+			ds = append(ds, m.Digest)
+		}
+		return strings.Join(ds, ",")
+	}
+	for platform, want := range map[string]string{
+		"all":                       amd.Digest + "," + arm64.Digest,
+		"linux/arm64,linux/amd64":   amd.Digest + "," + arm64.Digest,
+		"linux/arm64, linux/arm64":  arm64.Digest,
+		"linux/amd64":               amd.Digest,
+		"linux/amd64,windows/amd64": "no manifest for platform windows/amd64",
+	} {
+		if got := digests(platform); !strings.Contains(got, want) {
+			t.Errorf("SelectManifests(%q) = %s, want %s", platform, got, want)
+		}
+	}
+	ms, _ := SelectManifests(img, "linux/arm64")
+	idx, err := indexFor(img, ms)
+	if err != nil || idx.digest == img.IndexDigest || strings.Contains(string(idx.raw), amd.Digest) || !strings.Contains(string(idx.raw), arm64.Digest) {
+		t.Errorf("index of one platform: %s, %v", idx.raw, err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rules-img/rules_img/pkg/stamp"
 )
 
 // DefaultCreated is the config's "created" when nothing sets it, so that
@@ -226,6 +228,32 @@ func cloneContainerConfig(c ContainerConfig) ContainerConfig {
 }
 
 // overlayContainerConfig applies the fields src sets onto dst.
+// fillTemplates expands {{.KEY}} templates in the values of env, labels and
+// annotations from the spec's vars (build settings) and, when stamping, the
+// workspace status. Unstamped, a template that needs a status key is kept as
+// written.
+func fillTemplates(s *ConfigSpec, status []string) error {
+	vars, err := stamp.ReadStatus(status...)
+	if err != nil {
+		return err
+	}
+	maps.Copy(vars, s.Vars)
+	for _, m := range []struct {
+		name   string
+		values map[string]string
+	}{{"env", s.Env}, {"labels", s.Labels}, {"annotations", s.Annotations}} {
+		for k, v := range m.values {
+			if !stamp.HasTemplate(v) {
+				continue
+			}
+			if m.values[k], err = stamp.Fill(v, vars, len(status) > 0); err != nil {
+				return fmt.Errorf("%s[%q]: %w", m.name, k, err)
+			}
+		}
+	}
+	return nil
+}
+
 // InheritFromBase is the item of a spec's entrypoint or cmd that stands for
 // the inherited list (rules_img's INHERIT_FROM_BASE). Its NUL byte keeps it
 // apart from any real argument.
@@ -455,6 +483,9 @@ type ImageFiles struct {
 	BaseConfig   string   // optional, together with BaseManifest
 	BaseManifest string
 	Platform     Platform
+	// Status are Bazel's workspace status files, given when the build is
+	// stamped: templates in env, labels and annotations may use their keys.
+	Status []string
 	// Outputs.
 	Manifest, Config, Descriptor string
 }
@@ -487,6 +518,9 @@ func WriteImage(f ImageFiles) error {
 			return fail(err)
 		}
 		in.Layers = append(in.Layers, m)
+	}
+	if err := fillTemplates(&in.Spec, f.Status); err != nil {
+		return fail(err)
 	}
 	if in.Spec.CreatedFile != "" {
 		b, err := os.ReadFile(in.Spec.CreatedFile)

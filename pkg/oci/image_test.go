@@ -440,6 +440,27 @@ func TestCreatedFile(t *testing.T) {
 	wantErr(t, err, "//app:image: created: ", "is empty")
 }
 
+// env, labels and annotations values are templates: build settings fill
+// them always, the workspace status only when the build is stamped.
+func TestConfigTemplates(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, `{"target":"//app:image","vars":{"VERSION":"1.2"},
+		"env":{"V":"{{.VERSION}}","WHO":"{{.BUILD_USER}}"},"labels":{"v":"v{{.VERSION}}"},"annotations":{"a":"{{.VERSION}}"}}`)
+	c, _ := buildConfig(t, ImageFiles{Spec: spec, Platform: linuxAmd64})
+	if !slices.Contains(c.Config.Env, "V=1.2") || !slices.Contains(c.Config.Env, "WHO={{.BUILD_USER}}") || c.Config.Labels["v"] != "v1.2" {
+		t.Errorf("unstamped: env %q labels %v", c.Config.Env, c.Config.Labels)
+	}
+	status := filepath.Join(dir, "stable-status.txt")
+	writeFile(t, status, "BUILD_USER ci\n")
+	c, _ = buildConfig(t, ImageFiles{Spec: spec, Platform: linuxAmd64, Status: []string{status}})
+	if !slices.Contains(c.Config.Env, "WHO=ci") {
+		t.Errorf("stamped: env %q", c.Config.Env)
+	}
+	bad := writeSpec(t, t.TempDir(), `{"target":"//app:image","labels":{"x":"{{.NOPE}}"}}`)
+	err := WriteImage(imageOut(t.TempDir(), ImageFiles{Spec: bad, Platform: linuxAmd64, Status: []string{status}}))
+	wantErr(t, err, `//app:image: labels["x"]: `, "neither build_settings nor the workspace status")
+}
+
 func TestManifestBaseImageErrors(t *testing.T) {
 	dir := t.TempDir()
 	b0 := fakeMeta(10)

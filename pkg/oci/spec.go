@@ -29,6 +29,9 @@ type ConfigSpec struct {
 	// CreatedFile is the path of a file holding Created, e.g. written by a
 	// stamped genrule; surrounding white space is ignored.
 	CreatedFile string `json:"created_file"`
+	// Vars are template variables from build settings, for {{.KEY}} in the
+	// values of env, labels and annotations.
+	Vars map[string]string `json:"vars"`
 	// ConfigFragment is the path of an image config JSON to start from.
 	ConfigFragment string `json:"config_fragment"`
 }
