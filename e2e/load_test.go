@@ -85,6 +85,30 @@ func TestLoadContainerd(t *testing.T) {
 		}
 	})
 
+	t.Run("several platforms of an index", func(t *testing.T) {
+		// As upstream rules_img: --platform takes a list (or all); the name
+		// points at the built index, which containerd finds complete.
+		layout := layoutOf(t, ws, "//hello:multiarch")
+		root := rootOf(t, layout).Digest
+		if _, err := bazelRun(t, b, "//deploy:load_index", nil, "--daemon", "containerd", "--platform", "linux/amd64,linux/arm64"); err != nil {
+			t.Fatal(err)
+		}
+		ls, err := ctrd.Ctr("images", "ls")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ls, "docker.io/e2e/multi:v1 ") || !strings.Contains(ls, root) {
+			t.Errorf("want docker.io/e2e/multi:v1 at the index %s:\n%s", root, ls)
+		}
+		if out, err := ctrd.Ctr("images", "check", "name==docker.io/e2e/multi:v1"); err != nil || !strings.Contains(out, "complete") {
+			t.Errorf("ctr images check: %v\n%s", err, out)
+		}
+		got, err := ctrd.Run("docker.io/e2e/multi:v1", "load-multi-run")
+		if err != nil || !strings.Contains(got, "linux/amd64 args=one") {
+			t.Errorf("run: %v %q", err, got)
+		}
+	})
+
 	t.Run("daemon down", func(t *testing.T) {
 		down := &harness.Bazel{Workspace: ws.Workspace, Env: []string{"CONTAINERD_ADDRESS=/nonexistent/containerd.sock"}}
 		out, err := bazelRun(t, down, "//deploy:load", nil, "--daemon", "containerd")
