@@ -1,0 +1,78 @@
+"""Analysis tests: upstream rules_img's attribute meanings, as the specs the
+rules write for img show them."""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+
+def _written(env, suffix):
+    # The content of the file a FileWrite action of the target writes.
+    for action in analysistest.target_actions(env):
+        if action.mnemonic == "FileWrite" and action.outputs.to_list()[0].basename.endswith(suffix):
+            return json.decode(action.content)
+    fail("no FileWrite of *%s" % suffix)
+
+def _config_spec_default_impl(ctx):
+    env = analysistest.begin(ctx)
+    spec = _written(env, ".config_spec.json")
+    for name in ["entrypoint", "cmd", "user", "working_dir", "stop_signal"]:
+        asserts.false(env, name in spec, "%s left alone must inherit (absent from the spec): %s" % (name, spec))
+    return analysistest.end(env)
+
+config_spec_default_test = analysistest.make(_config_spec_default_impl)
+
+def _config_spec_unset_impl(ctx):
+    env = analysistest.begin(ctx)
+    spec = _written(env, ".config_spec.json")
+    asserts.equals(env, [], spec["entrypoint"], "entrypoint = [] unsets")
+    asserts.equals(env, "", spec["user"], "user = \"\" unsets")
+    asserts.equals(env, ["<inherit from base>\0", "-v"], spec["cmd"], "INHERIT_FROM_BASE travels to img")
+    return analysistest.end(env)
+
+config_spec_unset_test = analysistest.make(_config_spec_unset_impl)
+
+def _created_file_impl(ctx):
+    env = analysistest.begin(ctx)
+    spec = _written(env, ".config_spec.json")
+    asserts.true(env, spec.get("created_file", "").endswith("created.txt"), "created = label: %s" % spec)
+    asserts.false(env, "created" in spec)
+    return analysistest.end(env)
+
+created_file_test = analysistest.make(_created_file_impl)
+
+def _layer_spec_test(want_parents):
+    def impl(ctx):
+        env = analysistest.begin(ctx)
+        spec = _written(env, ".layer_spec.json")
+        asserts.equals(env, want_parents, spec["create_parent_directories"])
+        asserts.equals(env, "/app/data.txt", spec["entries"][0]["path"], "a relative srcs key is under the root")
+        return analysistest.end(env)
+
+    return impl
+
+layer_parents_default_test = analysistest.make(_layer_spec_test(False))
+
+layer_parents_setting_test = analysistest.make(
+    _layer_spec_test(True),
+    config_settings = {str(Label("//img/settings:create_parent_directories")): "enabled"},
+)
+
+def _push_default_registry_impl(ctx):
+    env = analysistest.begin(ctx)
+    spec = _written(env, ".deploy.json")
+    asserts.equals(env, "registry.example:5000", spec["registry"])
+    return analysistest.end(env)
+
+push_default_registry_test = analysistest.make(
+    _push_default_registry_impl,
+    config_settings = {str(Label("//img/settings:destination_registry")): "registry.example:5000"},
+)
+
+def _push_force_stamp_impl(ctx):
+    env = analysistest.begin(ctx)
+    stamps = [a for a in analysistest.target_actions(env) if a.mnemonic == "ImageStamp"]
+    asserts.equals(env, 1, len(stamps), "a templated tag gets an ImageStamp action")
+    asserts.true(env, "--status" in stamps[0].argv, "stamp = \"force\" reads the workspace status without --stamp: %s" % stamps[0].argv)
+    templates = _written(env, ".stamp_templates.json")
+    asserts.equals(env, {"VERSION": "1.0"}, templates["vars"], "build_settings values are template variables")
+    return analysistest.end(env)
+
+push_force_stamp_test = analysistest.make(_push_force_stamp_impl)
