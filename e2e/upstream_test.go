@@ -127,6 +127,31 @@ func TestUpstreamAttributeForms(t *testing.T) {
 		t.Errorf("notes: %q", out)
 	}
 
+	// image_from_binary: entrypoint, cmd from the binary's args (locations
+	// expanded), env from its env and the image's, the runfiles as the
+	// working directory; as a manifest at a chosen path and as an index.
+	for _, img := range []struct{ target, name, want string }{
+		{"//upstream:runinfo_image", "docker.io/e2e/runinfo:single",
+			"args=--flag,_main/upstream/bin/data.txt env=from-binary,from-image wd=/usr/local/bin/runinfo.runfiles/_main data=data for runinfo"},
+		{"//upstream:runinfo_index", "docker.io/e2e/runinfo:index",
+			"args=--flag,_main/upstream/bin/data.txt env=from-binary, wd=/_main/upstream/bin/runinfo_/runinfo.runfiles/_main data=data for runinfo"},
+	} {
+		layout := layoutOf(t, ws, img.target)
+		if err := ctrd.ImportLayout(layout, img.name); err != nil {
+			t.Fatal(err)
+		}
+		out, err := ctrd.Run(img.name, "runinfo-"+strings.Split(img.name, ":")[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) != img.want {
+			t.Errorf("%s printed %q, want %q", img.target, strings.TrimSpace(out), img.want)
+		}
+	}
+	if root := rootOf(t, layoutOf(t, ws, "//upstream:runinfo_index")); root.MediaType != "application/vnd.oci.image.index.v1+json" {
+		t.Errorf("image_from_binary with two platforms: root is %s, want an index", root.MediaType)
+	}
+
 	// A base that is an image_index: the manifest for the image's platform.
 	onIndex := inspect(layoutOf(t, ws, "//upstream:on_index"))
 	index := layoutOf(t, ws, "//upstream:base_index")

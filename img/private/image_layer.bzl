@@ -125,10 +125,23 @@ def _create_parents(ctx):
         value = ctx.attr._create_parent_directories[BuildSettingInfo].value
     return value == "enabled"
 
-def _image_layer_impl(ctx):
+def write_layer(ctx, srcs, symlinks = {}):
+    """Declares the action that writes a layer of srcs and symlinks.
+
+    layer_from_binary writes its layer with it too.
+
+    Args:
+        ctx: context of a rule with LAYER_ATTRS and LAYER_TOOLCHAINS; srcs'
+            targets carry executables_aspect.
+        srcs: list of (image path, target).
+        symlinks: dict of image path -> link target.
+
+    Returns:
+        LayerInfo of the layer.
+    """
     entries = []
     inputs = []
-    for path, target in ctx.attr.srcs.items():
+    for path, target in srcs:
         path = _check_image_path(display_label(ctx.label), path, "srcs")
         entries.extend(_entries_for(ctx, path, target))
         inputs.append(target[DefaultInfo].files)
@@ -136,7 +149,7 @@ def _image_layer_impl(ctx):
             inputs.append(target[DefaultInfo].default_runfiles.files)
             if target[DefaultInfo].files_to_run and target[DefaultInfo].files_to_run.repo_mapping_manifest:
                 inputs.append(depset([target[DefaultInfo].files_to_run.repo_mapping_manifest]))
-    for path, link_target in ctx.attr.symlinks.items():
+    for path, link_target in symlinks.items():
         path = _check_image_path(display_label(ctx.label), path, "symlinks")
         if not link_target:
             fail("symlinks[%r]: the link target is empty; give the path it points to" % path)
@@ -178,10 +191,11 @@ def _image_layer_impl(ctx):
         progress_message = "Writing layer %{label}",
         toolchain = "//img:toolchain_type",
     )
-    return [
-        DefaultInfo(files = depset([blob, metadata])),
-        LayerInfo(blob = blob, metadata = metadata, media_type = _MEDIA_TYPES[algorithm]),
-    ]
+    return LayerInfo(blob = blob, metadata = metadata, media_type = _MEDIA_TYPES[algorithm])
+
+def _image_layer_impl(ctx):
+    layer = write_layer(ctx, ctx.attr.srcs.items(), ctx.attr.symlinks)
+    return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
 
 _EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
@@ -190,6 +204,38 @@ _MEDIA_TYPES = {
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
     "none": "application/vnd.oci.image.layer.v1.tar",
 }
+
+# Attributes of every rule that writes its layer with write_layer.
+LAYER_ATTRS = dict(
+    COMPRESSION_ATTRS,
+    file_metadata = attr.string_dict(
+        doc = "Image path → file_metadata(...) for that path (a file, a directory or a file inside a source directory).",
+    ),
+    default_metadata = attr.string(doc = "file_metadata(...) applied to every file without its own entry."),
+    compress = attr.string(
+        doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
+        default = "auto",
+        values = COMPRESS_VALUES,
+    ),
+    create_parent_directories = attr.string(
+        doc = "enabled writes every missing parent directory into the tar (0755, root, epoch); " +
+              "disabled leaves them to the runtime, which creates them when it unpacks the layer; " +
+              "auto follows --@rules_img//img/settings:create_parent_directories (default disabled).",
+        default = "auto",
+        values = ["auto", "enabled", "disabled"],
+    ),
+    _create_parent_directories = attr.label(default = "//img/settings:create_parent_directories"),
+    include_runfiles = attr.bool(
+        doc = "Add a binary's runfiles tree beside it, at PATH.runfiles/.",
+        default = True,
+    ),
+    annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
+)
+
+LAYER_TOOLCHAINS = [
+    "//img:toolchain_type",
+    config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False),
+]
 
 image_layer = rule(
     implementation = _image_layer_impl,
@@ -216,7 +262,7 @@ directories 0755. Files
 inside a directory (tree artifact) are 0644. `file_metadata` and
 `default_metadata` override these modes.""",
     attrs = dict(
-        COMPRESSION_ATTRS,
+        LAYER_ATTRS,
         srcs = attr.string_keyed_label_dict(
             doc = "Image path → label. A label is a file, a directory (tree artifact) " +
                   "whose contents go under the path, or a binary (with its runfiles under PATH.runfiles/ " +
@@ -225,31 +271,6 @@ inside a directory (tree artifact) are 0644. `file_metadata` and
             aspects = [executables_aspect],
         ),
         symlinks = attr.string_dict(doc = "Image path of a symlink → the path it points to."),
-        file_metadata = attr.string_dict(
-            doc = "Image path → file_metadata(...) for that path (a file, a directory or a file inside a source directory).",
-        ),
-        default_metadata = attr.string(doc = "file_metadata(...) applied to every file without its own entry."),
-        compress = attr.string(
-            doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
-            default = "auto",
-            values = COMPRESS_VALUES,
-        ),
-        create_parent_directories = attr.string(
-            doc = "enabled writes every missing parent directory into the tar (0755, root, epoch); " +
-                  "disabled leaves them to the runtime, which creates them when it unpacks the layer; " +
-                  "auto follows --@rules_img//img/settings:create_parent_directories (default disabled).",
-            default = "auto",
-            values = ["auto", "enabled", "disabled"],
-        ),
-        _create_parent_directories = attr.label(default = "//img/settings:create_parent_directories"),
-        include_runfiles = attr.bool(
-            doc = "Add a binary's runfiles tree beside it, at PATH.runfiles/.",
-            default = True,
-        ),
-        annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
     ),
-    toolchains = [
-        "//img:toolchain_type",
-        config_common.toolchain_type(_PY_TOOLCHAIN, mandatory = False),
-    ],
+    toolchains = LAYER_TOOLCHAINS,
 )

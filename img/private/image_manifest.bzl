@@ -5,7 +5,7 @@ load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
-load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
+load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_tool")
 
@@ -23,16 +23,36 @@ _SET_WHEN_GIVEN = ["exposed_ports", "volumes", "env", "labels", "annotations", "
 # Tar files in `layers` become layers as layer_from_tar would make them.
 _TAR_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst"]
 
+def _layer_config(ctx):
+    # The config layers bring along (layer_from_binary's); a later layer wins.
+    config = {"env": {}}
+    for target in ctx.attr.layers:
+        if LayerConfigInfo not in target:
+            continue
+        c = target[LayerConfigInfo]
+        for name in ("entrypoint", "cmd", "working_dir"):
+            if getattr(c, name) != None:
+                config[name] = getattr(c, name)
+        config["env"].update(c.env)
+    return config
+
 def _config_spec(ctx):
+    layer_config = _layer_config(ctx)
     spec = {name: getattr(ctx.attr, name) for name in _SET_WHEN_GIVEN if getattr(ctx.attr, name)}
+    if layer_config["env"]:
+        spec["env"] = dict(layer_config["env"], **ctx.attr.env)
     for name in _INHERITED_LISTS:
         value = getattr(ctx.attr, name)
         if value != [INHERIT_FROM_BASE]:
             spec[name] = value
+        elif name in layer_config:
+            spec[name] = layer_config[name]
     for name in _INHERITED_STRINGS:
         value = getattr(ctx.attr, name)
         if value != INHERIT_FROM_BASE:
             spec[name] = value
+        elif name in layer_config:
+            spec[name] = layer_config[name]
     spec["target"] = display_label(ctx.label)
     if _has_templates(ctx):
         spec["vars"] = template_vars(ctx)
@@ -215,8 +235,10 @@ base set, as Docker does.""",
     attrs = dict(
         PLATFORM_ATTRS,
         layers = attr.label_list(
-            doc = "Layers, bottom first: image_layer, layer_from_tar or anything with LayerInfo, " +
-                  "or tar files (plain, gzip or zstd), which become layers as layer_from_tar would make them.",
+            doc = "Layers, bottom first: image_layer, layer_from_tar, layer_from_binary or anything with LayerInfo, " +
+                  "or tar files (plain, gzip or zstd), which become layers as layer_from_tar would make them. " +
+                  "Config a layer brings along (LayerConfigInfo: layer_from_binary's entrypoint, cmd, env and " +
+                  "working directory) applies where the attributes below are left alone.",
             allow_files = True,
         ),
         base = attr.label(

@@ -14,6 +14,17 @@ LayerInfo = provider(
     },
 )
 
+LayerConfigInfo = provider(
+    doc = "Image config a layer brings along, such as layer_from_binary's: image_manifest applies it " +
+          "where its own attributes are left at INHERIT_FROM_BASE (env: under its own keys).",
+    fields = {
+        "entrypoint": "list of string or None.",
+        "cmd": "list of string or None.",
+        "env": "dict of string to string.",
+        "working_dir": "string or None.",
+    },
+)
+
 ImageManifestInfo = provider(
     doc = "A single-platform image.",
     fields = {

@@ -76,3 +76,29 @@ def _push_force_stamp_impl(ctx):
     return analysistest.end(env)
 
 push_force_stamp_test = analysistest.make(_push_force_stamp_impl)
+
+def _fake_binary_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.write(out, "#!/bin/sh\n", is_executable = True)
+    return [DefaultInfo(executable = out, runfiles = ctx.runfiles(files = ctx.files.data))]
+
+# An executable rule: Bazel gives it `args`; `env` is its own attribute.
+fake_binary = rule(
+    implementation = _fake_binary_impl,
+    executable = True,
+    attrs = {
+        "data": attr.label_list(allow_files = True),
+        "env": attr.string_dict(),
+    },
+)
+
+def _from_binary_impl(ctx):
+    env = analysistest.begin(ctx)
+    spec = _written(env, ".config_spec.json")
+    asserts.equals(env, ["/bin/fake"], spec["entrypoint"], "the binary's path in the image")
+    asserts.equals(env, ["--x", "_main/img/private/tests/file.txt"], spec["cmd"], "its args, locations expanded")
+    asserts.equals(env, {"A": "from-binary", "B": "from-image"}, spec["env"])
+    asserts.equals(env, "/bin/fake.runfiles/_main", spec["working_dir"])
+    return analysistest.end(env)
+
+from_binary_test = analysistest.make(_from_binary_impl)
