@@ -6,6 +6,8 @@ import (
 	"archive/tar"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -181,6 +183,31 @@ func TestUpstreamAttributeForms(t *testing.T) {
 	}
 	if _, _, err := harness.RawManifest(reg.Addr(), "upstream/app", "v1x"); err != nil {
 		t.Errorf("stamp = \"force\": tag v1x: %v", err)
+	}
+
+	// layer_from_file: the file is the blob, byte for byte, with its media
+	// type and title; the registry takes it, crane reads it back.
+	if _, err := bazelRun(t, ws, "//upstream:push_chart", nil, "--registry", reg.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := harness.Crane("manifest", reg.Addr()+"/upstream/chart:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart manifest
+	if err := json.Unmarshal([]byte(raw), &chart); err != nil || len(chart.Layers) != 1 {
+		t.Fatalf("chart manifest: %v\n%s", err, raw)
+	}
+	l := chart.Layers[0]
+	if l.MediaType != "application/vnd.cncf.helm.chart.content.v1.tar+gzip" || l.Annotations["org.opencontainers.image.title"] != "Chart.yaml" {
+		t.Errorf("chart layer descriptor: %+v", l)
+	}
+	blob, err := harness.Crane("blob", reg.Addr()+"/upstream/chart@"+l.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := os.ReadFile(filepath.Join(ws.Workspace, "upstream", "Chart.yaml")); blob != string(want) {
+		t.Errorf("chart blob is %q, want the file %q", blob, want)
 	}
 
 	// Templates from build_settings, in the registry too; a destination
