@@ -120,6 +120,16 @@ func TestUpstreamAttributeForms(t *testing.T) {
 	if strings.TrimSpace(out) != "python says: hello from a py_binary" {
 		t.Errorf("py_binary image printed %q", out)
 	}
+	// The same py_binary through image_from_binary (over the layer above,
+	// for its /bin and /lib links), started at its own path from its
+	// runfiles root.
+	pyb := layoutOf(t, ws, "//upstream:py_from_binary")
+	if err := ctrd.ImportLayout(pyb, "docker.io/e2e/upstream-py:binary"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ctrd.RunWith("docker.io/e2e/upstream-py:binary", "upstream-py-binary", hostPython); err != nil || strings.TrimSpace(out) != "python says: hello from a py_binary" {
+		t.Errorf("image_from_binary of a py_binary: %v %q", err, out)
+	}
 	// A filegroup of two files is a directory of their base names.
 	out, err = ctrd.RunWith("docker.io/e2e/upstream-py:v1", "upstream-py-notes", hostPython, "/bin/cat", "/etc/notes/a.txt", "/etc/notes/b.txt")
 	if err != nil {
