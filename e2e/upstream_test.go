@@ -67,6 +67,11 @@ func TestUpstreamAttributeForms(t *testing.T) {
 
 	// create_parent_directories defaults to off, as upstream's: the layer
 	// holds /app/hello and no /app/ entry; containerd makes it when unpacking.
+	// Built here on its own: the images above build it only in their
+	// platform's configuration.
+	if _, err := ws.Must("build", "//upstream:bin_layer"); err != nil {
+		t.Fatal(err)
+	}
 	files, err := ws.OutputFiles("//upstream:bin_layer", "")
 	if err != nil {
 		t.Fatal(err)
