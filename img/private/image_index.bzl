@@ -6,21 +6,24 @@ load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_tool")
 load(":transitions.bzl", "platforms_split")
 
-def _image_index_impl(ctx):
-    # Platform-major order: every manifest for the first platform, then the next.
-    keys = [str(p.label) for p in ctx.attr.platforms] if ctx.attr.platforms else [""]
-    manifests = []
-    for key in keys:
-        for target in ctx.split_attr.manifests[key]:
-            manifests.append(target[ImageManifestInfo])
+def write_index(ctx, manifests, annotations = {}):
+    """Declares NAME.index.json and NAME.descriptor.json and the action that writes them.
 
+    Args:
+        ctx: the rule context (its rule uses the img toolchain).
+        manifests: ImageManifestInfo (or anything with a descriptor File), in index order.
+        annotations: dict of index annotations.
+
+    Returns:
+        (index File, descriptor File).
+    """
     index = ctx.actions.declare_file(ctx.label.name + ".index.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
     args = ctx.actions.args()
     args.add("index")
     args.add("--target", display_label(ctx.label))
     args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
-    for key, value in ctx.attr.annotations.items():
+    for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     args.add("--index", index)
     args.add("--descriptor", descriptor)
@@ -33,6 +36,17 @@ def _image_index_impl(ctx):
         progress_message = "Writing image index %{label}",
         toolchain = "//img:toolchain_type",
     )
+    return index, descriptor
+
+def _image_index_impl(ctx):
+    # Platform-major order: every manifest for the first platform, then the next.
+    keys = [str(p.label) for p in ctx.attr.platforms] if ctx.attr.platforms else [""]
+    manifests = []
+    for key in keys:
+        for target in ctx.split_attr.manifests[key]:
+            manifests.append(target[ImageManifestInfo])
+
+    index, descriptor = write_index(ctx, manifests, ctx.attr.annotations)
 
     local, remote = split_layers([layer for m in manifests for layer in m.layers])
     fetch_flags = [m.base.fetch_flags for m in manifests if m.base]

@@ -7,7 +7,7 @@ is an image itself (ImageIndexInfo or ImageManifestInfo) for image_push,
 image_load and image_index.
 """
 
-load(":labels.bzl", "display_label")
+load(":image_index.bzl", "write_index")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
@@ -93,28 +93,6 @@ pulled_manifest = rule(
     toolchains = ["//img:toolchain_type"],
 )
 
-def _rebuilt_index(ctx, manifests):
-    # The registry's index also lists attestations or artifacts that were not
-    # pulled; an index of the pulled manifests alone is what can be pushed.
-    index = ctx.actions.declare_file(ctx.label.name + ".index.json")
-    descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
-    args = ctx.actions.args()
-    args.add("index")
-    args.add("--target", display_label(ctx.label))
-    args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
-    args.add("--index", index)
-    args.add("--descriptor", descriptor)
-    ctx.actions.run(
-        executable = img_tool(ctx),
-        arguments = [args],
-        inputs = [m.descriptor for m in manifests],
-        outputs = [index, descriptor],
-        mnemonic = "ImageIndex",
-        progress_message = "Writing the index of pulled %{label}",
-        toolchain = "//img:toolchain_type",
-    )
-    return index, descriptor
-
 def _pulled_image_impl(ctx):
     pulled = [m[_PulledManifestInfo] for m in ctx.attr.manifests]
     base = BaseImageInfo(
@@ -144,7 +122,10 @@ def _pulled_image_impl(ctx):
         if ctx.attr.root_complete:
             index, descriptor = ctx.file.root, ctx.file.root_descriptor
         else:
-            index, descriptor = _rebuilt_index(ctx, images)
+            # The registry's index also lists attestations or artifacts that
+            # were not pulled; an index of the pulled manifests alone is what
+            # can be pushed.
+            index, descriptor = write_index(ctx, images)
         files = [index] + [f for m in images for f in (m.manifest, m.config)]
     else:
         descriptor = images[0].descriptor

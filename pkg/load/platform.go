@@ -1,8 +1,6 @@
 package load
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -109,8 +107,7 @@ func indexFor(img *image.Image, ms []image.Manifest) (*rootIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(raw)
-	return &rootIndex{raw: raw, digest: "sha256:" + hex.EncodeToString(sum[:]), mediaType: mediaType}, nil
+	return &rootIndex{raw: raw, digest: oci.Digest(raw), mediaType: mediaType}, nil
 }
 
 // platformOf falls back to the config for a manifest whose platform the
