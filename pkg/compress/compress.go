@@ -10,15 +10,16 @@
 //     block size (fixed here) but not on how many blocks run in parallel, so
 //     every Jobs > 1 gives the same bytes; Jobs == 1 gives different (also
 //     fixed) bytes. Both engines share klauspost's flate, pinned by go.mod.
-//   - zstd: klauspost/compress/zstd. Jobs == 1 writes one frame with the
-//     streaming encoder. Jobs > 1 cuts the input into fixed 4 MiB chunks
-//     (zstdChunkSize) and compresses each as an independent frame on a pool
-//     of Jobs workers (one single-threaded encoder each), writing the frames
-//     in input order; concatenated frames are one valid zstd stream (RFC
-//     8878). Like pgzip, the output depends on the chunk size (fixed here)
-//     but not on Jobs or timing, so every Jobs > 1 gives the same bytes; an
-//     input of at most one chunk gives the Jobs == 1 bytes. Every frame has
-//     a checksum and no content size (see zstdOptions).
+//   - zstd: klauspost/compress/zstd. Jobs == 1 writes one frame: with
+//     EncodeAll for an input of at most 4 MiB, with the streaming encoder for
+//     a longer one. Jobs > 1 cuts the input into fixed 4 MiB chunks
+//     (zstdChunkSize) and compresses each with EncodeAll as an independent
+//     frame on a pool of Jobs workers (one single-threaded encoder each),
+//     writing the frames in input order; concatenated frames are one valid
+//     zstd stream (RFC 8878). Like pgzip, the output depends on the chunk
+//     size (fixed here) but not on Jobs or timing, so every Jobs > 1 gives
+//     the same bytes; an input of at most one chunk gives the Jobs == 1
+//     bytes. Every frame has a checksum (see zstdOptions).
 //     klauspost's WithConcurrentBlocks is deliberately not used: it differs
 //     from the Jobs == 1 bytes anyway, buffers 4 × window (32 MiB) per job,
 //     and does not promise output independent of the concurrency.
@@ -158,22 +159,11 @@ func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 		if jobs > 1 {
 			return newZstdChunked(w, level, jobs)
 		}
-		z, err := zstd.NewWriter(w, zstdOptions(level, 1, false)...)
-		if err != nil {
-			return nil, err
-		}
-		// Hide ReadFrom: mixing Write and ReadFrom flushes a short block and
-		// would make the output depend on how callers copy data.
-		return writeOnly{z}, nil
+		return newZstdSingle(w, level)
 	default: // None
 		return nopCloser{w}, nil
 	}
 }
-
-type writeOnly struct{ z *zstd.Encoder }
-
-func (w writeOnly) Write(p []byte) (int, error) { return w.z.Write(p) }
-func (w writeOnly) Close() error                { return w.z.Close() }
 
 type nopCloser struct{ w io.Writer }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -770,8 +771,8 @@ func TestDedupStages(t *testing.T) {
 // size as hashing inline, whatever the write sizes (smaller than, equal to
 // and larger than its buffers).
 func TestAsyncDigester(t *testing.T) {
-	data := bytes.Repeat([]byte("0123456789abcdef"), (3*asyncBufSize+12345)/16)
-	for _, chunk := range []int{1, 1000, asyncBufSize, asyncBufSize + 1, 5 * asyncBufSize} {
+	data := bytes.Repeat([]byte("0123456789abcdef"), (3*fanoutBufSize+12345)/16)
+	for _, chunk := range []int{1, 1000, fanoutBufSize, fanoutBufSize + 1, 5 * fanoutBufSize} {
 		d := newAsyncDigester()
 		for p := data; len(p) > 0; {
 			n := min(chunk, len(p))
@@ -790,9 +791,10 @@ func TestAsyncDigester(t *testing.T) {
 	}
 }
 
-// TestDedupReadsOnce: every source is opened once, except a file that
-// matches an earlier one in size and first 64 KiB but not after: it is
-// hashed, then read again to be written.
+// TestDedupReadsOnce: every source is opened once, except files of a pair
+// with the same size and first 64 KiB: the earlier one is read again to be
+// hashed, and the later one, when it differs after 64 KiB, is hashed and then
+// read again to be written.
 func TestDedupReadsOnce(t *testing.T) {
 	dir := t.TempDir()
 	prefix := strings.Repeat("p", prefixLen)
@@ -818,8 +820,11 @@ func TestDedupReadsOnce(t *testing.T) {
 	  {"path": "/d", "type": "file", "source": "$D/big-c"}
 	]}`))
 	opens := map[string]int{}
+	var mu sync.Mutex // small files are opened on the read-ahead goroutine
 	old := openFile
-	openFile = func(name string) (*os.File, error) {
+	openFile = func(name string) (io.ReadCloser, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		opens[filepath.Base(name)]++
 		return old(name)
 	}
@@ -833,9 +838,11 @@ func TestDedupReadsOnce(t *testing.T) {
 	if want := map[string]string{"s2": "s1", "s4": "s1", "c": "a"}; fmt.Sprint(links) != fmt.Sprint(want) {
 		t.Errorf("hardlinks = %v, want %v", links, want)
 	}
-	// small-1 is at two paths and read once; big-b differs from big-a only
-	// after 64 KiB, so it is read twice.
-	want := map[string]int{"unique": 1, "small-1": 1, "small-2": 1, "small-3": 1, "big-a": 1, "big-b": 2, "big-a-again": 1, "big-c": 1}
+	// small-1 is at two paths and read once; big-b matches big-a's first
+	// 64 KiB, so big-a is read again to be hashed, and big-b, which differs
+	// after that, is hashed and then read again to be written. big-a-again
+	// is hashed once and becomes a link; big-c's prefix is new.
+	want := map[string]int{"unique": 1, "small-1": 1, "small-2": 1, "small-3": 1, "big-a": 2, "big-b": 2, "big-a-again": 1, "big-c": 1}
 	if fmt.Sprint(opens) != fmt.Sprint(want) {
 		t.Errorf("opens = %v\nwant    %v", opens, want)
 	}

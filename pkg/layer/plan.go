@@ -23,6 +23,7 @@ type item struct {
 	link   string // symlink target, or hardlink target name (TypeLink)
 	origin string // where the entry came from, for errors
 	auto   bool   // parent directory created by create_parent_directories
+	ahead  bool   // its content is read ahead (readAhead)
 	attrs  attrs
 }
 
