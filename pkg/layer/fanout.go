@@ -7,11 +7,14 @@ import (
 )
 
 // fanoutBufSize and fanoutBufs bound a fanout's memory: writes are copied
-// into fanoutBufs buffers of fanoutBufSize bytes; a writer that gets ahead of
-// its slowest sink waits for a free buffer.
+// into fanoutBufs buffers of fanoutBufSize bytes (4 MiB in all); a writer
+// that gets ahead of its slowest sink waits for a free buffer. Buffers of
+// writeSize keep each one in the CPU's cache while it is hashed and written:
+// with 1 MiB buffers an uncompressed 1 GiB layer took 0.2-0.3 s longer, with
+// 4 MiB ones 0.4 s (bench/layer).
 const (
-	fanoutBufSize = 1 << 20
-	fanoutBufs    = 6
+	fanoutBufSize = writeSize
+	fanoutBufs    = 16
 )
 
 // fanout copies what is written to it into buffers and hands every full

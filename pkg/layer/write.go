@@ -56,7 +56,7 @@ func compressed(blob io.Writer, c compress.Options, produce func(io.Writer) erro
 		out = newAsyncDigester()
 	}
 	defer out.close()
-	bw := bufio.NewWriterSize(io.MultiWriter(blob, out), 1<<20)
+	bw := bufio.NewWriterSize(io.MultiWriter(smallWrites{blob}, out), writeSize)
 	cw, err := compress.NewWriter(bw, c)
 	if err != nil {
 		return oci.LayerMetadata{}, err
@@ -231,4 +231,28 @@ func (a *asyncDigester) close() { a.f.Close() }
 func (a *asyncDigester) digest() string {
 	a.close()
 	return a.d.digest()
+}
+
+// writeSize is the largest write img makes to a blob file. The kernel copies
+// a write into the page cache: 256 KiB writes of data the CPU just produced
+// cost about half the system time of 1-4 MiB writes (bench/layer, 1 GiB
+// layers on ext4: 0.6 s against 1.0-1.2 s), because the source is still in
+// the CPU's cache.
+const writeSize = 256 << 10
+
+// smallWrites cuts writes into pieces of at most writeSize bytes.
+type smallWrites struct{ w io.Writer }
+
+func (s smallWrites) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), writeSize)
+		m, err := s.w.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
