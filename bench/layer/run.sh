@@ -178,9 +178,9 @@ bench_pair "none" "$IMGL --compress none --jobs 1" \
 	"tar -cf" "$T \"$OUT/rss.1\" tar -cf \"$OUT/blob\" -C \"$TREE\" ." \
 	"$UPL --format none \"$OUT/blob\""
 
-# Physical references: reading every file once (the read limit) and hashing
-# the uncompressed tar once (the hashing limit); img's none variant must do
-# at least both.
+# References: reading every file once with cat and hashing
+# the uncompressed tar once with sha256sum; img's none variant does
+# both.
 REF_READ=() REF_HASH=()
 tar -cf "$OUT/ref.tar" -C "$TREE" .
 for ((i = 1; i <= RUNS; i++)); do
@@ -279,16 +279,19 @@ page. Not part of the test suite.
 $(table peer "${ROWS[@]}")
 $(upstream_section)
 
-## Physical references
+## References
 
 | reference | seconds | MB/s | img \`none\` / reference |
 | --- | ---: | ---: | ---: |
-| \`cat\` of every file to /dev/null (the read limit) | $REF_READ_S | $(awk -v b="$TREE_BYTES" -v s="$REF_READ_S" 'BEGIN {printf "%.0f", b/1e6/s}') | $(awk -v a="$IMG_NONE_S" -v b="$REF_READ_S" 'BEGIN {printf "%.2f×", a/b}') |
-| \`sha256sum\` of the uncompressed tar (the hashing limit) | $REF_HASH_S | $(awk -v b="$TREE_BYTES" -v s="$REF_HASH_S" 'BEGIN {printf "%.0f", b/1e6/s}') | $(awk -v a="$IMG_NONE_S" -v b="$REF_HASH_S" 'BEGIN {printf "%.2f×", a/b}') |
+| \`cat\` of every file to /dev/null (one file at a time) | $REF_READ_S | $(awk -v b="$TREE_BYTES" -v s="$REF_READ_S" 'BEGIN {printf "%.0f", b/1e6/s}') | $(awk -v a="$IMG_NONE_S" -v b="$REF_READ_S" 'BEGIN {printf "%.2f×", a/b}') |
+| \`sha256sum\` of the uncompressed tar (portable C SHA-256) | $REF_HASH_S | $(awk -v b="$TREE_BYTES" -v s="$REF_HASH_S" 'BEGIN {printf "%.0f", b/1e6/s}') | $(awk -v a="$IMG_NONE_S" -v b="$REF_HASH_S" 'BEGIN {printf "%.2f×", a/b}') |
 
-img's \`none\` variant reads every file and hashes the tar once, so it cannot
-beat the slower of the two; it reads, hashes and writes on separate
-goroutines, so on two cores it can approach it.
+These are the speeds of single-threaded tools, not of the hardware: \`cat\`
+opens and reads one file at a time, and coreutils' \`sha256sum\` hashes
+without the CPU's SHA instructions. img's \`none\` variant reads small files
+on a goroutine of its own ahead of the tar, and hashes with Go's SHA-256,
+which uses those instructions (about 1.8 GB/s here), on another one, so it
+can beat both.
 
 ## Commands
 
