@@ -4,6 +4,7 @@ load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
+load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
@@ -200,9 +201,9 @@ def _image_layer_impl(ctx):
 _EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 _MEDIA_TYPES = {
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-    "none": "application/vnd.oci.image.layer.v1.tar",
+    "gzip": GZIP_LAYER,
+    "zstd": ZSTD_LAYER,
+    "none": UNCOMPRESSED_LAYER,
 }
 
 # Attributes of every rule that writes its layer with write_layer.

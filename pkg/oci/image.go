@@ -456,15 +456,15 @@ func ReadBaseImage(configPath, manifestPath string) (*BaseImage, error) {
 		if err := CheckDigest(l.Digest); err != nil {
 			return nil, fmt.Errorf("base manifest %s: layer %d: %w", manifestPath, i+1, err)
 		}
-		l.MediaType = ociLayerMediaType(l.MediaType)
+		l.MediaType = OCILayerMediaType(l.MediaType)
 	}
 	return b, nil
 }
 
-// ociLayerMediaType maps Docker layer media types to their OCI equivalents:
+// OCILayerMediaType maps Docker layer media types to their OCI equivalents:
 // the bytes are the same, and mixing both kinds in one manifest confuses
 // some registries.
-func ociLayerMediaType(mt string) string {
+func OCILayerMediaType(mt string) string {
 	switch mt {
 	case MediaTypeDockerLayerGzip:
 		return MediaTypeLayerGzip

@@ -102,3 +102,24 @@ def _from_binary_impl(ctx):
     return analysistest.end(env)
 
 from_binary_test = analysistest.make(_from_binary_impl)
+
+def _import_spec_impl(ctx):
+    env = analysistest.begin(ctx)
+    spec = _written(env, "_import.json")
+    asserts.equals(env, "img/private/tests/layout", spec["layout"], "the directory holding index.json")
+    asserts.equals(env, ["linux/amd64", "linux/arm64/v8"], [i["platform"] for i in spec["images"]])
+    asserts.equals(env, [["application/vnd.oci.image.layer.v1.tar+zstd", "application/vnd.oci.image.layer.v1.tar"]] * 2, [
+        [layer["media_type"] for layer in i["layers"]]
+        for i in spec["images"]
+    ])
+    asserts.true(env, spec["index"].endswith("_index.json"), "an index output")
+    return analysistest.end(env)
+
+import_spec_test = analysistest.make(_import_spec_impl)
+
+def _import_bad_media_type_impl(ctx):
+    env = analysistest.begin(ctx)
+    asserts.expect_failure(env, "layers: unknown layer media type \"application/gzip\"")
+    return analysistest.end(env)
+
+import_bad_media_type_test = analysistest.make(_import_bad_media_type_impl, expect_failure = True)
