@@ -3,15 +3,20 @@ module github.com/rules-img/rules_img
 go 1.24.0
 
 require (
+	github.com/bazelbuild/remote-apis v0.0.0-20260908115904-76ddd98e1f92
+	github.com/containerd/containerd/api v1.9.0
 	github.com/google/go-containerregistry v0.20.7
 	github.com/klauspost/compress v1.19.2
 	github.com/klauspost/pgzip v1.2.6
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/term v0.37.0
+	google.golang.org/genproto/googleapis/bytestream v0.0.0-20260203192932-546029d2fa20
+	google.golang.org/grpc v1.76.0
+	google.golang.org/protobuf v1.36.11
 )
 
 require (
 	cloud.google.com/go/longrunning v0.8.0 // indirect
-	github.com/bazelbuild/remote-apis v0.0.0-20260908115904-76ddd98e1f92 // indirect
-	github.com/containerd/containerd/api v1.9.0 // indirect
 	github.com/containerd/log v0.1.0 // indirect
 	github.com/containerd/stargz-snapshotter/estargz v0.18.1 // indirect
 	github.com/containerd/ttrpc v1.2.5 // indirect
@@ -27,11 +32,7 @@ require (
 	golang.org/x/net v0.47.0 // indirect
 	golang.org/x/sync v0.18.0 // indirect
 	golang.org/x/sys v0.38.0 // indirect
-	golang.org/x/term v0.37.0 // indirect
 	golang.org/x/text v0.31.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20260203192932-546029d2fa20 // indirect
-	google.golang.org/genproto/googleapis/bytestream v0.0.0-20260203192932-546029d2fa20 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260203192932-546029d2fa20 // indirect
-	google.golang.org/grpc v1.76.0 // indirect
-	google.golang.org/protobuf v1.36.11 // indirect
 )

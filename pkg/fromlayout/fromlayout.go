@@ -409,3 +409,47 @@ func (w *writer) abort() {
 		os.Remove(p + ".partial")
 	}
 }
+
+// Stored is an image of a layout, as paths to its blobs.
+type Stored struct {
+	Platform oci.Platform
+	Config   string // path of the config blob
+	Layers   []StoredLayer
+}
+
+// StoredLayer is a layer's descriptor and the path of its blob.
+type StoredLayer struct {
+	Descriptor oci.Descriptor
+	Blob       string
+}
+
+// List returns every image the layout holds (indexes nested in index.json
+// followed), checking manifests and configs against their digests.
+func List(dir string) ([]Stored, error) {
+	l, err := open(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Stored
+	for _, f := range l.found {
+		var m oci.Manifest
+		if _, err := l.readJSON(f.desc, &m); err != nil {
+			return nil, err
+		}
+		var c oci.ImageConfig
+		if _, err := l.readJSON(m.Config, &c); err != nil {
+			return nil, err
+		}
+		cp, _ := l.blobPath(m.Config)
+		s := Stored{Platform: *f.desc.Platform, Config: cp}
+		for _, d := range m.Layers {
+			p, err := l.blobPath(d)
+			if err != nil {
+				return nil, err
+			}
+			s.Layers = append(s.Layers, StoredLayer{Descriptor: d, Blob: p})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -184,3 +184,18 @@ func TestErrorsLeaveNothing(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLayoutIndex: any index.json is listed or refused, never a panic.
+func FuzzLayoutIndex(f *testing.F) {
+	f.Add([]byte(`{"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:00", "size": 2}]}`))
+	f.Add([]byte(`{"manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:../../x", "size": -1}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := newLayout(t)
+		l.image("amd64", "f")
+		l.finish()
+		if err := os.WriteFile(filepath.Join(l.dir, "index.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		List(l.dir)
+	})
+}
