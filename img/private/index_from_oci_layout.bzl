@@ -1,5 +1,6 @@
 """image_index_from_oci_layout: several platforms' images of an OCI layout, as an index."""
 
+load(":labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout")
 load(":oci_layout_import.bzl", "COMMON_ATTRS", "check_layers", "declare_image", "layout_dir", "run_import")
 load(":providers.bzl", "ImageIndexInfo")
@@ -7,7 +8,7 @@ load(":providers.bzl", "ImageIndexInfo")
 def _impl(ctx):
     check_layers(ctx)
     if not ctx.attr.manifests:
-        fail("%s: manifests: list the platforms to take, e.g. [\"linux/amd64\", \"linux/arm64\"]" % ctx.label)
+        fail("%s: manifests: list the platforms to take, e.g. [\"linux/amd64\", \"linux/arm64\"]" % display_label(ctx.label))
     path, inputs = layout_dir(ctx)
     specs, images, outputs = [], [], []
     for platform in ctx.attr.manifests:
@@ -18,7 +19,7 @@ def _impl(ctx):
     index = ctx.actions.declare_file(ctx.label.name + "_index.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + "_descriptor.json")
     run_import(ctx, {
-        "target": str(ctx.label),
+        "target": display_label(ctx.label),
         "layout": path,
         "images": specs,
         "index": index.path,

@@ -1,12 +1,13 @@
 """image_manifest_from_oci_layout: one platform's image of an OCI layout."""
 
+load(":labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout")
 load(":oci_layout_import.bzl", "COMMON_ATTRS", "check_layers", "declare_image", "layout_dir", "run_import")
 load(":providers.bzl", "ImageManifestInfo")
 
 def _platform(ctx):
     if not ctx.attr.os or not ctx.attr.architecture:
-        fail("%s: os and architecture are required (for example os = \"linux\", architecture = \"amd64\")" % ctx.label)
+        fail("%s: os and architecture are required (for example os = \"linux\", architecture = \"amd64\")" % display_label(ctx.label))
     platform = ctx.attr.os + "/" + ctx.attr.architecture
     if ctx.attr.variant:
         platform += "/" + ctx.attr.variant
@@ -16,7 +17,7 @@ def _impl(ctx):
     check_layers(ctx)
     path, inputs = layout_dir(ctx)
     spec, image, outputs = declare_image(ctx, ctx.label.name, _platform(ctx))
-    run_import(ctx, {"target": str(ctx.label), "layout": path, "images": [spec]}, outputs, inputs)
+    run_import(ctx, {"target": display_label(ctx.label), "layout": path, "images": [spec]}, outputs, inputs)
     layout = oci_layout(ctx, image.descriptor, depset([image.manifest, image.config] + [layer.blob for layer in image.layers]))
     image = ImageManifestInfo(
         manifest = image.manifest,

@@ -6,6 +6,7 @@ layer) says. `img import-layout` checks it against the layout and, when it is
 wrong, prints the list to paste.
 """
 
+load(":labels.bzl", "display_label")
 load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
 load(":pulled_image.bzl", "parse_platform")
@@ -50,7 +51,7 @@ def layout_dir(ctx):
         return files[0].path, files
     roots = [f.dirname for f in files if f.basename == "index.json"]
     if not roots:
-        fail("%s: src holds no index.json; name the layout directory or glob all of its files, index.json included" % ctx.label)
+        fail("%s: src holds no index.json; name the layout directory or glob all of its files, index.json included" % display_label(ctx.label))
     return sorted(roots, key = len)[0], files
 
 def check_layers(ctx):
@@ -62,7 +63,7 @@ def check_layers(ctx):
     for media_type in ctx.attr.layers:
         if media_type not in _EXTENSIONS:
             fail("%s: layers: unknown layer media type %r; use one of %s (or the constants in @rules_img//img:media_types.bzl)" % (
-                ctx.label,
+                display_label(ctx.label),
                 media_type,
                 ", ".join(sorted(_EXTENSIONS.keys())),
             ))
