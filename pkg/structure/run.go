@@ -81,9 +81,9 @@ func (r *runner) run(c Named) error {
 	if m := cfg.MetadataTest; m != nil {
 		r.report(c.Name+": metadataTest", r.metadata(m))
 	}
-	paths := map[string]bool{}
+	paths := map[string]bool{} // path -> whether a content test needs its bytes
 	for _, t := range cfg.FileExistenceTests {
-		paths[clean(t.Path)] = paths[clean(t.Path)] || false
+		paths[clean(t.Path)] = false
 	}
 	for _, t := range cfg.FileContentTests {
 		paths[clean(t.Path)] = true
