@@ -186,18 +186,6 @@ func (l *layout) pick(p oci.Platform) (found, error) {
 	return found{}, fmt.Errorf("the layout has no image for %s; it has %s", p, strings.Join(slices.Compact(have), ", "))
 }
 
-func parsePlatform(s string) (oci.Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return oci.Platform{}, fmt.Errorf("platform %q: want os/architecture[/variant]", s)
-	}
-	p := oci.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, oci.CheckPlatform(p)
-}
-
 // Convert writes every output the spec names, or none of them. Errors start
 // with the spec's target and name the layout.
 func Convert(s *Spec) error {
@@ -216,7 +204,10 @@ func convert(s *Spec) error {
 	defer w.abort()
 	var picked []found
 	for _, im := range s.Images {
-		p, err := parsePlatform(im.Platform)
+		p, err := oci.ParsePlatform(im.Platform)
+		if err == nil {
+			err = oci.CheckPlatform(p)
+		}
 		if err != nil {
 			return err
 		}

@@ -129,15 +129,7 @@ func parsePlatform(s string) (oci.Platform, error) {
 	if s == "" {
 		return hostPlatform(), nil
 	}
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return oci.Platform{}, fmt.Errorf("platform %q is not os/arch[/variant]", s)
-	}
-	p := oci.Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
+	return oci.ParsePlatform(s)
 }
 
 func hostPlatform() oci.Platform {

@@ -45,6 +45,20 @@ func CheckPlatform(p Platform) error {
 	return nil
 }
 
+// ParsePlatform reads "os/arch[/variant]"; it does not check the names
+// (CheckPlatform does).
+func ParsePlatform(s string) (Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return Platform{}, fmt.Errorf("platform %q is not os/arch[/variant]", s)
+	}
+	p := Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
 // samePlatform reports whether a runtime would consider a and b the same
 // platform. An unset variant means the architecture's baseline, as in
 // containerd's platform matching.
