@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -51,24 +49,17 @@ func plan(s *Spec) ([]*item, error) {
 	}
 
 	byName := map[string]*item{}
-	var unsized []*item // files in trees, whose sizes are read below
 	add := func(it *item) error {
 		if prev, ok := byName[it.name]; ok {
 			return s.errorf("two sources for /%s: %s and %s; remove one from srcs", it.name, prev.origin, it.origin)
 		}
 		byName[it.name] = it
-		if it.size < 0 {
-			unsized = append(unsized, it)
-		}
 		return nil
 	}
 	for i, e := range s.Entries {
 		if err := s.addEntry(i, e, add); err != nil {
 			return nil, err
 		}
-	}
-	if err := statSizes(unsized); err != nil {
-		return nil, s.errorf("%v", err)
 	}
 
 	// Every ancestor must be a directory, whether or not we create it.
@@ -233,47 +224,16 @@ func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 				return err
 			}
 		case mode.IsRegular():
-			// The size is read later, for all files at once (statSizes).
+			fi, err := os.Stat(full)
+			if err != nil {
+				return s.errorf("%s: %v", origin, err)
+			}
 			// Mode bits on disk are not an input (see Entry.Executable).
-			if err := add(&item{name: name, kind: tar.TypeReg, src: full, size: -1, origin: origin}); err != nil {
+			if err := add(&item{name: name, kind: tar.TypeReg, src: full, size: fi.Size(), origin: origin}); err != nil {
 				return err
 			}
 		default:
 			return s.errorf("%s is a %s, which a layer cannot hold; remove it from the tree", origin, mode)
-		}
-	}
-	return nil
-}
-
-// statWorkers read file sizes in parallel: a stat is a blocking system call,
-// and for a tree of 25,000 files they were half of planning, which runs
-// before anything else can (bench/layer).
-const statWorkers = 4
-
-// statSizes sets the size of every item from its source; the first failure
-// in item order is the error.
-func statSizes(items []*item) error {
-	errs := make([]error, len(items))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(statWorkers, len(items)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
-				fi, err := os.Stat(items[i].src)
-				if err != nil {
-					errs[i] = err
-					continue
-				}
-				items[i].size = fi.Size()
-			}
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return fmt.Errorf("%s: %v", items[i].origin, err)
 		}
 	}
 	return nil
