@@ -15,8 +15,9 @@ GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
 BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
 TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman)
-# Test peers only sid has: buildbox-casd, a REAPI server with remote execution.
-SID_TEST_PACKAGES=(buildbox)
+# Only sid has these: buildbox-casd (a REAPI server with remote execution);
+# stardoc and the Java tools its renderer builds with, for docs/rules.md.
+SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
@@ -187,6 +188,7 @@ prepare_modules() {
 		fi
 	done
 	prepare_default_sdk
+	prepare_local_jdk
 	write_registry
 	if [ ! -x "$CACHE/bin/buildifier" ]; then
 		log "building buildifier"
@@ -224,6 +226,33 @@ prepare_default_sdk() {
 	mv "$dest.partial" "$dest"
 }
 
+# rules_java's Java toolchain names a downloaded JDK 21 (remotejdk21_linux)
+# even when every Java action runs on the local JDK. This repository stands
+# in for it with the system JDK (stardoc's renderer is the only Java here).
+prepare_local_jdk() {
+	local dest=$CACHE/local_jdk_repo home e
+	home=$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")
+	[ -f "$dest/JAVA_HOME" ] && [ "$(cat "$dest/JAVA_HOME")" = "$home" ] && return 0
+	rm -rf "$dest.partial"
+	mkdir -p "$dest.partial"
+	for e in "$home"/*; do ln -s "$e" "$dest.partial/$(basename "$e")"; done
+	: >"$dest.partial/REPO.bazel"
+	cat >"$dest.partial/BUILD.bazel" <<'EOF'
+load("@rules_java//java:defs.bzl", "java_runtime")
+
+package(default_visibility = ["//visibility:public"])
+
+java_runtime(
+    name = "jdk",
+    srcs = glob(["bin/**", "conf/**", "lib/**", "release"], allow_empty = True),
+    java_home = ".",
+)
+EOF
+	echo "$home" >"$dest.partial/JAVA_HOME"
+	rm -rf "$dest"
+	mv "$dest.partial" "$dest"
+}
+
 # A file registry that serves rules_go, gazelle and rules_shell from local
 # directories. Unlike --override_module, which is an error in any workspace
 # whose graph lacks the module, a registry entry only answers when asked.
@@ -232,6 +261,7 @@ REGISTRY_MODULES=(
 	"rules_go $CACHE/rules_go 0.55.1 0.50.1"
 	"gazelle $CACHE/gazelle 0.43.0 0.36.0"
 	"rules_shell /usr/share/bazel/rules/shell 0.3.0 0.2.0"
+	"stardoc /usr/share/bazel/tools/stardoc 0.8.1"
 )
 write_registry() {
 	local reg=$CACHE/registry line name dir v versions
@@ -253,6 +283,8 @@ write_registry() {
 # --- /etc/bazel.bazelrc ----------------------------------------------------
 
 write_bazelrc() {
+	local JAVA_TOOLS
+	JAVA_TOOLS=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/bazel/java_tools
 	local rc=/etc/bazel.bazelrc begin="# >>> rules_img offline setup >>>" end="# <<< rules_img offline setup <<<"
 	local block
 	block=$(
@@ -269,6 +301,12 @@ common --override_module=buildozer=$CACHE/stubs/buildozer
 common --override_module=zlib=$CACHE/stubs/zlib
 common --repo_env=GOROOT=$CACHE/go-sdk
 common --override_repository=rules_go~~go_sdk~go_default_sdk=$CACHE/go_default_sdk
+# Java (stardoc's renderer) from Debian's JDK and java_tools, not downloads.
+common --override_repository=rules_java~~toolchains~remote_java_tools=$JAVA_TOOLS
+common --override_repository=rules_java~~toolchains~remote_java_tools_linux=$JAVA_TOOLS
+common --override_repository=rules_java~~toolchains~remotejdk21_linux=$CACHE/local_jdk_repo
+common --java_runtime_version=local_jdk
+common --tool_java_runtime_version=local_jdk
 common --disk_cache=$CACHE/disk-cache
 common --repository_cache=$CACHE/repository-cache
 $end

@@ -5,7 +5,7 @@ import (
 	"os"
 
 	"github.com/rules-img/rules_img/pkg/oci"
-	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/pull"
 )
 
 func init() {
@@ -38,7 +38,7 @@ func fetchBlobMain(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return registry.FetchBlob(ctx, *m.Source, m.Digest, m.Size, out, registry.FetchOptions{
+	return pull.FetchBlob(ctx, *m.Source, m.Digest, m.Size, out, pull.FetchOptions{
 		Keychain: kc, Insecure: rf.insecure, Name: m.Digest, Progress: os.Stderr,
 	})
 }

@@ -16,7 +16,7 @@ func init() {
 func fileLayerMain(args []string) error {
 	fs := newSubcommandFlags("file-layer")
 	src := fs.String("src", "", "the file, used as the blob unchanged")
-	mediaType := fs.String("media-type", oci.MediaTypeLayer, "the blob's media type")
+	mediaType := fs.String("media-type", string(oci.MediaTypeLayer), "the blob's media type")
 	diffID := fs.Bool("diff-id", false, "the file is a tar (plain, gzip or zstd): its diffID is the digest of the uncompressed tar")
 	metaPath := fs.String("metadata", "", "output: layer metadata JSON")
 	target := fs.String("target", "", "the Bazel target, for errors")
@@ -38,7 +38,7 @@ func fileLayerMain(args []string) error {
 	if !strings.Contains(*mediaType, "/") {
 		return fmt.Errorf("%s: media_type %q is not a media type such as application/vnd.oci.image.layer.v1.tar", who, *mediaType)
 	}
-	m, err := layer.FromFile(*src, *mediaType, *diffID)
+	m, err := layer.FromFile(*src, oci.MediaType(*mediaType), *diffID)
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", who, *src, err)
 	}

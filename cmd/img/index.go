@@ -1,6 +1,6 @@
 package main
 
-import "github.com/rules-img/rules_img/pkg/oci"
+import "github.com/rules-img/rules_img/pkg/build"
 
 func init() {
 	subcommands["index"] = subcommand{"write a multi-platform image index from manifest descriptors", indexMain}
@@ -8,7 +8,7 @@ func init() {
 
 func indexMain(args []string) error {
 	fs := newSubcommandFlags("index")
-	var f oci.IndexFiles
+	var f build.IndexFiles
 	var manifests repeatedFlag
 	annotations := keyValueFlag{}
 	fs.Var(&manifests, "manifest-descriptor", "descriptor JSON written by img manifest; repeat, in order")
@@ -26,5 +26,5 @@ func indexMain(args []string) error {
 	if len(annotations) > 0 {
 		f.Annotations = annotations
 	}
-	return oci.WriteIndex(f)
+	return build.WriteIndex(f)
 }

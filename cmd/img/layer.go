@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/layer"
 	"github.com/rules-img/rules_img/pkg/oci"
@@ -96,26 +98,27 @@ func layerMain(args []string) error {
 	return err
 }
 
-// writeLayer writes the blob to BLOB.partial and renames it into place only
-// after the metadata has been written.
+// writeLayer writes the blob and its metadata; both appear, or neither.
 func writeLayer(blobPath, metaPath string, annotations map[string]string, build func(io.Writer) (oci.LayerMetadata, error)) error {
-	tmp := blobPath + ".partial"
-	f, err := os.Create(tmp)
-	if err != nil {
+	var set atomicfile.Set
+	defer set.Abort()
+	var m oci.LayerMetadata
+	err := set.Write(blobPath, func(w io.Writer) (err error) {
+		m, err = build(w)
 		return err
-	}
-	m, err := build(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	})
 	if err != nil {
 		return err
 	}
 	if len(annotations) > 0 {
 		m.Annotations = annotations
 	}
-	if err := oci.WriteJSON(metaPath, m); err != nil {
+	b, err := json.Marshal(m)
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, blobPath)
+	if err := set.WriteBytes(metaPath, b); err != nil {
+		return err
+	}
+	return set.Commit()
 }

@@ -3,8 +3,9 @@ package main
 import (
 	"os"
 
+	"github.com/rules-img/rules_img/pkg/layout"
 	"github.com/rules-img/rules_img/pkg/oci"
-	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/pull"
 )
 
 func init() {
@@ -13,7 +14,7 @@ func init() {
 
 func layoutMain(args []string) error {
 	fs := newSubcommandFlags("layout")
-	var f oci.LayoutFiles
+	var f layout.Files
 	var blobs, remote repeatedFlag
 	var rf registryFlags
 	fs.StringVar(&f.Root, "root", "", "descriptor JSON of the top manifest or index")
@@ -38,10 +39,10 @@ func layoutMain(args []string) error {
 		ctx, stop := signalContext()
 		defer stop()
 		f.Fetch = func(m oci.LayerMetadata, dst string) error {
-			return registry.FetchBlob(ctx, *m.Source, m.Digest, m.Size, dst, registry.FetchOptions{
+			return pull.FetchBlob(ctx, *m.Source, m.Digest, m.Size, dst, pull.FetchOptions{
 				Keychain: kc, Insecure: rf.insecure, Name: m.Digest, Progress: os.Stderr,
 			})
 		}
 	}
-	return oci.WriteLayout(f)
+	return layout.Write(f)
 }

@@ -36,6 +36,12 @@ func usage() {
 }
 
 func main() {
+	args, err := expandParams(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "img: %v\n", err)
+		os.Exit(2)
+	}
+	os.Args = append(os.Args[:1], args...)
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(2)

@@ -1,6 +1,6 @@
 package main
 
-import "github.com/rules-img/rules_img/pkg/oci"
+import "github.com/rules-img/rules_img/pkg/build"
 
 func init() {
 	subcommands["manifest"] = subcommand{"write an image's config, manifest and descriptor from layer metadata", manifestMain}
@@ -8,7 +8,7 @@ func init() {
 
 func manifestMain(args []string) error {
 	fs := newSubcommandFlags("manifest")
-	var f oci.ImageFiles
+	var f build.ImageFiles
 	var layers, status repeatedFlag
 	fs.Var(&status, "status", "workspace status file, when stamping (templates in env, labels, annotations); repeat")
 	fs.Var(&layers, "layer", "layer metadata JSON written by img layer; repeat, in order")
@@ -28,5 +28,5 @@ func manifestMain(args []string) error {
 		return err
 	}
 	f.Layers, f.Status = layers, status
-	return oci.WriteImage(f)
+	return build.WriteImage(f)
 }

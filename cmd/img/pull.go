@@ -8,7 +8,7 @@ import (
 	"os/signal"
 
 	"github.com/rules-img/rules_img/pkg/auth"
-	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/pull"
 )
 
 func init() {
@@ -41,7 +41,7 @@ func signalContext() (context.Context, context.CancelFunc) {
 
 func pullMain(args []string) error {
 	fs := newSubcommandFlags("pull")
-	var o registry.PullOptions
+	var o pull.Options
 	var rf registryFlags
 	var layers string
 	fs.StringVar(&o.Registry, "registry", "", "registry host[:port], e.g. index.docker.io")
@@ -76,35 +76,10 @@ func pullMain(args []string) error {
 	o.Keychain, o.Insecure, o.Progress = kc, rf.insecure, os.Stderr
 	ctx, stop := signalContext()
 	defer stop()
-	p, err := registry.Pull(ctx, o)
+	p, err := pull.Pull(ctx, o)
 	if err != nil {
 		return err
 	}
-	name := o.Name
-	if name == "" {
-		name = o.Registry + "/" + o.Repository
-	}
-	kind := "manifest"
-	if len(p.Image.Manifests) > 1 || p.Image.MediaType != p.Image.Manifests[0].MediaType {
-		kind = fmt.Sprintf("index, %d platform images", len(p.Image.Manifests))
-	}
-	layerNote := fmt.Sprintf("%d layers as metadata", p.Layers)
-	if o.Eager {
-		layerNote = fmt.Sprintf("%d of %d layers downloaded", p.LayersDownloaded, p.Layers)
-	}
-	fmt.Fprintf(os.Stderr, "img pull %s: %s/%s@%s (%s, %s), %s transferred\n",
-		name, p.Image.Registry, p.Image.Repository, p.Image.Digest, kind, layerNote, humanBytes(p.BytesTransferred))
+	fmt.Fprintln(os.Stderr, p.Summary(o))
 	return nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

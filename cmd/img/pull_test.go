@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/rules-img/rules_img/pkg/oci"
-	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/pull"
 )
 
 // blobGets counts GETs of /v2/.../blobs/ on an in-process registry.
@@ -84,7 +84,7 @@ func TestPullThenLayoutFetchesLayers(t *testing.T) {
 	if err := pullMain([]string{"--registry", host, "--repository", "base", "--digest", idxDigest.String(), "--tag", "v1", "--out", out, "--name", "base"}); err != nil {
 		t.Fatal(err)
 	}
-	var image registry.Image
+	var image pull.Record
 	b, err := os.ReadFile(filepath.Join(out, "image.json"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,8 @@ image, and the launcher `bazel run` executes."""
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
 load(":labels.bzl", "display_label")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
-load(":stamp.bzl", "STAMP_ATTRS")
+load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamped")
 
 # `bazel run` starts a launcher on the machine Bazel runs on, not on an
 # executor, so the img it runs is built for an execution platform with the
@@ -77,7 +77,7 @@ def image_spec(ctx, image, with_blobs, path = None):
             default: runfiles-relative paths of staged copies.
 
     Returns:
-        (dict, list of Files the spec refers to, the base image's fetch flags).
+        (dict, list of Files the spec refers to, the base image's access dict or None).
     """
     stage = _stager(ctx, path)
     if ImageIndexInfo in image:
@@ -90,14 +90,14 @@ def image_spec(ctx, image, with_blobs, path = None):
         manifests = [image[ImageManifestInfo]]
         spec = {"manifests": []}
         files = []
-    fetch_flags = []
+    access = None
     for i, m in enumerate(manifests):
         s, f = _manifest_spec(m, i, with_blobs, stage)
         spec["manifests"].append(s)
         files += f
-        if m.base and not fetch_flags:
-            fetch_flags = m.base.fetch_flags
-    return spec, files, fetch_flags
+        if m.base and not access:
+            access = m.base.access
+    return spec, files, access
 
 def image_descriptor(image):
     """The descriptor File of a target providing ImageManifestInfo or ImageIndexInfo."""
@@ -197,3 +197,54 @@ def strategy(ctx):
     if ctx.attr.strategy != "auto":
         return ctx.attr.strategy
     return ctx.attr._strategy[BuildSettingInfo].value
+
+def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {}, files = []):
+    """What image_push and image_load have in common: the spec, the launcher, the runfiles.
+
+    Args:
+        ctx: context of a rule with deploy_attrs(), the img toolchain and LAUNCHER_EXEC_GROUPS.
+        operation: "push" or "load".
+        repository: string, possibly holding stamp templates.
+        tags: list of strings, possibly holding stamp templates.
+        registry: string (push only), possibly holding stamp templates.
+        fields: dict, more spec fields of the operation.
+        files: list of Files those fields name.
+
+    Returns:
+        struct(providers = [DefaultInfo, DeployInfo], access = the base image's access dict or None).
+    """
+    op_strategy = strategy(ctx)
+    image, image_files, access = image_spec(ctx, ctx.attr.image, with_blobs = op_strategy == "eager")
+    spec = {
+        "operation": operation,
+        "label": display_label(ctx.label),
+        "image": image,
+        "repository": repository,
+        "tags": tags,
+        "strategy": op_strategy,
+        "source_access": access,
+    }
+    if registry:
+        spec["registry"] = registry
+    spec.update(fields)
+    spec.update(remote_cache_fields(ctx))
+    files = image_files + files
+    stamp = stamped(ctx, repository, tags, registry = registry, descriptor = image_descriptor(ctx.attr.image))
+    if stamp:
+        spec["stamped"] = stamp.short_path
+        files.append(stamp)
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
+    ctx.actions.write(spec_file, json.encode_indent(spec))
+    img = launcher_img(ctx)
+    launcher = write_launcher(ctx, spec_file, img)
+    return struct(
+        providers = [
+            DefaultInfo(
+                executable = launcher,
+                files = depset([launcher, spec_file]),
+                runfiles = ctx.runfiles(files = [spec_file, img] + files),
+            ),
+            DeployInfo(spec = spec_file, operation = operation),
+        ],
+        access = access,
+    )

@@ -3,7 +3,7 @@
 load(":labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 load(":transitions.bzl", "platforms_split")
 
 def write_index(ctx, manifests, annotations = {}):
@@ -19,7 +19,7 @@ def write_index(ctx, manifests, annotations = {}):
     """
     index = ctx.actions.declare_file(ctx.label.name + ".index.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("index")
     args.add("--target", display_label(ctx.label))
     args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
@@ -49,14 +49,14 @@ def _image_index_impl(ctx):
     index, descriptor = write_index(ctx, manifests, ctx.attr.annotations)
 
     local, remote = split_layers([layer for m in manifests for layer in m.layers])
-    fetch_flags = [m.base.fetch_flags for m in manifests if m.base]
+    access = [m.base.access for m in manifests if m.base]
     layout = oci_layout(
         ctx,
         descriptor,
         depset([index] + [f for m in manifests for f in (m.manifest, m.config)] + local),
         remote_layers = remote,
         # Bases of one index come from one registry setup in practice.
-        fetch_flags = fetch_flags[0] if fetch_flags else [],
+        access = access[0] if access else None,
     )
     return [
         DefaultInfo(files = depset([index, descriptor])),

@@ -6,7 +6,7 @@ load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
 load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":providers.bzl", "LayerInfo")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 def _check_image_path(label, path, attribute):
     """Returns path as an absolute image path; fails unless it is normalised.
@@ -175,7 +175,7 @@ def write_layer(ctx, srcs, symlinks = {}):
     algorithm, compress_flags = compression_args(ctx, ctx.attr.compress)
     blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])
     metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("layer")
     args.add("--spec", spec_file)
     args.add("--blob", blob)
@@ -210,7 +210,7 @@ _MEDIA_TYPES = {
 LAYER_ATTRS = dict(
     COMPRESSION_ATTRS,
     file_metadata = attr.string_dict(
-        doc = "Image path → file_metadata(...) for that path (a file, a directory or a file inside a source directory).",
+        doc = "Image path -> file_metadata(...) for that path (a file, a directory or a file inside a source directory).",
     ),
     default_metadata = attr.string(doc = "file_metadata(...) applied to every file without its own entry."),
     compress = attr.string(
@@ -265,13 +265,13 @@ inside a directory (tree artifact) are 0644. `file_metadata` and
     attrs = dict(
         LAYER_ATTRS,
         srcs = attr.string_keyed_label_dict(
-            doc = "Image path → label. A label is a file, a directory (tree artifact) " +
+            doc = "Image path -> label. A label is a file, a directory (tree artifact) " +
                   "whose contents go under the path, or a binary (with its runfiles under PATH.runfiles/ " +
                   "when include_runfiles).",
             allow_files = True,
             aspects = [executables_aspect],
         ),
-        symlinks = attr.string_dict(doc = "Image path of a symlink → the path it points to."),
+        symlinks = attr.string_dict(doc = "Image path of a symlink -> the path it points to."),
     ),
     toolchains = LAYER_TOOLCHAINS,
 )

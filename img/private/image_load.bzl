@@ -1,18 +1,16 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_descriptor", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation", "image_spec")
 load(":labels.bzl", "display_label")
-load(":providers.bzl", "DeployInfo")
-load(":stamp.bzl", "stamped")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 def _tags(ctx):
     repository = ctx.attr.repository or ctx.label.package or ctx.label.name
     tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
     return repository, tags or ["latest"]
 
-def _tarball(ctx, repository, tags, fetch_flags):
+def _tarball(ctx, repository, tags, access):
     # Built only when the output group is asked for: it needs every blob.
     image, files, _ = image_spec(ctx, ctx.attr.image, with_blobs = True, path = lambda f: f.path)
     spec = ctx.actions.declare_file(ctx.label.name + ".tarball.json")
@@ -22,10 +20,10 @@ def _tarball(ctx, repository, tags, fetch_flags):
         "image": image,
         "repository": repository,
         "tags": [t for t in tags if "{{" not in t],
-        "source_flags": fetch_flags,
+        "source_access": access,
     }))
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("tarball")
     args.add("--spec", spec)
     args.add("--out", out)
@@ -43,40 +41,12 @@ def _tarball(ctx, repository, tags, fetch_flags):
     return out
 
 def _image_load_impl(ctx):
-    load_strategy = strategy(ctx)
-    image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = load_strategy == "eager")
     repository, tags = _tags(ctx)
-    stamp = stamped(ctx, repository, tags, descriptor = image_descriptor(ctx.attr.image))
     daemon = ctx.attr.daemon
     if daemon == "auto":
         daemon = ctx.attr._load_daemon[BuildSettingInfo].value
-    spec = {
-        "operation": "load",
-        "label": display_label(ctx.label),
-        "image": image,
-        "repository": repository,
-        "tags": tags,
-        "daemon": daemon,
-        "strategy": load_strategy,
-        "source_flags": fetch_flags,
-    }
-    spec.update(remote_cache_fields(ctx))
-    if stamp:
-        spec["stamped"] = stamp.short_path
-        files.append(stamp)
-    spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
-    ctx.actions.write(spec_file, json.encode_indent(spec))
-    img = launcher_img(ctx)
-    launcher = write_launcher(ctx, spec_file, img)
-    return [
-        DefaultInfo(
-            executable = launcher,
-            files = depset([launcher, spec_file]),
-            runfiles = ctx.runfiles(files = [spec_file, img] + files),
-        ),
-        OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, fetch_flags)])),
-        DeployInfo(spec = spec_file, operation = "load"),
-    ]
+    op = deploy_operation(ctx, "load", repository, tags, fields = {"daemon": daemon})
+    return op.providers + [OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, op.access)]))]
 
 image_load = rule(
     implementation = _image_load_impl,

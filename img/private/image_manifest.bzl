@@ -4,10 +4,10 @@ load(":compression.bzl", "COMPRESSION_ATTRS")
 load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
-load(":platform.bzl", "PLATFORM_ATTRS", "target_image_platform")
+load(":platform.bzl", "PLATFORM_ATTRS", "platform_name", "same_platform", "target_image_platform")
 load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 # The default of the config attributes a base image can supply. Left alone,
 # the base's value stands; "" or [] unsets it. In entrypoint and cmd the item
@@ -65,19 +65,6 @@ def _config_spec(ctx):
 def _has_templates(ctx):
     return [v for d in (ctx.attr.env, ctx.attr.labels, ctx.attr.annotations) for v in d.values() if "{{" in v]
 
-def _same_platform(a, b):
-    # arm64 images often omit the variant, which then means v8.
-    def norm(p):
-        variant = p.get("variant", "")
-        if p["architecture"] == "arm64" and variant == "":
-            variant = "v8"
-        return (p["os"], p["architecture"], variant)
-
-    return norm(a) == norm(b)
-
-def _platform_name(p):
-    return "/".join([p["os"], p["architecture"]] + ([p["variant"]] if p.get("variant") else []))
-
 def _select_base(ctx, platform):
     # Returns (BaseImageInfo of the registry the shallow layers come from, or
     # None; the base's manifest for platform: a struct or ImageManifestInfo).
@@ -95,15 +82,15 @@ def _select_base(ctx, platform):
         candidates = [target[ImageManifestInfo]]
         where = ""
     for m in candidates:
-        if _same_platform(m.platform, platform):
+        if same_platform(m.platform, platform):
             # A local base's own shallow layers still come from its pulled base.
             return source or getattr(m, "base", None), m
     fail("%s: base: %s%s has no image for %s; it has %s. Build for one of those platforms or pick another base." % (
         display_label(ctx.label),
         display_label(target.label),
         where,
-        _platform_name(platform),
-        ", ".join([_platform_name(m.platform) for m in candidates]),
+        platform_name(platform),
+        ", ".join([platform_name(m.platform) for m in candidates]),
     ))
 
 def _own_layers(ctx):
@@ -139,7 +126,7 @@ def _image_manifest_impl(ctx):
     config = ctx.actions.declare_file(ctx.label.name + ".config.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
 
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("manifest")
     args.add_all([layer.metadata for layer in own_layers], before_each = "--layer")
     if base_manifest != None:
@@ -183,7 +170,7 @@ def _image_manifest_impl(ctx):
         descriptor,
         depset([manifest, config] + local),
         remote_layers = remote,
-        fetch_flags = base.fetch_flags if base != None else [],
+        access = base.access if base != None else None,
     )
     return [
         DefaultInfo(files = depset([manifest, config, descriptor])),

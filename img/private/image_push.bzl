@@ -1,11 +1,9 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "image_descriptor", "image_spec", "launcher_img", "remote_cache_fields", "strategy", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation")
 load(":labels.bzl", "display_label")
 load(":names.bzl", "check_repository", "check_tag")
-load(":providers.bzl", "DeployInfo")
-load(":stamp.bzl", "stamped")
 
 def _destination(ctx):
     # (registry, repository): the attributes, else the settings' registry; a
@@ -25,45 +23,18 @@ def _destination(ctx):
     return registry, ctx.attr.repository
 
 def _image_push_impl(ctx):
-    push_strategy = strategy(ctx)
-    image, files, fetch_flags = image_spec(ctx, ctx.attr.image, with_blobs = push_strategy == "eager")
     tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
     registry, repository = _destination(ctx)
     for tag in tags:
         check_tag(display_label(ctx.label), tag)
-    stamp = stamped(ctx, repository, tags, registry = registry, descriptor = image_descriptor(ctx.attr.image))
-    spec = {
-        "operation": "push",
-        "label": display_label(ctx.label),
-        "image": image,
-        "registry": registry,
-        "repository": repository,
-        "tags": tags,
-        "strategy": push_strategy,
-        "source_flags": fetch_flags,
-    }
+    fields, files = {}, []
     if ctx.file.destination_file:
-        spec["destination_file"] = ctx.file.destination_file.short_path
+        fields["destination_file"] = ctx.file.destination_file.short_path
         files.append(ctx.file.destination_file)
-    spec.update(remote_cache_fields(ctx))
-    if stamp:
-        spec["stamped"] = stamp.short_path
-        files.append(stamp)
     if ctx.file.tag_file:
-        spec["tag_file"] = ctx.file.tag_file.short_path
+        fields["tag_file"] = ctx.file.tag_file.short_path
         files.append(ctx.file.tag_file)
-    spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
-    ctx.actions.write(spec_file, json.encode_indent(spec))
-    img = launcher_img(ctx)
-    launcher = write_launcher(ctx, spec_file, img)
-    return [
-        DefaultInfo(
-            executable = launcher,
-            files = depset([launcher, spec_file]),
-            runfiles = ctx.runfiles(files = [spec_file, img] + files),
-        ),
-        DeployInfo(spec = spec_file, operation = "push"),
-    ]
+    return deploy_operation(ctx, "push", repository, tags, registry = registry, fields = fields, files = files).providers
 
 image_push = rule(
     implementation = _image_push_impl,

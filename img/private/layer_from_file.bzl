@@ -2,14 +2,14 @@
 
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 def _layer_from_file_impl(ctx):
     for name in ctx.attr.diff_id_annotations + ctx.attr.base_name_annotations:
         if not name or ":" in name:
             fail("%s: annotation name %r: use a non-empty name without ':'" % (display_label(ctx.label), name))
     metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("file-layer")
     args.add("--target", display_label(ctx.label))
     args.add("--src", ctx.file.src)

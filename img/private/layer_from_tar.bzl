@@ -3,7 +3,7 @@
 load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args", "compression_jobs")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 def tar_layer(
         ctx,
@@ -32,7 +32,7 @@ def tar_layer(
         LayerInfo of the new layer.
     """
     metadata = ctx.actions.declare_file(name + ".layer.json")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("layer")
     args.add("--target", display_label(ctx.label))
     args.add("--from-tar", src)

@@ -1,6 +1,7 @@
 """An action that writes an OCI image layout directory."""
 
-load(":toolchain.bzl", "img_tool")
+load(":registry_access.bzl", "access_flags")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 def split_layers(layers):
     """Splits layers into local blobs and metadata of layers only a registry has.
@@ -13,7 +14,7 @@ def split_layers(layers):
     """
     return [layer.blob for layer in layers if layer.blob], [layer.metadata for layer in layers if not layer.blob]
 
-def oci_layout(ctx, descriptor, blobs, remote_layers = [], fetch_flags = []):
+def oci_layout(ctx, descriptor, blobs, remote_layers = [], access = None):
     """Declares NAME_oci_layout and the action that fills it.
 
     Args:
@@ -22,20 +23,20 @@ def oci_layout(ctx, descriptor, blobs, remote_layers = [], fetch_flags = []):
         blobs: depset of every local File the image consists of.
         remote_layers: metadata Files of base layers pulled shallowly: the
             action fetches them from their source registry.
-        fetch_flags: img flags that reach that registry (no credentials).
+        access: how to reach that registry (BaseImageInfo.access), or None.
 
     Returns:
         The layout directory (a tree artifact).
     """
     out = ctx.actions.declare_directory(ctx.label.name + "_oci_layout")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("layout")
     args.add("--root", descriptor)
     args.add("--out", out.path)
     args.add_all(blobs, before_each = "--blob")
     args.add_all(remote_layers, before_each = "--remote-layer")
     if remote_layers:
-        args.add_all(fetch_flags)
+        args.add_all(access_flags(access))
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],

@@ -8,8 +8,8 @@ wrong, prints the list to paste.
 
 load(":labels.bzl", "display_label")
 load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
+load(":platform.bzl", "parse_platform")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
-load(":pulled_image.bzl", "parse_platform")
 load(":toolchain.bzl", "img_tool")
 
 _EXTENSIONS = {

@@ -27,14 +27,65 @@ PLATFORM_ATTRS = dict(
 def _has(ctx, attr_name):
     return ctx.target_platform_has_constraint(getattr(ctx.attr, attr_name)[platform_common.ConstraintValueInfo])
 
-def _split(value):
+def parse_platform(value):
+    """Turns "os/arch[/variant]" into the platform dict providers use.
+
+    Args:
+        value: the platform string.
+
+    Returns:
+        A dict with os, architecture and optionally variant.
+    """
     parts = value.split("/")
     if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
         fail("platform: %r is not os/architecture[/variant], e.g. linux/arm64" % value)
     result = {"os": parts[0], "architecture": parts[1]}
-    if len(parts) == 3:
+    if len(parts) == 3 and parts[2]:
         result["variant"] = parts[2]
     return result
+
+def norm_variant(platform):
+    """The variant with the architecture's baseline spelled as runtimes match it.
+
+    Agrees with Go's oci.NormVariant (img/private/tests checks the two):
+    "" for arm64/v8 and amd64/v1, "v7" for arm without a variant.
+
+    Args:
+        platform: a platform dict.
+
+    Returns:
+        The variant string, "" for none.
+    """
+    arch = platform["architecture"]
+    variant = platform.get("variant", "")
+    if (arch == "arm64" and variant == "v8") or (arch == "amd64" and variant == "v1"):
+        return ""
+    if arch == "arm" and variant == "":
+        return "v7"
+    return variant
+
+def same_platform(a, b):
+    """Whether a runtime takes the platform dicts a and b for the same platform.
+
+    Args:
+        a: a platform dict.
+        b: a platform dict.
+
+    Returns:
+        bool.
+    """
+    return a["os"] == b["os"] and a["architecture"] == b["architecture"] and norm_variant(a) == norm_variant(b)
+
+def platform_name(platform):
+    """ "os/arch[/variant]" of a platform dict, for messages and target names.
+
+    Args:
+        platform: a platform dict.
+
+    Returns:
+        string.
+    """
+    return "/".join([platform["os"], platform["architecture"]] + ([platform["variant"]] if platform.get("variant") else []))
 
 def target_image_platform(ctx, override = ""):
     """Returns {os, architecture[, variant]} for the image being built.
@@ -47,7 +98,7 @@ def target_image_platform(ctx, override = ""):
         A dict with os, architecture and, for some CPUs, variant.
     """
     if override:
-        return _split(override)
+        return parse_platform(override)
     os = [name for name in _OS if _has(ctx, "_os_" + name)]
     cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
     if not os or not cpu:
@@ -57,7 +108,7 @@ def target_image_platform(ctx, override = ""):
             ", ".join(_OS.values()),
             ", ".join([c[0] for c in _CPU.values()]),
         ))
-    result = _split(os[0] + "/" + cpu[0])
+    result = parse_platform(os[0] + "/" + cpu[0])
     variant = _CPU[cpu[0]][1]
     if variant and "variant" not in result:
         result["variant"] = variant

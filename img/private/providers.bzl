@@ -57,8 +57,8 @@ BaseImageInfo = provider(
         "manifests": "list of struct(platform, manifest, config, layers): one per platform; " +
                      "platform is a dict like ImageManifestInfo.platform, manifest and config are Files, " +
                      "layers a list of LayerInfo whose blob is None when the pull was shallow.",
-        "fetch_flags": "list of string: img flags (docker config, credential helper, insecure) " +
-                       "for actions that fetch the base's blobs from its registry; never credentials.",
+        "access": "dict: how actions and deploys reach the base's registry: docker_config and " +
+                  "credential_helper (strings, \"\" for none) and insecure (bool); never credentials.",
     },
 )
 

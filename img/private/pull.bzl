@@ -5,6 +5,8 @@ base layers reach rules as metadata. Blobs are fetched later, by what needs the
 bytes, from the source registry.
 """
 
+load(":registry_access.bzl", "access_flags", "registry_access")
+
 _DIGEST_CHARS = "0123456789abcdef"
 
 def _check_digest(rctx):
@@ -35,15 +37,11 @@ def _repository(rctx):
         return "library/" + repo
     return repo
 
-def _fetch_flags(rctx):
-    flags = []
-    if rctx.attr.docker_config_path:
-        flags += ["--docker-config", rctx.attr.docker_config_path]
-    if rctx.attr.credential_helper:
-        flags += ["--credential-helper", rctx.attr.credential_helper]
-    if rctx.attr.insecure:
-        flags.append("--insecure")
-    return flags
+def _access(rctx):
+    return registry_access(rctx.attr.docker_config_path, rctx.attr.credential_helper, rctx.attr.insecure)
+
+def _access_attrs(access):
+    return ["    %s = %r," % (k, access[k]) for k in sorted(access) if access[k]]
 
 def _pull_args(rctx, registry):
     args = [
@@ -66,7 +64,7 @@ def _pull_args(rctx, registry):
         args.append("--allow-tag-only")
     if rctx.attr.tag:
         args += ["--tag", rctx.attr.tag]
-    return args + _fetch_flags(rctx)
+    return args + access_flags(_access(rctx))
 
 def _pull_impl(rctx):
     _check_digest(rctx)
@@ -101,7 +99,7 @@ def _build_file(rctx, image):
         "",
     ]
     manifest_targets = []
-    fetch_flags = _fetch_flags(rctx)
+    access = _access(rctx)
     for m in image["manifests"]:
         p = m["platform"]
         platform = "/".join([p["os"], p["architecture"]] + ([p["variant"]] if p.get("variant") else []))
@@ -123,7 +121,7 @@ def _build_file(rctx, image):
             lines.append("    blobs = %r," % blobs)
         if rctx.attr.layer_handling == "lazy":
             lines.append("    lazy = True,")
-        lines.append("    fetch_flags = %r," % fetch_flags)
+        lines += _access_attrs(access)
         lines.append(")")
         lines.append("")
     rctx.file("descriptors/root.json", json.encode(_descriptor(image["mediaType"], image["digest"], image["size"])))
@@ -140,7 +138,7 @@ def _build_file(rctx, image):
         "    registry = %r," % image["registry"],
         "    repository = %r," % image["repository"],
         "    digest = %r," % image["digest"],
-        "    fetch_flags = %r," % fetch_flags,
+    ] + _access_attrs(access) + [
         ")",
         "",
     ]

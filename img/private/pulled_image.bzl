@@ -9,37 +9,27 @@ image_load and image_index.
 
 load(":image_index.bzl", "write_index")
 load(":layout.bzl", "oci_layout", "split_layers")
+load(":platform.bzl", "parse_platform")
 load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
-load(":toolchain.bzl", "img_tool")
+load(":registry_access.bzl", "access_flags", "registry_access")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 _PulledManifestInfo = provider(
     doc = "One platform of a pulled image.",
     fields = ["platform", "manifest", "config", "descriptor", "layers"],
 )
 
-def parse_platform(value):
-    """Turns "os/arch[/variant]" into the platform dict providers use.
-
-    Args:
-        value: the platform string.
-
-    Returns:
-        A dict with os, architecture and optionally variant.
-    """
-    parts = value.split("/")
-    platform = {"os": parts[0], "architecture": parts[1]}
-    if len(parts) > 2 and parts[2]:
-        platform["variant"] = parts[2]
-    return platform
+def _access(ctx):
+    return registry_access(ctx.attr.docker_config, ctx.attr.credential_helper, ctx.attr.insecure)
 
 def _lazy_blob(ctx, metadata):
     # A build action fetches the blob: only builds that need the bytes run it.
     blob = ctx.actions.declare_file("%s_blobs/%s" % (ctx.label.name, metadata.basename.removesuffix(".json")))
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("fetch-blob")
     args.add("--metadata", metadata)
     args.add("--out", blob)
-    args.add_all(ctx.attr.fetch_flags)
+    args.add_all(access_flags(_access(ctx)))
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
@@ -88,7 +78,9 @@ pulled_manifest = rule(
         "media_types": attr.string_list(doc = "The layers' media types."),
         "blobs": attr.label_list(allow_files = True, doc = "Layer blobs, when pulled eagerly."),
         "lazy": attr.bool(doc = "Fetch blobs in build actions when something needs them."),
-        "fetch_flags": attr.string_list(doc = "img flags that reach the source registry."),
+        "docker_config": attr.string(doc = "docker config.json the pull reads credentials from."),
+        "credential_helper": attr.string(doc = "docker-credential-NAME helper the pull uses."),
+        "insecure": attr.bool(doc = "The source registry may use plain HTTP or unverified TLS."),
     },
     toolchains = ["//img:toolchain_type"],
 )
@@ -103,7 +95,7 @@ def _pulled_image_impl(ctx):
             struct(platform = m.platform, manifest = m.manifest, config = m.config, layers = m.layers)
             for m in pulled
         ],
-        fetch_flags = ctx.attr.fetch_flags,
+        access = _access(ctx),
     )
     images = [
         ImageManifestInfo(
@@ -131,7 +123,7 @@ def _pulled_image_impl(ctx):
         descriptor = images[0].descriptor
         files = [images[0].manifest, images[0].config]
     local, remote = split_layers([layer for m in images for layer in m.layers])
-    layout = oci_layout(ctx, descriptor, depset(files + local), remote_layers = remote, fetch_flags = ctx.attr.fetch_flags)
+    layout = oci_layout(ctx, descriptor, depset(files + local), remote_layers = remote, access = base.access)
     if ctx.attr.root_is_index:
         image = ImageIndexInfo(index = index, descriptor = descriptor, manifests = images, oci_layout = layout)
     else:
@@ -163,7 +155,9 @@ pulled_image = rule(
         "registry": attr.string(),
         "repository": attr.string(),
         "digest": attr.string(),
-        "fetch_flags": attr.string_list(),
+        "docker_config": attr.string(),
+        "credential_helper": attr.string(),
+        "insecure": attr.bool(),
     },
     toolchains = ["//img:toolchain_type"],
 )

@@ -2,7 +2,7 @@
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":providers.bzl", "StampSettingInfo")
-load(":toolchain.bzl", "img_tool")
+load(":toolchain.bzl", "img_args", "img_tool")
 
 def _stamp_setting_impl(ctx):
     flag = ctx.attr.flag[BuildSettingInfo].value
@@ -29,7 +29,7 @@ STAMP_ATTRS = {
         values = ["auto", "force", "enabled", "disabled"],
     ),
     "build_settings": attr.string_keyed_label_dict(
-        doc = "Template variables from build settings: NAME → a string_flag (or any BuildSettingInfo) target, " +
+        doc = "Template variables from build settings: NAME -> a string_flag (or any BuildSettingInfo) target, " +
               "used as {{.NAME}} in templates. These need no stamping.",
         providers = [BuildSettingInfo],
     ),
@@ -71,7 +71,7 @@ def stamped(ctx, repository, tags, registry = "", descriptor = None):
         "vars": template_vars(ctx),
     }))
     out = ctx.actions.declare_file(ctx.label.name + ".stamp.json")
-    args = ctx.actions.args()
+    args = img_args(ctx)
     args.add("stamp")
     args.add("--target", str(ctx.label))
     args.add("--templates", templates)

@@ -21,3 +21,22 @@ img_toolchain = rule(
 def img_tool(ctx):
     """Returns the FilesToRunProvider of the img tool resolved for ctx."""
     return ctx.toolchains["//img:toolchain_type"].img
+
+def img_args(ctx):
+    """A fresh Args for an img action, spilled to a parameter file when long.
+
+    When the command line would pass the system's limit (thousands of files),
+    Bazel writes the arguments to a file and runs `img @FILE`. Only then: a
+    parameter file is an extra file in bazel-bin, and a failed action should
+    leave nothing of its target behind.
+
+    Args:
+        ctx: the rule context.
+
+    Returns:
+        An Args object.
+    """
+    args = ctx.actions.args()
+    args.use_param_file("@%s", use_always = False)
+    args.set_param_file_format("shell")
+    return args

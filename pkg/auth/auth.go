@@ -20,8 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-
-	"github.com/rules-img/rules_img/pkg/internal/regerr"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // Options selects where credentials come from.
@@ -277,7 +276,7 @@ func helperAnswer(stdout, stderr []byte, failed error, bin, host string) (authn.
 		if strings.Contains(strings.ToLower(msg), "secret") || strings.Contains(msg, "{") {
 			msg = "(output not shown: it looks like JSON or credentials)"
 		}
-		return nil, "", fmt.Errorf("%s get for %s failed (%v): %s", bin, host, failed, firstLine(msg, 200))
+		return nil, "", fmt.Errorf("%s get for %s failed (%v): %s", bin, host, failed, text.FirstLine(msg, 200))
 	}
 	var out struct {
 		Username string
@@ -294,13 +293,6 @@ func helperAnswer(stdout, stderr []byte, failed error, bin, host string) (authn.
 		return authn.FromConfig(authn.AuthConfig{IdentityToken: out.Secret}), source, nil
 	}
 	return authn.FromConfig(authn.AuthConfig{Username: out.Username, Password: out.Secret}), source, nil
-}
-
-// firstLine returns s up to its first line break, made safe to print by
-// regerr.Printable (at most max bytes, no control characters).
-func firstLine(s string, max int) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return regerr.Printable(s, max)
 }
 
 // NormalizeHost reduces a registry name or config key ("https://host/v1/",

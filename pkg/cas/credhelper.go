@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // credHelper runs a Bazel credential helper (`HELPER get`, {"uri":...} on
@@ -73,7 +75,7 @@ func (h *credHelper) run(ctx context.Context, uri string) (cachedHeaders, error)
 			err = ctx.Err()
 		}
 		msg := fmt.Sprintf("credential helper %s failed: %v", h.path, err)
-		if line := firstLine(stderr.String()); line != "" {
+		if line := text.FirstLine(stderr.String(), 300); line != "" {
 			msg += ": " + line
 		}
 		return cachedHeaders{}, errors.New(msg)
@@ -100,9 +102,4 @@ func parseHelperOutput(helper string, stdout []byte) (cachedHeaders, error) {
 		c.expires = t
 	}
 	return c, nil
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return strings.TrimSpace(line)
 }

@@ -57,7 +57,7 @@ type Options struct {
 
 // MediaType returns the OCI layer media type for algorithm, or "" if the
 // algorithm is unknown.
-func MediaType(algorithm string) string {
+func MediaType(algorithm string) oci.MediaType {
 	switch algorithm {
 	case Gzip:
 		return oci.MediaTypeLayerGzip

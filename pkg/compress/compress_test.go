@@ -356,7 +356,7 @@ func TestDetectAndMediaType(t *testing.T) {
 			t.Errorf("Detect(%x) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	for alg, want := range map[string]string{Gzip: oci.MediaTypeLayerGzip, Zstd: oci.MediaTypeLayerZstd, None: oci.MediaTypeLayer, "x": ""} {
+	for alg, want := range map[string]oci.MediaType{Gzip: oci.MediaTypeLayerGzip, Zstd: oci.MediaTypeLayerZstd, None: oci.MediaTypeLayer, "x": ""} {
 		if got := MediaType(alg); got != want {
 			t.Errorf("MediaType(%q) = %q, want %q", alg, got, want)
 		}

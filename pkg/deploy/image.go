@@ -12,7 +12,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/cas"
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
-	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/pull"
 )
 
 // Sources say where layer bytes come from when the runfiles lack them.
@@ -124,7 +124,7 @@ func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Ope
 			cacheErr = err
 		}
 		if md.Source != nil {
-			r, err := registry.OpenBlob(ctx, *md.Source, md.Digest, md.Size, registry.FetchOptions{
+			r, err := pull.OpenBlob(ctx, *md.Source, md.Digest, md.Size, pull.FetchOptions{
 				Keychain: src.Keychain, Insecure: src.Insecure, Name: md.Digest, Progress: src.Progress,
 			})
 			if err != nil {

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rules-img/rules_img/pkg/internal/regerr"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // Spec is one push or load operation as the rule wrote it. Paths are
@@ -47,12 +47,20 @@ type Spec struct {
 	// Load.
 	Daemon string `json:"daemon,omitempty"` // auto, docker, containerd, podman, tar
 
-	// SourceFlags are the img registry flags of the base image's pull
-	// (docker config, credential helper, insecure), for fetching its layers.
-	SourceFlags []string `json:"source_flags,omitempty"`
+	// SourceAccess says how the base image was pulled, for fetching its
+	// layers; nil when the image has no pulled base.
+	SourceAccess *Access `json:"source_access,omitempty"`
 
 	// root is where relative paths resolve; set by ReadSpec.
 	root string
+}
+
+// Access says how to reach a base image's registry: where credentials come
+// from, never the credentials.
+type Access struct {
+	DockerConfig     string `json:"docker_config,omitempty"`     // a docker config.json; "": the default
+	CredentialHelper string `json:"credential_helper,omitempty"` // docker-credential-NAME for every registry
+	Insecure         bool   `json:"insecure,omitempty"`          // plain HTTP and unverified TLS allowed
 }
 
 // ImageSpec names the files of a built image.
@@ -128,7 +136,7 @@ func ReadSpec(path, root string) (*Spec, error) {
 		dest := strings.TrimSpace(string(b))
 		registry, repository, ok := strings.Cut(dest, "/")
 		if !ok || registry == "" || repository == "" || strings.ContainsAny(dest, " \t\n") {
-			return nil, fmt.Errorf("%s: destination_file %s holds %q: want one line REGISTRY/REPOSITORY, e.g. ghcr.io/team/app", s.Label, s.DestinationFile, regerr.Printable(dest, 200))
+			return nil, fmt.Errorf("%s: destination_file %s holds %q: want one line REGISTRY/REPOSITORY, e.g. ghcr.io/team/app", s.Label, s.DestinationFile, text.Printable(dest, 200))
 		}
 		s.Registry, s.Repository = registry, repository
 	}

@@ -12,12 +12,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rules-img/rules_img/pkg/build"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -42,9 +44,9 @@ type Image struct {
 
 // Layer is one layer's expected media type and outputs.
 type Layer struct {
-	MediaType string `json:"media_type"`
-	Metadata  string `json:"metadata"`
-	Blob      string `json:"blob"`
+	MediaType oci.MediaType `json:"media_type"`
+	Metadata  string        `json:"metadata"`
+	Blob      string        `json:"blob"`
 }
 
 // ReadSpec reads a Spec from a JSON file.
@@ -141,8 +143,8 @@ func (l *layout) walk(idx *oci.Index, desc *oci.Descriptor, depth int) error {
 		return errors.New("indexes nest deeper than 4 levels")
 	}
 	for _, d := range idx.Manifests {
-		switch d.MediaType {
-		case oci.MediaTypeIndex, oci.MediaTypeDockerManifestList:
+		switch {
+		case d.MediaType.IsIndex():
 			var inner oci.Index
 			if _, err := l.readJSON(d, &inner); err != nil {
 				return err
@@ -150,7 +152,7 @@ func (l *layout) walk(idx *oci.Index, desc *oci.Descriptor, depth int) error {
 			if err := l.walk(&inner, &d, depth+1); err != nil {
 				return err
 			}
-		case oci.MediaTypeManifest, oci.MediaTypeDockerManifest:
+		case d.MediaType.IsManifest():
 			if d.Platform == nil {
 				// Single-image layouts often leave the platform out: the
 				// config has it.
@@ -201,7 +203,7 @@ func convert(s *Spec) error {
 		return err
 	}
 	var w writer
-	defer w.abort()
+	defer w.Abort()
 	var picked []found
 	for _, im := range s.Images {
 		p, err := oci.ParsePlatform(im.Platform)
@@ -236,7 +238,7 @@ func convert(s *Spec) error {
 			return err
 		}
 	}
-	return w.commit()
+	return w.Commit()
 }
 
 // index returns the layout's own index when it lists exactly the picked
@@ -248,7 +250,7 @@ func index(l *layout, picked []found) ([]byte, oci.Descriptor, error) {
 	var images int
 	if same {
 		for _, d := range parent.Manifests {
-			if d.MediaType == oci.MediaTypeManifest || d.MediaType == oci.MediaTypeDockerManifest {
+			if d.MediaType.IsManifest() {
 				images++
 			}
 		}
@@ -270,26 +272,17 @@ func index(l *layout, picked []found) ([]byte, oci.Descriptor, error) {
 		d.Annotations, d.Platform = nil, nil
 		return b, d, nil
 	}
-	entries := make([]oci.IndexEntry, len(picked))
+	entries := make([]build.IndexEntry, len(picked))
 	for i, f := range picked {
-		entries[i] = oci.IndexEntry{Source: f.desc.Platform.String(), Descriptor: f.desc}
+		entries[i] = build.IndexEntry{Source: f.desc.Platform.String(), Descriptor: f.desc}
 	}
-	return oci.BuildIndex(entries, nil)
+	return build.Index(entries, nil)
 }
 
-// writer stages outputs as .partial files and renames them all at the end.
-type writer struct {
-	staged []string // final paths whose .partial exists
-	done   bool
-}
+// writer stages outputs and renames them all at the end.
+type writer struct{ atomicfile.Set }
 
-func (w *writer) json(path string, b []byte) error {
-	if err := os.WriteFile(path+".partial", b, 0o644); err != nil {
-		return err
-	}
-	w.staged = append(w.staged, path)
-	return nil
-}
+func (w *writer) json(path string, b []byte) error { return w.WriteBytes(path, b) }
 
 // copyBlob copies the blob d names to path, checking size and digest.
 func (w *writer) copyBlob(l *layout, d oci.Descriptor, path string) error {
@@ -302,16 +295,12 @@ func (w *writer) copyBlob(l *layout, d oci.Descriptor, path string) error {
 		return fmt.Errorf("layer %s is missing from the layout: %w", d.Digest, err)
 	}
 	defer in.Close()
-	out, err := os.OpenFile(path+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	w.staged = append(w.staged, path)
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), in)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
+	var n int64
+	err = w.Write(path, func(out io.Writer) error {
+		n, err = io.Copy(io.MultiWriter(out, h), in)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("copying layer %s: %w", d.Digest, err)
 	}
@@ -341,7 +330,7 @@ func (w *writer) image(l *layout, d oci.Descriptor, im Image) error {
 	}
 	mismatch := len(m.Layers) != len(im.Layers)
 	for i := 0; !mismatch && i < len(m.Layers); i++ {
-		mismatch = oci.OCILayerMediaType(m.Layers[i].MediaType) != oci.OCILayerMediaType(im.Layers[i].MediaType)
+		mismatch = m.Layers[i].MediaType.ToOCI() != im.Layers[i].MediaType.ToOCI()
 	}
 	if mismatch {
 		return fmt.Errorf("layers lists %d media types, but the image has %d layers: set layers = [%s]", len(im.Layers), len(m.Layers), strings.Join(have, ", "))
@@ -375,30 +364,6 @@ func (w *writer) image(l *layout, d oci.Descriptor, im Image) error {
 		}
 	}
 	return nil
-}
-
-// commit renames every staged file into place.
-func (w *writer) commit() error {
-	for i, p := range w.staged {
-		if err := os.Rename(p+".partial", p); err != nil {
-			for _, q := range w.staged[:i] {
-				os.Remove(q)
-			}
-			return err
-		}
-	}
-	w.done = true
-	return nil
-}
-
-// abort removes staged files unless commit succeeded.
-func (w *writer) abort() {
-	if w.done {
-		return
-	}
-	for _, p := range w.staged {
-		os.Remove(p + ".partial")
-	}
 }
 
 // Stored is an image of a layout, as paths to its blobs.

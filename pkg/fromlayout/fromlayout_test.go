@@ -15,7 +15,7 @@ type testLayout struct {
 	t   *testing.T
 }
 
-func (l testLayout) blob(b []byte, mediaType string) oci.Descriptor {
+func (l testLayout) blob(b []byte, mediaType oci.MediaType) oci.Descriptor {
 	d := oci.DescriptorFor(mediaType, b)
 	p := filepath.Join(l.dir, "blobs", "sha256", strings.TrimPrefix(d.Digest, "sha256:"))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -27,7 +27,7 @@ func (l testLayout) blob(b []byte, mediaType string) oci.Descriptor {
 	return d
 }
 
-func (l testLayout) json(v any, mediaType string) oci.Descriptor {
+func (l testLayout) json(v any, mediaType oci.MediaType) oci.Descriptor {
 	b, err := json.Marshal(v)
 	if err != nil {
 		l.t.Fatal(err)

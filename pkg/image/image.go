@@ -25,7 +25,7 @@ type Opener func(ctx context.Context) (io.ReadCloser, error)
 
 // Layer is one layer blob of a manifest.
 type Layer struct {
-	MediaType string
+	MediaType oci.MediaType
 	Digest    string // sha256 of the blob
 	Size      int64
 	DiffID    string
@@ -42,11 +42,11 @@ type Layer struct {
 type Manifest struct {
 	Raw             []byte // the manifest JSON as written by the build
 	Digest          string
-	MediaType       string
+	MediaType       oci.MediaType
 	Platform        oci.Platform
 	Config          []byte // the config JSON as written by the build
 	ConfigDigest    string
-	ConfigMediaType string
+	ConfigMediaType oci.MediaType
 	Layers          []Layer // base layers first, as in the manifest
 }
 

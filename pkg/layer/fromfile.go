@@ -16,7 +16,7 @@ import (
 // as Helm charts or WASM modules. Its diffID is its digest, unless diffID is
 // set: then the file is a tar (plain, gzip or zstd) and the diffID is the
 // digest of its uncompressed bytes.
-func FromFile(path, mediaType string, diffID bool) (oci.LayerMetadata, error) {
+func FromFile(path string, mediaType oci.MediaType, diffID bool) (oci.LayerMetadata, error) {
 	m := oci.LayerMetadata{MediaType: mediaType}
 	f, err := os.Open(path)
 	if err != nil {

@@ -61,7 +61,7 @@ func WriteDockerArchive(ctx context.Context, w io.Writer, m image.Manifest, tags
 	var files []archiveEntry
 	written := map[string]bool{entry.Config: true}
 	for i, l := range m.Layers {
-		e := archiveEntry{layer: l, size: l.Size, unzstd: isZstd(l.MediaType)}
+		e := archiveEntry{layer: l, size: l.Size, unzstd: l.MediaType.IsZstd()}
 		h := l.Digest
 		if e.unzstd {
 			if h, e.size, err = measureZstd(ctx, l); err != nil {
@@ -120,8 +120,6 @@ func writeTarFile(tw *tar.Writer, name string, b []byte) error {
 	_, err := tw.Write(b)
 	return err
 }
-
-func isZstd(mediaType string) bool { return strings.HasSuffix(mediaType, "zstd") }
 
 func hexOf(digest string) (string, error) {
 	h, ok := strings.CutPrefix(digest, "sha256:")

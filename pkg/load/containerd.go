@@ -21,6 +21,8 @@ import (
 	leasesapi "github.com/containerd/containerd/api/services/leases/v1"
 	versionapi "github.com/containerd/containerd/api/services/version/v1"
 	"github.com/containerd/containerd/api/types"
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -28,8 +30,6 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
-
-	"github.com/rules-img/rules_img/pkg/image"
 )
 
 // defaultContainerdSockets are tried in order when no address is given: the
@@ -182,7 +182,7 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, ms []
 			return err
 		}
 	}
-	target := &types.Descriptor{MediaType: ms[0].MediaType, Digest: ms[0].Digest, Size: int64(len(ms[0].Raw))}
+	target := &types.Descriptor{MediaType: string(ms[0].MediaType), Digest: ms[0].Digest, Size: int64(len(ms[0].Raw))}
 	if index != nil {
 		labels := map[string]string{}
 		for i, m := range ms {
@@ -191,7 +191,7 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, ms []
 		if err := l.put(wctx, leaseID, bytesBlob("index", index.digest, index.raw), labels); err != nil {
 			return err
 		}
-		target = &types.Descriptor{MediaType: index.mediaType, Digest: index.digest, Size: int64(len(index.raw))}
+		target = &types.Descriptor{MediaType: string(index.mediaType), Digest: index.digest, Size: int64(len(index.raw))}
 	}
 	for _, name := range names {
 		if err := l.setImage(ctx, name, target); err != nil {
@@ -310,7 +310,7 @@ func (l *containerdLoader) put(ctx context.Context, leaseID string, b blob, labe
 		}
 		l.res.BlobsWritten++
 		l.res.BytesWritten += n
-		l.progress.linef("  wrote %s %s (%s)", b.kind, shortDigest(b.digest), humanSize(b.size))
+		l.progress.linef("  wrote %s %s (%s)", b.kind, text.ShortDigest(b.digest), text.Size(b.size))
 		return nil
 	}
 }
@@ -391,7 +391,7 @@ func (l *containerdLoader) write(ctx context.Context, b blob, labels map[string]
 		if _, err := io.CopyN(io.Discard, r, offset); err != nil {
 			return 0, err
 		}
-		l.progress.linef("  resuming %s %s at %s", b.kind, shortDigest(b.digest), humanSize(offset))
+		l.progress.linef("  resuming %s %s at %s", b.kind, text.ShortDigest(b.digest), text.Size(offset))
 	}
 	sent := int64(0)
 	buf := make([]byte, writeChunk)
@@ -404,7 +404,7 @@ func (l *containerdLoader) write(ctx context.Context, b blob, labels map[string]
 			}
 			offset += int64(n)
 			sent += int64(n)
-			l.progress.partial(started, "  writing %s %s %d%%", b.kind, shortDigest(b.digest), offset*100/max(b.size, 1))
+			l.progress.partial(started, "  writing %s %s %d%%", b.kind, text.ShortDigest(b.digest), offset*100/max(b.size, 1))
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
 			break

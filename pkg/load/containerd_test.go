@@ -14,10 +14,10 @@ import (
 	"time"
 
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
-	"google.golang.org/grpc/metadata"
-
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"google.golang.org/grpc/metadata"
 )
 
 // testContainerd is a containerd of the test's own, on temp sockets.
@@ -151,7 +151,7 @@ func TestLoadIntoContainerd(t *testing.T) {
 	if want := m.Layers[0].Size + int64(len(m.Config)) + int64(len(m.Raw)); res.BytesWritten != want {
 		t.Errorf("BytesWritten = %d, want %d", res.BytesWritten, want)
 	}
-	if !strings.Contains(progress.String(), "wrote layer "+shortDigest(m.Layers[0].Digest)) {
+	if !strings.Contains(progress.String(), "wrote layer "+text.ShortDigest(m.Layers[0].Digest)) {
 		t.Errorf("progress lacks the layer line:\n%s", progress)
 	}
 

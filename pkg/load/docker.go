@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // dockerInfo is the part of `docker info` a load needs.
@@ -77,7 +78,7 @@ func (d dockerCLI) info(ctx context.Context) (*dockerInfo, error) {
 		if strings.Contains(msg, "permission denied") {
 			fix = "run as a user in the docker group or set DOCKER_HOST"
 		}
-		return nil, fmt.Errorf("docker info: %s: %s", firstLine(msg), fix)
+		return nil, fmt.Errorf("docker info: %s: %s", text.FirstLine(msg, 300), fix)
 	}
 	var info dockerInfo
 	if err := json.Unmarshal(out.Bytes(), &info); err != nil {
@@ -171,9 +172,4 @@ func loadedNames(out string) []string {
 		}
 	}
 	return names
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }

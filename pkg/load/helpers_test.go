@@ -64,7 +64,7 @@ func bytesOpener(b []byte) image.Opener {
 type testLayer struct {
 	tar       []byte
 	blob      []byte
-	mediaType string
+	mediaType oci.MediaType
 }
 
 func gzipLayer(t testing.TB, name, content string) testLayer {

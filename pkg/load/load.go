@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // Options says where and under which names to load.
@@ -42,7 +43,7 @@ type Result struct {
 // index only the chosen platform's manifest is loaded, as `docker pull`
 // does, and the names point at that manifest.
 func Load(ctx context.Context, img *image.Image, opts Options) (Result, error) {
-	l := &loader{opts: opts, p: &progress{w: opts.Progress, tty: opts.IsTerminal}}
+	l := &loader{opts: opts, p: newProgress(opts.Progress, opts.IsTerminal)}
 	ms, err := SelectManifests(img, opts.Platform)
 	if err != nil {
 		return Result{}, l.fail("", err)
@@ -304,7 +305,7 @@ func (l *loader) archiveDone(n int64) {
 	if len(layers) == 1 {
 		plural = ""
 	}
-	l.p.linef("  sent a %s archive (%d layer%s and the config)", humanSize(n), len(layers), plural)
+	l.p.linef("  sent a %s archive (%d layer%s and the config)", text.Size(n), len(layers), plural)
 	l.done()
 }
 
@@ -314,7 +315,7 @@ func (l *loader) done() {
 		names = strings.Join(l.res.Names, ", ")
 	}
 	l.p.linef("Loaded %s (%s) into %s: %d blobs written (%s), %d already present",
-		names, shortDigest(l.res.Digest), l.res.Daemon, l.res.BlobsWritten, humanSize(l.res.BytesWritten), l.res.BlobsSkipped)
+		names, text.ShortDigest(l.res.Digest), l.res.Daemon, l.res.BlobsWritten, text.Size(l.res.BytesWritten), l.res.BlobsSkipped)
 }
 
 // countArchive gives f a writer that only counts, for the archive's size.

@@ -70,7 +70,7 @@ func SelectManifests(img *image.Image, platform string) ([]image.Manifest, error
 type rootIndex struct {
 	raw       []byte
 	digest    string
-	mediaType string
+	mediaType oci.MediaType
 }
 
 func indexFor(img *image.Image, ms []image.Manifest) (*rootIndex, error) {

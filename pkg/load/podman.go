@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // podmanCLI runs podman with the global flags from IMG_PODMAN_FLAGS (for
@@ -42,7 +43,7 @@ func (p podmanCLI) version(ctx context.Context) (string, error) {
 		if msg == "" {
 			msg = err.Error()
 		}
-		return "", fmt.Errorf("podman version: %s: check podman's setup (IMG_PODMAN_FLAGS holds extra global flags)", firstLine(msg))
+		return "", fmt.Errorf("podman version: %s: check podman's setup (IMG_PODMAN_FLAGS holds extra global flags)", text.FirstLine(msg, 300))
 	}
 	return strings.TrimSpace(out.String()), nil
 }

@@ -1,21 +1,20 @@
-// Package oci holds the small JSON documents rules_img passes between actions
-// and writes the OCI documents (config, manifest, index, layout) from them.
+// Package oci is rules_img's vocabulary of the OCI image spec: descriptors,
+// manifests, indexes and configs, media types and what kind of thing each
+// names, digests, platforms and how runtimes match them, and the layer
+// metadata that actions pass each other. Building documents is pkg/build's
+// work, writing layouts pkg/layout's.
 package oci
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 )
 
-// Media types from the OCI image spec.
+// Names from the OCI image and layout specs.
 const (
-	MediaTypeLayer         = "application/vnd.oci.image.layer.v1.tar"
-	MediaTypeLayerGzip     = "application/vnd.oci.image.layer.v1.tar+gzip"
-	MediaTypeLayerZstd     = "application/vnd.oci.image.layer.v1.tar+zstd"
-	MediaTypeConfig        = "application/vnd.oci.image.config.v1+json"
-	MediaTypeManifest      = "application/vnd.oci.image.manifest.v1+json"
-	MediaTypeIndex         = "application/vnd.oci.image.index.v1+json"
 	AnnotationRefName      = "org.opencontainers.image.ref.name"
 	ImageLayoutVersion     = "1.0.0"
 	ImageLayoutFileContent = `{"imageLayoutVersion":"1.0.0"}`
@@ -24,7 +23,7 @@ const (
 // LayerMetadata is what a layer action writes beside its blob. Everything
 // downstream of a layer (manifest, push, load specs) reads this, never the blob.
 type LayerMetadata struct {
-	MediaType   string            `json:"mediaType"`
+	MediaType   MediaType         `json:"mediaType"`
 	Digest      string            `json:"digest"` // sha256 of the blob as stored
 	Size        int64             `json:"size"`   // bytes of the blob as stored
 	DiffID      string            `json:"diffID"` // sha256 of the uncompressed tar
@@ -40,9 +39,9 @@ type BlobSource struct {
 	Repository string `json:"repository"`
 }
 
-// metadataFix is for metadata written by a rule other than ours: a user's
+// MetadataFix is for metadata written by a rule other than ours: a user's
 // rule that returns LayerInfo.
-const metadataFix = "a rule that returns LayerInfo must write the JSON img layer writes (mediaType, digest, size, diffID)"
+const MetadataFix = "a rule that returns LayerInfo must write the JSON img layer writes (mediaType, digest, size, diffID)"
 
 // ReadLayerMetadata reads and checks a metadata file written by `img layer`.
 func ReadLayerMetadata(path string) (LayerMetadata, error) {
@@ -52,10 +51,10 @@ func ReadLayerMetadata(path string) (LayerMetadata, error) {
 		return m, err
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%s: not layer metadata: %w: %s", path, err, metadataFix)
+		return m, fmt.Errorf("%s: not layer metadata: %w: %s", path, err, MetadataFix)
 	}
 	if m.MediaType == "" || m.Digest == "" || m.DiffID == "" || m.Size <= 0 {
-		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size: %s", path, metadataFix)
+		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size: %s", path, MetadataFix)
 	}
 	return m, nil
 }
@@ -67,15 +66,5 @@ func WriteJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
-}
-
-// WriteFileAtomic writes data to path via a rename.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp := path + ".partial"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteBytes(path, b)
 }

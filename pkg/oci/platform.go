@@ -59,10 +59,10 @@ func ParsePlatform(s string) (Platform, error) {
 	return p, nil
 }
 
-// samePlatform reports whether a runtime would consider a and b the same
+// SamePlatform reports whether a runtime would consider a and b the same
 // platform. An unset variant means the architecture's baseline, as in
 // containerd's platform matching.
-func samePlatform(a, b Platform) bool {
+func SamePlatform(a, b Platform) bool {
 	return a.OS == b.OS && a.Architecture == b.Architecture &&
 		NormVariant(a) == NormVariant(b) && a.OSVersion == b.OSVersion &&
 		slices.Equal(a.OSFeatures, b.OSFeatures)

@@ -7,26 +7,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
-)
 
-// Media types that appear in images pulled from Docker registries. rules_img
-// never writes them, but base images and layouts may contain them.
-const (
-	MediaTypeDockerManifest          = "application/vnd.docker.distribution.manifest.v2+json"
-	MediaTypeDockerManifestList      = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaTypeDockerConfig            = "application/vnd.docker.container.image.v1+json"
-	MediaTypeDockerLayerGzip         = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	MediaTypeDockerLayerZstd         = "application/vnd.docker.image.rootfs.diff.tar.zstd"
-	MediaTypeDockerForeignLayerGzip  = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
-	MediaTypeLayerNondistributable   = "application/vnd.oci.image.layer.nondistributable.v1.tar"
-	MediaTypeLayerNondistributableGz = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 )
 
 // Descriptor is an OCI content descriptor. Field order follows the spec so
 // the JSON reads like what registries and other tools write.
 type Descriptor struct {
-	MediaType    string            `json:"mediaType"`
+	MediaType    MediaType         `json:"mediaType"`
 	Digest       string            `json:"digest"`
 	Size         int64             `json:"size"`
 	URLs         []string          `json:"urls,omitempty"`
@@ -58,7 +48,7 @@ func (p Platform) String() string {
 // Manifest is an OCI image manifest.
 type Manifest struct {
 	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType"`
+	MediaType     MediaType         `json:"mediaType"`
 	Config        Descriptor        `json:"config"`
 	Layers        []Descriptor      `json:"layers"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
@@ -67,7 +57,7 @@ type Manifest struct {
 // Index is an OCI image index (also the shape of a layout's index.json).
 type Index struct {
 	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     string            `json:"mediaType"`
+	MediaType     MediaType         `json:"mediaType"`
 	Manifests     []Descriptor      `json:"manifests"`
 	Annotations   map[string]string `json:"annotations,omitempty"`
 }
@@ -144,7 +134,7 @@ func (c ContainerConfig) IsZero() bool {
 }
 
 func (c ContainerConfig) MarshalJSON() ([]byte, error) {
-	known, err := marshal(containerConfigJSON{
+	known, err := Marshal(containerConfigJSON{
 		User: c.User, ExposedPorts: c.ExposedPorts, Env: c.Env,
 		Entrypoint: c.Entrypoint, Cmd: c.Cmd, Volumes: c.Volumes,
 		WorkingDir: c.WorkingDir, Labels: c.Labels, StopSignal: c.StopSignal,
@@ -152,7 +142,7 @@ func (c ContainerConfig) MarshalJSON() ([]byte, error) {
 	if err != nil || len(c.Extra) == 0 {
 		return known, err
 	}
-	extra, err := marshal(c.Extra) // map keys come out sorted
+	extra, err := Marshal(c.Extra) // map keys come out sorted
 	if err != nil {
 		return nil, err
 	}
@@ -201,9 +191,9 @@ next:
 	return nil
 }
 
-// marshal is json.Marshal without HTML escaping, so "<" in a label stays
+// Marshal is json.Marshal without HTML escaping, so "<" in a label stays
 // readable; the output is just as deterministic.
-func marshal(v any) ([]byte, error) {
+func Marshal(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -220,7 +210,7 @@ func Digest(b []byte) string {
 }
 
 // DescriptorFor describes b as a blob of the given media type.
-func DescriptorFor(mediaType string, b []byte) Descriptor {
+func DescriptorFor(mediaType MediaType, b []byte) Descriptor {
 	return Descriptor{MediaType: mediaType, Digest: Digest(b), Size: int64(len(b))}
 }
 
@@ -259,9 +249,14 @@ func ReadDescriptor(path string) (Descriptor, error) {
 
 // WriteDescriptor writes d to path atomically.
 func WriteDescriptor(path string, d Descriptor) error {
-	b, err := marshal(d)
+	b, err := Marshal(d)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, b)
+	return atomicfile.WriteBytes(path, b)
+}
+
+// Platform returns the platform the config describes.
+func (c ImageConfig) Platform() Platform {
+	return Platform{Architecture: c.Architecture, OS: c.OS, OSVersion: c.OSVersion, OSFeatures: slices.Clone(c.OSFeatures), Variant: c.Variant}
 }

@@ -20,11 +20,12 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/registry"
 )
 
 func init() {
-	firstBackoff = time.Millisecond
-	maxBackoff = 5 * time.Millisecond
+	registry.PushPolicy.FirstBackoff = time.Millisecond
+	registry.PushPolicy.MaxBackoff = 5 * time.Millisecond
 }
 
 // testReg wraps ggcr's in-process registry. ggcr keeps blobs in one pool

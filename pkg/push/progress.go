@@ -5,6 +5,9 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	prog "github.com/rules-img/rules_img/pkg/internal/progress"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // Reporter receives progress; implementations must be safe for concurrent use.
@@ -67,13 +70,14 @@ type TextReporter struct {
 	blobs, done                 int
 	total, sent                 int64 // bytes to upload, bytes sent
 	uploaded, mounted, existing int
-	start, lastDraw, lastSum    time.Time
-	drawn                       bool
+	start, lastSum              time.Time
+	line                        prog.Line // the status line on a terminal
 }
 
 // NewTextReporter reports to w. Call Finish when the push returns.
 func NewTextReporter(w io.Writer, isTerminal bool, label string) *TextReporter {
-	return &TextReporter{w: w, term: isTerminal, label: label, now: time.Now}
+	return &TextReporter{w: w, term: isTerminal, label: label, now: time.Now,
+		line: prog.Line{W: w, Terminal: isTerminal, Redraw: redrawInterval}}
 }
 
 // Blob implements Reporter.
@@ -98,7 +102,7 @@ func (r *TextReporter) Blob(ev BlobEvent) {
 			r.start, r.lastSum = now, now
 		}
 		if !r.term && ev.Size > bigBlob {
-			fmt.Fprintf(r.w, "%s: uploading %s (%s MiB)\n", r.label, short(ev.Digest), mib(ev.Size))
+			fmt.Fprintf(r.w, "%s: uploading %s (%s MiB)\n", r.label, text.ShortDigest(ev.Digest), text.MiB(ev.Size))
 		}
 	case Bytes:
 		r.sent += ev.Bytes
@@ -109,14 +113,12 @@ func (r *TextReporter) Blob(ev BlobEvent) {
 		r.done++
 		r.uploaded++
 		if !r.term && ev.Size > bigBlob {
-			fmt.Fprintf(r.w, "%s: uploaded %s (%s MiB)\n", r.label, short(ev.Digest), mib(ev.Size))
+			fmt.Fprintf(r.w, "%s: uploaded %s (%s MiB)\n", r.label, text.ShortDigest(ev.Digest), text.MiB(ev.Size))
 		}
 	}
 	switch {
-	case r.term && now.Sub(r.lastDraw) >= redrawInterval:
-		r.lastDraw = now
-		r.drawn = true
-		fmt.Fprintf(r.w, "\r%s\x1b[K", r.status(now))
+	case r.term:
+		r.line.Status(now, "%s", r.status(now))
 	case !r.term && !r.start.IsZero() && now.Sub(r.lastSum) >= summaryInterval:
 		r.lastSum = now
 		fmt.Fprintln(r.w, r.status(now))
@@ -128,15 +130,13 @@ func (r *TextReporter) Finish() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	if r.term && r.drawn {
-		fmt.Fprint(r.w, "\r\x1b[K")
-	}
+	r.line.Clear()
 	elapsed := time.Duration(0)
 	if !r.start.IsZero() {
 		elapsed = now.Sub(r.start).Round(100 * time.Millisecond)
 	}
 	fmt.Fprintf(r.w, "%s: %d/%d blobs: %d uploaded (%s MiB in %s), %d mounted, %d already present\n",
-		r.label, r.done, r.blobs, r.uploaded, mib(r.sent), elapsed, r.mounted, r.existing)
+		r.label, r.done, r.blobs, r.uploaded, text.MiB(r.sent), elapsed, r.mounted, r.existing)
 }
 
 // status is "LABEL: 1.0/4.0 MiB, 2/5 blobs, 3.1 MiB/s".
@@ -145,16 +145,5 @@ func (r *TextReporter) status(now time.Time) string {
 	if el := now.Sub(r.start).Seconds(); !r.start.IsZero() && el > 0 {
 		rate = float64(r.sent) / (1 << 20) / el
 	}
-	return fmt.Sprintf("%s: %s/%s MiB, %d/%d blobs, %.1f MiB/s", r.label, mib(r.sent), mib(r.total), r.done, r.blobs, rate)
-}
-
-func short(digest string) string {
-	if len(digest) > 19 {
-		return digest[:19] // "sha256:" and 12 hex digits
-	}
-	return digest
-}
-
-func mib(n int64) string {
-	return fmt.Sprintf("%.1f", float64(n)/(1<<20))
+	return fmt.Sprintf("%s: %s/%s MiB, %d/%d blobs, %.1f MiB/s", r.label, text.MiB(r.sent), text.MiB(r.total), r.done, r.blobs, rate)
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/internal/parallel"
-	"github.com/rules-img/rules_img/pkg/internal/regerr"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/registry"
 )
 
 // Options says where to push and how.
@@ -49,7 +49,7 @@ type Result struct {
 type blob struct {
 	digest    string
 	size      int64
-	mediaType string
+	mediaType oci.MediaType
 	kind      string // "layer" or "config", for messages
 	source    *oci.BlobSource
 	open      image.Opener
@@ -69,11 +69,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err := check(img, opts); err != nil {
 		return fail(err)
 	}
-	var nameOpts []name.Option
-	if opts.Insecure || regerr.IsLoopback(opts.Registry) {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(opts.Registry, nameOpts...)
+	reg, err := registry.ParseRegistry(opts.Registry, opts.Insecure)
 	if err != nil {
 		return fail(fmt.Errorf("registry %q: %w", opts.Registry, err))
 	}
@@ -94,15 +90,14 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if jobs <= 0 {
 		jobs = 4
 	}
-	kc := opts.Keychain
-	if kc == nil {
-		kc = anonymous{}
-	}
-	d, err := newDest(ctx, reg, opts.Repository, kc, opts.Insecure, jobs, mountFrom)
+	r, err := registry.Open(ctx, opts.Registry, opts.Repository, registry.Options{
+		Direction: registry.Push, Keychain: opts.Keychain, Insecure: opts.Insecure,
+		MountFrom: mountFrom, Conns: jobs + 2,
+	})
 	if err != nil {
 		return fail(err)
 	}
-	p := &pusher{d: d, rep: opts.Progress, repo: opts.Repository}
+	p := &pusher{r: r, rep: opts.Progress, target: r.Label()}
 	if p.rep == nil {
 		p.rep = nopReporter{}
 	}
@@ -154,12 +149,12 @@ func check(img *image.Image, opts Options) error {
 	if opts.Registry == "" || opts.Repository == "" {
 		return errors.New("registry and repository are required")
 	}
-	if !repositoryRE.MatchString(opts.Repository) {
-		return fmt.Errorf("repository %q is not a valid name (lowercase letters, digits, separators, slashes)", opts.Repository)
+	if err := registry.CheckRepository(opts.Repository); err != nil {
+		return err
 	}
 	for _, t := range opts.Tags {
-		if !tagRE.MatchString(t) {
-			return fmt.Errorf("tag %q is not valid (up to 128 letters, digits, '_', '.', '-'; not starting with '.' or '-')", t)
+		if err := registry.CheckTag(t); err != nil {
+			return err
 		}
 	}
 	if img == nil || len(img.Manifests) == 0 {
@@ -223,7 +218,7 @@ func collect(img *image.Image) ([]*blob, error) {
 			return nil, err
 		}
 		for _, l := range m.Layers {
-			if nonDistributable(l.MediaType) {
+			if l.MediaType.IsNonDistributable() {
 				continue
 			}
 			err := add(&blob{digest: l.Digest, size: l.Size, mediaType: l.MediaType, kind: "layer", source: l.Source, open: l.Open})
@@ -233,15 +228,6 @@ func collect(img *image.Image) ([]*blob, error) {
 		}
 	}
 	return out, nil
-}
-
-func nonDistributable(mt string) bool {
-	switch mt {
-	case oci.MediaTypeDockerForeignLayerGzip, oci.MediaTypeLayerNondistributable, oci.MediaTypeLayerNondistributableGz,
-		"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd":
-		return true
-	}
-	return false
 }
 
 // mountSource returns the repository to mount b from, if its source is
@@ -259,12 +245,12 @@ func mountSource(b *blob, dst name.Registry, repo string) (string, bool) {
 
 // manifestMediaType prefers the declared type, then the document's own
 // mediaType field, then def.
-func manifestMediaType(declared string, raw []byte, def string) string {
+func manifestMediaType(declared oci.MediaType, raw []byte, def oci.MediaType) oci.MediaType {
 	if declared != "" {
 		return declared
 	}
 	var doc struct {
-		MediaType string `json:"mediaType"`
+		MediaType oci.MediaType `json:"mediaType"`
 	}
 	if json.Unmarshal(raw, &doc) == nil && doc.MediaType != "" {
 		return doc.MediaType
@@ -273,9 +259,9 @@ func manifestMediaType(declared string, raw []byte, def string) string {
 }
 
 type pusher struct {
-	d    *dest
-	rep  Reporter
-	repo string
+	r      *registry.Repo
+	rep    Reporter
+	target string // registry/repository, for messages
 
 	uploaded, mounted, existing atomic.Int32
 	bytes                       atomic.Int64
@@ -289,14 +275,14 @@ func (p *pusher) blobs(ctx context.Context, blobs []*blob, jobs int) error {
 
 // blob makes one blob present: known already, mounted, or uploaded.
 func (p *pusher) blob(ctx context.Context, b *blob) error {
-	d := p.d
+	r := p.r
 	var exists bool
-	err := retry(ctx, func() (err error) {
-		exists, err = d.exists(ctx, b.digest)
+	err := r.Retry(ctx, func() (err error) {
+		exists, err = r.BlobExists(ctx, b.digest)
 		return err
 	})
 	if err != nil {
-		return d.explain(err, "checking whether "+d.target+" has "+b.what())
+		return explain(r, err, "checking whether "+p.target+" has "+b.what())
 	}
 	if exists {
 		p.existing.Add(1)
@@ -305,11 +291,11 @@ func (p *pusher) blob(ctx context.Context, b *blob) error {
 	}
 
 	var session *url.URL // an upload session a failed mount opened
-	if from, ok := mountSource(b, d.reg, p.repo); ok {
+	if from, ok := mountSource(b, r.Registry(), r.Name()); ok {
 		var mounted bool
-		err := retry(ctx, func() error {
+		err := r.Retry(ctx, func() error {
 			var err error
-			mounted, session, err = d.mount(ctx, b.digest, from)
+			mounted, session, err = r.MountBlob(ctx, b.digest, from)
 			return err
 		})
 		switch {
@@ -329,20 +315,20 @@ func (p *pusher) blob(ctx context.Context, b *blob) error {
 		atomic.AddInt64(&sent, n)
 		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Bytes, Bytes: n})
 	}
-	err = retry(ctx, func() error {
+	err = r.Retry(ctx, func() error {
 		// Each attempt starts over: undo the previous attempt's count.
 		if n := atomic.SwapInt64(&sent, 0); n != 0 {
 			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Bytes, Bytes: -n})
 		}
 		s := session
 		session = nil // a retry needs a fresh session
-		return d.upload(ctx, s, b, onBytes)
+		return r.UploadBlob(ctx, s, registry.Blob{Digest: b.digest, Size: b.size, Open: b.open}, onBytes)
 	})
 	if err != nil {
 		if n := atomic.SwapInt64(&sent, 0); n != 0 {
 			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Bytes, Bytes: -n})
 		}
-		err = d.explain(err, "uploading "+b.what()+" to "+d.target)
+		err = explain(r, err, "uploading "+b.what()+" to "+p.target)
 		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done, Err: err})
 		return err
 	}
@@ -353,14 +339,14 @@ func (p *pusher) blob(ctx context.Context, b *blob) error {
 }
 
 // manifest puts one manifest, index or tag, with retries.
-func (p *pusher) manifest(ctx context.Context, ref, mediaType, digest string, raw []byte, what string) error {
+func (p *pusher) manifest(ctx context.Context, ref string, mediaType oci.MediaType, digest string, raw []byte, what string) error {
 	// Any failure of the check just means the manifest is put.
-	if p.d.hasManifest(ctx, ref, mediaType, digest) {
+	if p.r.HasManifest(ctx, ref, string(mediaType), digest) {
 		return nil
 	}
-	err := retry(ctx, func() error { return p.d.putManifest(ctx, ref, mediaType, digest, raw) })
+	err := p.r.Retry(ctx, func() error { return p.r.PutManifest(ctx, ref, string(mediaType), digest, raw) })
 	if err != nil {
-		return p.d.explain(err, "pushing "+what+" to "+p.d.target)
+		return explain(p.r, err, "pushing "+what+" to "+p.target)
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/pull"
 	"github.com/rules-img/rules_img/pkg/registry"
 )
 
@@ -232,9 +233,9 @@ func TestPushMountsFromSameRegistry(t *testing.T) {
 }
 
 func TestPushSurvivesFlakyRegistry(t *testing.T) {
-	oldAttempts := maxAttempts
-	maxAttempts = 10
-	defer func() { maxAttempts = oldAttempts }()
+	oldAttempts := registry.PushPolicy.Attempts
+	registry.PushPolicy.Attempts = 10
+	defer func() { registry.PushPolicy.Attempts = oldAttempts }()
 	tr := newTestReg(t)
 	var (
 		mu       sync.Mutex
@@ -398,7 +399,7 @@ func TestPushCorruptSourceWritesNoTag(t *testing.T) {
 			}
 			img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, good, bad)}}
 			_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Jobs: 1, Label: "//app:push"})
-			errContains(t, err, "//app:push", bad.Digest, oci.MediaTypeLayer, tc.want)
+			errContains(t, err, "//app:push", bad.Digest, string(oci.MediaTypeLayer), tc.want)
 			if opened != 1 {
 				t.Errorf("corrupt source opened %d times; a mismatch is no reason to retry", opened)
 			}
@@ -452,7 +453,7 @@ func TestPushStreamsFromOtherRegistry(t *testing.T) {
 	l := bytesLayer(layerBytes, nil)
 	l.Source = &oci.BlobSource{Registry: src.host, Repository: "library/base"}
 	l.Open = func(ctx context.Context) (io.ReadCloser, error) {
-		r, err := registry.OpenBlob(ctx, *l.Source, l.Digest, l.Size, registry.FetchOptions{})
+		r, err := pull.OpenBlob(ctx, *l.Source, l.Digest, l.Size, pull.FetchOptions{})
 		if err != nil {
 			return nil, err
 		}

@@ -19,20 +19,6 @@ import (
 	"github.com/rules-img/rules_img/pkg/internal/regerr"
 )
 
-// FuzzParseManifest: a registry's manifest or index, with its Content-Type.
-func FuzzParseManifest(f *testing.F) {
-	f.Add([]byte(`{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:00", "size": 1, "platform": {"os": "linux", "architecture": "amd64"}}]}`), "")
-	f.Add([]byte(`{"schemaVersion": 2, "config": {"digest": "sha256:00", "size": 1}, "layers": []}`), "application/vnd.docker.distribution.manifest.v2+json; charset=utf-8")
-	f.Add([]byte(`{"schemaVersion": 1, "fsLayers": []}`), "application/vnd.docker.distribution.manifest.v1+prettyjws")
-	f.Add([]byte(`<html><body>502 Bad Gateway</body></html>`), "text/html")
-	f.Fuzz(func(t *testing.T, raw []byte, contentType string) {
-		_, mt, err := parseManifest(raw, contentType)
-		if err == nil && !isIndex(mt) && !isManifest(mt) {
-			t.Fatalf("accepted media type %q", mt)
-		}
-	})
-}
-
 // FuzzErrorBody: a registry's error answer, from JSON errors to an HTML
 // page. What we print of it is one short, printable line.
 func FuzzErrorBody(f *testing.F) {
@@ -60,9 +46,9 @@ func FuzzErrorBody(f *testing.F) {
 				t.Fatalf("unprintable %q in %q", r, d)
 			}
 		}
-		c := &client{image: "r.example/x@sha256:00"}
-		c.reg, _ = name.NewRegistry("r.example")
-		msg := c.explain(err, "manifest").Error()
+		reg, _ := name.NewRegistry("r.example")
+		r := &Repo{reg: reg, repo: reg.Repo("x"), keychain: anonymous{}, policy: PullPolicy, label: "r.example/x@sha256:00"}
+		msg := r.Explain(err, "").Error()
 		if strings.ContainsAny(msg, "\n\r\x1b") {
 			t.Fatalf("explanation is not one line: %q", msg)
 		}
@@ -91,9 +77,9 @@ func FuzzAuthChallenge(f *testing.F) {
 		w.Write([]byte(token.get()))
 	}))
 	defer srv.Close()
-	old := baseTransport
-	defer func() { baseTransport = old }()
-	baseTransport = func() *http.Transport {
+	old := BaseTransport
+	defer func() { BaseTransport = old }()
+	BaseTransport = func() *http.Transport {
 		return &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "tcp", srv.Listener.Addr().String())
 		}}
@@ -106,7 +92,7 @@ func FuzzAuthChallenge(f *testing.F) {
 		token.set(string(tok))
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_, err := newClient(ctx, "127.0.0.1:1", "x", nil, false, "127.0.0.1:1/x@sha256:00")
+		_, err := Open(ctx, "127.0.0.1:1", "x", Options{})
 		if err != nil && strings.ContainsAny(err.Error(), "\n\x1b") {
 			t.Fatalf("handshake error is not one line: %q", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/compress"
+	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // Image is one platform's image as the tests see it.
@@ -21,7 +22,7 @@ type Image struct {
 
 // Layer is a layer blob, or a layer whose bytes are not here (Blob "").
 type Layer struct {
-	MediaType string
+	MediaType oci.MediaType
 	Digest    string
 	Blob      string
 }
@@ -46,11 +47,11 @@ func clean(name string) string {
 // under reports whether p lies strictly inside dir.
 func under(p, dir string) bool { return dir == "" || strings.HasPrefix(p, dir+"/") }
 
-func algorithm(mediaType string) string {
+func algorithm(mediaType oci.MediaType) string {
 	switch {
-	case strings.Contains(mediaType, "gzip"):
+	case mediaType.IsGzip():
 		return compress.Gzip
-	case strings.Contains(mediaType, "zstd"):
+	case mediaType.IsZstd():
 		return compress.Zstd
 	}
 	return compress.None

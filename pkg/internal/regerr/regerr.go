@@ -13,9 +13,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // HasCode reports whether the registry's error body holds code.
@@ -39,9 +39,9 @@ func Diagnostics(te *transport.Error) string {
 			parts = append(parts, fmt.Sprintf("and %d more", len(te.Errors)-i))
 			break
 		}
-		s := Printable(string(d.Code), 40)
+		s := text.Printable(string(d.Code), 40)
 		if d.Message != "" {
-			s += ": " + Printable(d.Message, 200)
+			s += ": " + text.Printable(d.Message, 200)
 		}
 		parts = append(parts, s)
 	}
@@ -49,30 +49,6 @@ func Diagnostics(te *transport.Error) string {
 		return ""
 	}
 	return ", " + strings.Join(parts, "; ")
-}
-
-// Printable makes untrusted text safe to print on one line: control
-// characters (line breaks, terminal escapes) become spaces or "?", invalid
-// UTF-8 becomes U+FFFD, and the result is cut at max bytes.
-func Printable(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			return '?'
-		}
-		return r
-	}, s)
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "..."
-	}
-	return s
 }
 
 // OneLine wraps err so that its message is one short printable line: the
@@ -84,7 +60,7 @@ func OneLine(err error) error {
 	if strings.Contains(msg, "no token in bearer response") {
 		msg = "the token service answered without a token: check the credentials and the registry's token service"
 	}
-	return &oneLine{msg: Printable(msg, 300), err: err}
+	return &oneLine{msg: text.Printable(msg, 300), err: err}
 }
 
 type oneLine struct {

@@ -1,0 +1,90 @@
+package build
+
+import (
+	"fmt"
+	"maps"
+
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+// IndexEntry is one manifest of an index and where its descriptor came
+// from, for messages.
+type IndexEntry struct {
+	Source     string
+	Descriptor oci.Descriptor
+}
+
+// Index returns the bytes of an image index listing the entries in the
+// given order, and the index's descriptor (without a platform). Two entries
+// for the same platform are an error: a runtime would pick one silently.
+func Index(entries []IndexEntry, annotations map[string]string) ([]byte, oci.Descriptor, error) {
+	idx := oci.Index{
+		SchemaVersion: 2,
+		MediaType:     oci.MediaTypeIndex,
+		Manifests:     make([]oci.Descriptor, 0, len(entries)),
+		Annotations:   maps.Clone(annotations),
+	}
+	for i, e := range entries {
+		d := e.Descriptor
+		switch d.MediaType {
+		case oci.MediaTypeManifest, oci.MediaTypeIndex, oci.MediaTypeDockerManifest, oci.MediaTypeDockerManifestList:
+		default:
+			return nil, oci.Descriptor{}, fmt.Errorf("%s: media type %q is not a manifest or index", e.Source, d.MediaType)
+		}
+		if err := oci.CheckDigest(d.Digest); err != nil {
+			return nil, oci.Descriptor{}, fmt.Errorf("%s: %w", e.Source, err)
+		}
+		if d.Platform != nil {
+			for _, prev := range entries[:i] {
+				if prev.Descriptor.Platform != nil && oci.SamePlatform(*prev.Descriptor.Platform, *d.Platform) {
+					return nil, oci.Descriptor{}, fmt.Errorf("%s (%s) and %s (%s) are both for platform %s",
+						prev.Source, prev.Descriptor.Digest, e.Source, d.Digest, d.Platform)
+				}
+			}
+		}
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	b, err := oci.Marshal(idx)
+	if err != nil {
+		return nil, oci.Descriptor{}, err
+	}
+	return b, oci.DescriptorFor(oci.MediaTypeIndex, b), nil
+}
+
+// IndexFiles names the inputs and outputs of `img index`.
+type IndexFiles struct {
+	Target      string   // for messages
+	Manifests   []string // descriptor files, in order
+	Annotations map[string]string
+	// Outputs.
+	Index, Descriptor string
+}
+
+// WriteIndex builds an index from descriptor files and writes it and its
+// descriptor; both or neither.
+func WriteIndex(f IndexFiles) error {
+	who := f.Target
+	if who == "" {
+		who = "index"
+	}
+	var entries []IndexEntry
+	for _, p := range f.Manifests {
+		d, err := oci.ReadDescriptor(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", who, err)
+		}
+		entries = append(entries, IndexEntry{Source: p, Descriptor: d})
+	}
+	b, desc, err := Index(entries, f.Annotations)
+	if err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	db, err := oci.Marshal(desc)
+	if err != nil {
+		return err
+	}
+	if err := writeAll(outputFile{f.Index, b}, outputFile{f.Descriptor, db}); err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rules-img/rules_img/pkg/atomicfile"
+	"github.com/rules-img/rules_img/pkg/auth"
+	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/load"
+	"github.com/rules-img/rules_img/pkg/push"
+	"github.com/rules-img/rules_img/pkg/stamp"
+)
+
+// Overrides are what a user passes after `bazel run ... --`. Tags add to
+// the target's; the rest replace what the target says when set.
+type Overrides struct {
+	Tags       []string
+	Registry   string
+	Repository string
+	Platform   string // platforms of an index to load: os/arch[/variant], a list, or all
+	Daemon     string
+	Output     string // the tarball of daemon "tar"
+	Jobs       int    // concurrent blob uploads per push; 0: the default
+}
+
+// Env is what an operation takes from where it runs rather than from its
+// spec.
+type Env struct {
+	Stderr   io.Writer // progress and warnings
+	Terminal bool      // Stderr may draw a live status line
+	// Getenv reads IMG_REAPI_ENDPOINT, IMG_REAPI_INSTANCE_NAME,
+	// IMG_CREDENTIAL_HELPER and BUILD_WORKING_DIRECTORY; nil: os.Getenv.
+	Getenv func(string) string
+}
+
+func (e Env) getenv(k string) string {
+	if e.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return e.Getenv(k)
+}
+
+// Run carries out one push or load and returns its summary.
+func Run(ctx context.Context, s *Spec, o Overrides, env Env) (string, error) {
+	src, err := s.Sources(env)
+	if err != nil {
+		return "", err
+	}
+	img, err := s.BuildImage(src)
+	if err != nil {
+		return "", err
+	}
+	repository := s.Repository
+	if o.Repository != "" {
+		repository = o.Repository
+	}
+	if stamp.HasTemplate(repository) {
+		return "", fmt.Errorf("%s: repository %q needs stamping: build with --stamp (or stamp = \"force\")", s.Label, repository)
+	}
+	tags := s.tags(o.Tags, env)
+	switch s.Operation {
+	case "push":
+		return s.push(ctx, img, src, repository, tags, o, env)
+	case "load":
+		return s.load(ctx, img, repository, tags, o, env)
+	}
+	return "", fmt.Errorf("%s: img deploy cannot run a %q spec", s.Label, s.Operation)
+}
+
+// tags are the target's tags and the run's (as in upstream rules_img, a
+// run-time tag adds to them), without those that still need stamping.
+func (s *Spec) tags(extra []string, env Env) []string {
+	all := slices.Clone(s.Tags)
+	for _, t := range extra {
+		if !slices.Contains(all, t) {
+			all = append(all, t)
+		}
+	}
+	var kept []string
+	for _, t := range all {
+		if stamp.HasTemplate(t) {
+			fmt.Fprintf(env.Stderr, "%s: skipping tag %q: it needs stamping (build with --stamp)\n", s.Label, t)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept
+}
+
+func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, repository string, tags []string, o Overrides, env Env) (string, error) {
+	registry := s.Registry
+	if o.Registry != "" {
+		registry = o.Registry
+	}
+	if stamp.HasTemplate(registry) {
+		return "", fmt.Errorf("%s: registry %q needs stamping: build with --stamp (or stamp = \"force\")", s.Label, registry)
+	}
+	if registry == "" {
+		return "", fmt.Errorf("%s: no registry to push to: set registry or destination_file on the target, --@rules_img//img/settings:destination_registry, or pass -- --registry HOST", s.Label)
+	}
+	kc, err := auth.New(auth.Options{})
+	if err != nil {
+		return "", err
+	}
+	rep := push.NewTextReporter(env.Stderr, env.Terminal, s.Label)
+	res, err := push.Push(ctx, img, push.Options{
+		Registry: registry, Repository: repository, Tags: tags,
+		Keychain: kc, Insecure: src.Insecure, Jobs: o.Jobs, Progress: rep, Label: s.Label,
+	})
+	rep.Finish()
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("%s (%d uploaded, %.1f MiB; %d mounted; %d already there)", res.Reference, res.Uploaded, float64(res.BytesUploaded)/(1<<20), res.Mounted, res.Existing)
+	for _, t := range res.Tags {
+		msg += "\n       tagged " + t
+	}
+	return msg, nil
+}
+
+func (s *Spec) load(ctx context.Context, img *image.Image, repository string, tags []string, o Overrides, env Env) (string, error) {
+	daemon := s.Daemon
+	if o.Daemon != "" {
+		daemon = o.Daemon
+	}
+	refs := loadRefs(repository, tags)
+	if daemon == "tar" {
+		return s.writeTarball(ctx, img, refs, o, env)
+	}
+	res, err := load.Load(ctx, img, load.Options{
+		Daemon: daemon, Tags: refs, Platform: o.Platform,
+		Progress: env.Stderr, IsTerminal: env.Terminal, Label: s.Label,
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s %s into %s (%d blobs written, %.1f MiB; %d already there)",
+		strings.Join(res.Names, ", "), res.Digest, res.Daemon, res.BlobsWritten, float64(res.BytesWritten)/(1<<20), res.BlobsSkipped), nil
+}
+
+// loadRefs turns load tags into references: a bare tag joins the
+// repository, a tag with ':' or '/' is a whole reference already.
+func loadRefs(repository string, tags []string) []string {
+	var refs []string
+	for _, t := range tags {
+		if strings.ContainsAny(t, ":/") {
+			refs = append(refs, t)
+		} else {
+			refs = append(refs, repository+":"+t)
+		}
+	}
+	return refs
+}
+
+func (s *Spec) writeTarball(ctx context.Context, img *image.Image, refs []string, o Overrides, env Env) (string, error) {
+	if o.Output == "" {
+		return "", fmt.Errorf("%s: daemon tar writes a docker-save tarball: pass --output FILE", s.Label)
+	}
+	ms, err := load.SelectManifests(img, o.Platform)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", s.Label, err)
+	}
+	if len(ms) > 1 {
+		return "", fmt.Errorf("%s: a docker-save tarball holds one platform, and %d were asked for: pass --platform os/arch", s.Label, len(ms))
+	}
+	m := ms[0]
+	out := o.Output
+	// bazel run starts us in the runfiles; a relative path means the
+	// directory the user ran bazel from.
+	if wd := env.getenv("BUILD_WORKING_DIRECTORY"); wd != "" && !filepath.IsAbs(out) {
+		out = filepath.Join(wd, out)
+	}
+	if err := atomicfile.Write(out, func(w io.Writer) error {
+		return load.WriteDockerArchive(ctx, w, m, refs)
+	}); err != nil {
+		return "", fmt.Errorf("%s: %w", s.Label, err)
+	}
+	return fmt.Sprintf("wrote %s (%s, %s)", out, strings.Join(refs, ", "), m.Digest), nil
+}
+
+// WriteTarball writes the docker-save tarball of a "tarball" spec (image_load's
+// tarball output group, a build action) to out.
+func (s *Spec) WriteTarball(ctx context.Context, out, platform string, env Env) error {
+	src, err := s.Sources(env)
+	if err != nil {
+		return err
+	}
+	img, err := s.BuildImage(src)
+	if err != nil {
+		return err
+	}
+	m, err := load.SelectManifest(img, platform)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Label, err)
+	}
+	return atomicfile.Write(out, func(w io.Writer) error {
+		return load.WriteDockerArchive(ctx, w, m, loadRefs(s.Repository, s.Tags))
+	})
+}
+
+// Sources says where this spec's layer bytes may come from besides the
+// runfiles: the Bazel remote cache, and the base image's registry.
+func (s *Spec) Sources(env Env) (Sources, error) {
+	var src Sources
+	var access Access
+	if s.SourceAccess != nil {
+		access = *s.SourceAccess
+	}
+	kc, err := auth.New(auth.Options{DockerConfig: access.DockerConfig, CredentialHelper: access.CredentialHelper})
+	if err != nil {
+		return src, err
+	}
+	src.Keychain, src.Insecure, src.Progress = kc, access.Insecure, env.Stderr
+	endpoint := s.RemoteCache
+	if endpoint == "" {
+		endpoint = env.getenv("IMG_REAPI_ENDPOINT")
+	}
+	instance := s.RemoteInstance
+	if instance == "" {
+		instance = env.getenv("IMG_REAPI_INSTANCE_NAME")
+	}
+	helper := s.CredentialHelper
+	if helper == "" {
+		helper = env.getenv("IMG_CREDENTIAL_HELPER")
+	}
+	if endpoint != "" {
+		if src.Cache, err = cas.Open(endpoint, cas.Options{CredentialHelper: helper, InstanceName: instance}); err != nil {
+			return src, fmt.Errorf("%s: remote cache: %w", s.Label, err)
+		}
+	} else if s.Strategy == "lazy" {
+		fmt.Fprintf(env.Stderr, "%s: strategy lazy without a remote cache (set --@rules_img//img/settings:remote_cache or IMG_REAPI_ENDPOINT): blobs must come from local files or base registries\n", s.Label)
+	}
+	return src, nil
+}
+
+// Outcome is how one operation of RunAll ended.
+type Outcome struct {
+	Spec    *Spec
+	Summary string        // on success
+	Err     error         // on failure: one message that starts with the label
+	Took    time.Duration // wall time
+}
+
+// RunAll runs the operations side by side; one failing does not stop the
+// others. A failure after ctx was cancelled (Ctrl-C) is reported as the
+// interruption it is, whatever broke first in its wake.
+func RunAll(ctx context.Context, specs []*Spec, o Overrides, env Env) []Outcome {
+	out := make([]Outcome, len(specs))
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			sum, err := Run(ctx, s, o, env)
+			out[i] = Outcome{Spec: s, Summary: sum, Took: time.Since(start)}
+			if err == nil {
+				return
+			}
+			msg := err.Error()
+			if ctx.Err() != nil {
+				msg = fmt.Sprintf("interrupted before the %s finished: run it again to finish (tags are written last, so none points at an incomplete image)", s.Operation)
+			}
+			if !strings.HasPrefix(msg, s.Label+": ") {
+				msg = s.Label + ": " + msg
+			}
+			out[i].Err = errors.New(msg)
+		}()
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,74 @@
+package oci
+
+import "strings"
+
+// MediaType names what a descriptor points at. Its predicates treat the OCI
+// and Docker v2 spellings of a kind alike, as registries and runtimes do.
+type MediaType string
+
+// Media types from the OCI image spec.
+const (
+	MediaTypeLayer     MediaType = "application/vnd.oci.image.layer.v1.tar"
+	MediaTypeLayerGzip MediaType = "application/vnd.oci.image.layer.v1.tar+gzip"
+	MediaTypeLayerZstd MediaType = "application/vnd.oci.image.layer.v1.tar+zstd"
+	MediaTypeConfig    MediaType = "application/vnd.oci.image.config.v1+json"
+	MediaTypeManifest  MediaType = "application/vnd.oci.image.manifest.v1+json"
+	MediaTypeIndex     MediaType = "application/vnd.oci.image.index.v1+json"
+
+	MediaTypeLayerNondistributable     MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+	MediaTypeLayerNondistributableGz   MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+	MediaTypeLayerNondistributableZstd MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+)
+
+// Media types that appear in images pulled from Docker registries. rules_img
+// never writes them, but base images and layouts may contain them.
+const (
+	MediaTypeDockerManifest         MediaType = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaTypeDockerManifestList     MediaType = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaTypeDockerConfig           MediaType = "application/vnd.docker.container.image.v1+json"
+	MediaTypeDockerLayerGzip        MediaType = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	MediaTypeDockerLayerZstd        MediaType = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+	MediaTypeDockerForeignLayerGzip MediaType = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+)
+
+// IsIndex: an OCI index or a Docker manifest list.
+func (m MediaType) IsIndex() bool { return m == MediaTypeIndex || m == MediaTypeDockerManifestList }
+
+// IsManifest: a single-platform OCI or Docker v2 manifest.
+func (m MediaType) IsManifest() bool { return m == MediaTypeManifest || m == MediaTypeDockerManifest }
+
+// IsLayer: any OCI or Docker layer, compressed or not, distributable or not.
+func (m MediaType) IsLayer() bool {
+	s := string(m)
+	return strings.HasPrefix(s, "application/vnd.oci.image.layer.") ||
+		strings.HasPrefix(s, "application/vnd.docker.image.rootfs.")
+}
+
+// IsNonDistributable: a layer registries are not expected to hold (OCI
+// non-distributable, Docker foreign).
+func (m MediaType) IsNonDistributable() bool {
+	s := string(m)
+	return strings.HasPrefix(s, "application/vnd.oci.image.layer.nondistributable.") ||
+		strings.HasPrefix(s, "application/vnd.docker.image.rootfs.foreign.")
+}
+
+// IsZstd: zstd-compressed, by the suffix ("+zstd", Docker's ".zstd"), which
+// artifact media types such as Helm charts' follow too.
+func (m MediaType) IsZstd() bool { return strings.HasSuffix(string(m), "zstd") }
+
+// IsGzip: gzip-compressed, by the suffix ("+gzip", Docker's ".gzip").
+func (m MediaType) IsGzip() bool { return strings.HasSuffix(string(m), "gzip") }
+
+// ToOCI maps a Docker layer media type to its OCI equivalent: the bytes are
+// the same, and mixing both kinds in one manifest confuses some registries.
+func (mt MediaType) ToOCI() MediaType {
+	switch mt {
+	case MediaTypeDockerLayerGzip:
+		return MediaTypeLayerGzip
+	case MediaTypeDockerLayerZstd:
+		return MediaTypeLayerZstd
+	case MediaTypeDockerForeignLayerGzip:
+		return MediaTypeLayerNondistributableGz
+	}
+	return mt
+}
