@@ -119,6 +119,8 @@ func TestHostileInputs(t *testing.T) {
 		analysisCase("//bad:dotdot_path", `//bad:dotdot_path: srcs: "/app/../etc/passwd" has an empty, '.' or '..' component; write the plain path, e.g. '/app/bin/server'`),
 		analysisCase("//bad:bad_metadata", `//bad:bad_metadata: file_metadata["/etc/greeting.txt"]: "{mode: 0755" is not file metadata; build it with file_metadata(mode = "0755", uid = 0, ...)`),
 		buildCase("//bad:bad_mode", "img layer: ", `//bad:bad_mode: file_metadata["/etc/greeting.txt"]: bad mode "rwx"; use an octal string from "0000" to "7777", like "0755"`),
+		buildCase("//bad:pkg_duplicate_path", "img layer: ", `//bad:pkg_duplicate_path: two sources for /etc/file.txt: bad/file.txt and symlink to /other; remove one from srcs`),
+		analysisCase("//bad:pkg_bad_mode", `//bad:pkg_bad_mode: //bad:pkg_rwx_file (through srcs) has mode = "rwx"; give an octal string from "0000" to "7777", e.g. pkg_attributes(mode = "0755")`),
 		buildCase("//bad:unknown_platform", "img manifest: ", `//bad:unknown_platform: unknown platform "linux/mips128": use one of `+knownPlatforms),
 		{name: "//bad:platform_without_cpu", run: build("//bad:platform_without_cpu", "--platforms=//platforms:linux_nocpu"), prefix: "Error in fail: ",
 			want:  `//bad:platform_without_cpu: cannot tell the image platform from the target platform: it needs an os constraint (@platforms//os:linux, @platforms//os:windows, @platforms//os:freebsd) and a cpu constraint (@platforms//cpu:x86_64, @platforms//cpu:aarch64, @platforms//cpu:armv7, @platforms//cpu:x86_32, @platforms//cpu:ppc64le, @platforms//cpu:s390x, @platforms//cpu:riscv64) from @platforms, or set platform = "linux/amd64"`,

@@ -16,8 +16,9 @@ BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
 TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman)
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
-# stardoc and the Java tools its renderer builds with, for docs/rules.md.
-SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools)
+# stardoc and the Java tools its renderer builds with, for docs/rules.md;
+# rules_pkg, a dependency of rules_img itself (layer_from_pkg).
+SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
@@ -253,15 +254,17 @@ EOF
 	mv "$dest.partial" "$dest"
 }
 
-# A file registry that serves rules_go, gazelle and rules_shell from local
-# directories. Unlike --override_module, which is an error in any workspace
-# whose graph lacks the module, a registry entry only answers when asked.
+# A file registry that serves rules_go, gazelle, rules_shell, stardoc and
+# rules_pkg from local directories. Unlike --override_module, which is an
+# error in any workspace whose graph lacks the module, a registry entry only
+# answers when asked.
 # Each version some module in our graphs requests maps to the one local copy.
 REGISTRY_MODULES=(
 	"rules_go $CACHE/rules_go 0.55.1 0.50.1"
 	"gazelle $CACHE/gazelle 0.43.0 0.36.0"
 	"rules_shell /usr/share/bazel/rules/shell 0.3.0 0.2.0"
 	"stardoc /usr/share/bazel/tools/stardoc 0.8.1"
+	"rules_pkg /usr/share/bazel/rules/pkg 0.9.1"
 )
 write_registry() {
 	local reg=$CACHE/registry line name dir v versions

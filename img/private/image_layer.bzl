@@ -8,11 +8,19 @@ load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
-def _check_image_path(label, path, attribute):
+def check_image_path(label, path, attribute):
     """Returns path as an absolute image path; fails unless it is normalised.
 
     A relative path ("app/server") is relative to the image root, as in
     upstream rules_img.
+
+    Args:
+        label: the rule's label, for the error.
+        path: the image path to check.
+        attribute: where the path came from, for the error.
+
+    Returns:
+        The path, starting with "/".
     """
     path = "/" + path.removeprefix("/")
     for part in path.split("/")[1:]:
@@ -126,24 +134,26 @@ def _create_parents(ctx):
         value = ctx.attr._create_parent_directories[BuildSettingInfo].value
     return value == "enabled"
 
-def write_layer(ctx, srcs, symlinks = {}):
+def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     """Declares the action that writes a layer of srcs and symlinks.
 
-    layer_from_binary writes its layer with it too.
+    layer_from_binary and layer_from_pkg write their layers with it too.
 
     Args:
         ctx: context of a rule with LAYER_ATTRS and LAYER_TOOLCHAINS; srcs'
             targets carry executables_aspect.
         srcs: list of (image path, target).
         symlinks: dict of image path -> link target.
+        entries: layer spec entries made by the caller, with checked paths.
+        inputs: list of depsets of the files those entries name.
 
     Returns:
         LayerInfo of the layer.
     """
-    entries = []
-    inputs = []
+    entries = list(entries)
+    inputs = list(inputs)
     for path, target in srcs:
-        path = _check_image_path(display_label(ctx.label), path, "srcs")
+        path = check_image_path(display_label(ctx.label), path, "srcs")
         entries.extend(_entries_for(ctx, path, target))
         inputs.append(target[DefaultInfo].files)
         if ctx.attr.include_runfiles:
@@ -151,14 +161,14 @@ def write_layer(ctx, srcs, symlinks = {}):
             if target[DefaultInfo].files_to_run and target[DefaultInfo].files_to_run.repo_mapping_manifest:
                 inputs.append(depset([target[DefaultInfo].files_to_run.repo_mapping_manifest]))
     for path, link_target in symlinks.items():
-        path = _check_image_path(display_label(ctx.label), path, "symlinks")
+        path = check_image_path(display_label(ctx.label), path, "symlinks")
         if not link_target:
             fail("symlinks[%r]: the link target is empty; give the path it points to" % path)
         entries.append({"path": path, "type": "symlink", "target": link_target})
 
     file_metadata = {}
     for path, value in ctx.attr.file_metadata.items():
-        path = _check_image_path(display_label(ctx.label), path, "file_metadata")
+        path = check_image_path(display_label(ctx.label), path, "file_metadata")
         file_metadata[path] = _check_metadata(display_label(ctx.label), value, "file_metadata[%r]" % path)
     spec = {
         "target": display_label(ctx.label),

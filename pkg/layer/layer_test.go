@@ -847,3 +847,50 @@ func TestDedupReadsOnce(t *testing.T) {
 		t.Errorf("opens = %v\nwant    %v", opens, want)
 	}
 }
+
+// An entry's own metadata (what layer_from_pkg gets from rules_pkg's
+// attributes) applies to the entry and to the files of a tree, yields to
+// file_metadata and beats default_metadata.
+func TestEntryMetadata(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"cfg": "c", "tree/a": "a", "tree/sub/b": "b", "plain": "p"})
+	spec := `{"target": "//t", "default_metadata": {"mode": "0444", "uid": 7},
+	  "file_metadata": {"/opt/tree/sub/b": {"mode": "0640"}},
+	  "entries": [
+	  {"path": "/etc/cfg", "type": "file", "source": "$D/cfg", "metadata": {"mode": "0600", "uname": "app"}},
+	  {"path": "/plain", "type": "file", "source": "$D/plain"},
+	  {"path": "/opt/tree", "type": "tree", "source": "$D/tree", "metadata": {"mode": "0750", "gid": 5}},
+	  {"path": "/var/log/app", "type": "dir", "metadata": {"mode": "0700"}},
+	  {"path": "/usr/bin/x", "type": "symlink", "target": "/etc/cfg", "metadata": {"uname": "root"}}]}`
+	got := map[string]entry{}
+	for _, e := range listTar(t, tarBytes(t, mustParse(t, specJSON(dir, spec)))) {
+		got[e.Name] = e
+	}
+	for name, want := range map[string]struct {
+		mode     int64
+		uid, gid int
+		uname    string
+	}{
+		"etc/cfg":        {0o600, 7, 0, "app"},
+		"plain":          {0o444, 7, 0, ""},
+		"opt/tree/":      {0o755, 7, 5, ""},
+		"opt/tree/a":     {0o750, 7, 5, ""},
+		"opt/tree/sub/":  {0o755, 7, 5, ""},
+		"opt/tree/sub/b": {0o640, 7, 5, ""},
+		"var/log/app/":   {0o700, 7, 0, ""},
+		"usr/bin/x":      {0o777, 7, 0, "root"},
+	} {
+		e, ok := got[name]
+		if !ok {
+			t.Errorf("%s: missing", name)
+			continue
+		}
+		if e.Mode != want.mode || e.UID != want.uid || e.GID != want.gid || e.Uname != want.uname {
+			t.Errorf("%s: mode %o uid %d gid %d uname %q, want %o %d %d %q", name, e.Mode, e.UID, e.GID, e.Uname, want.mode, want.uid, want.gid, want.uname)
+		}
+	}
+	bad := `{"target": "//t", "entries": [{"path": "/x", "type": "dir", "metadata": {"mode": "rwx"}}]}`
+	if err := Write(io.Discard, mustParse(t, bad)); err == nil || !strings.Contains(err.Error(), "entries[0] (/x) metadata: bad mode") {
+		t.Errorf("bad entry metadata: err = %v", err)
+	}
+}

@@ -23,8 +23,11 @@ type item struct {
 	link   string // symlink target, or hardlink target name (TypeLink)
 	origin string // where the entry came from, for errors
 	auto   bool   // parent directory created by create_parent_directories
-	ahead  bool   // its content is read ahead (readAhead)
-	attrs  attrs
+	entry  *meta  // the spec entry's own metadata, if it has one
+	// entryMode: the entry's mode applies (not to a tree's directories)
+	entryMode bool
+	ahead     bool // its content is read ahead (readAhead)
+	attrs     attrs
 }
 
 // plan validates spec against the file system and returns the entries in
@@ -117,6 +120,18 @@ func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
 		return s.errorf("entries[%d]: path \"/\" is only allowed for type %q; give the %s a name", i, TypeTree, e.Type)
 	}
 	where := func() string { return fmt.Sprintf("entries[%d] (%s)", i, e.Path) }
+	if e.Metadata != nil {
+		em, err := s.parseMeta(where()+" metadata", *e.Metadata)
+		if err != nil {
+			return err
+		}
+		addPlain := add
+		add = func(it *item) error {
+			it.entry = &em
+			it.entryMode = e.Type != TypeTree || it.kind == tar.TypeReg
+			return addPlain(it)
+		}
+	}
 	switch e.Type {
 	case TypeFile, TypeTree:
 		if e.Source == "" {
@@ -239,10 +254,10 @@ func (s *Spec) walkTree(root, sub, dest string, add func(*item) error) error {
 	return nil
 }
 
-// resolve applies the metadata precedence file_metadata > default_metadata >
-// built-in defaults. default_metadata's mode applies only to regular files:
-// a file mode like 0644 would make directories untraversable and means
-// nothing for symlinks. Parent directories created by
+// resolve applies the metadata precedence file_metadata > the entry's own
+// metadata > default_metadata > built-in defaults. default_metadata's mode
+// applies only to regular files: a file mode like 0644 would make
+// directories untraversable and means nothing for symlinks. Parent directories created by
 // create_parent_directories ignore default_metadata entirely (they are
 // root-owned 0755 at the epoch) unless file_metadata names them.
 func resolve(it *item, def, own meta) attrs {
@@ -283,6 +298,9 @@ func resolve(it *item, def, own meta) attrs {
 	}
 	if !it.auto {
 		apply(def, it.kind == tar.TypeReg)
+	}
+	if it.entry != nil {
+		apply(*it.entry, it.entryMode)
 	}
 	apply(own, true)
 	return a

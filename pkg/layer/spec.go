@@ -48,6 +48,12 @@ type Entry struct {
 	// never reaches the layer. Files inside trees are never executable by
 	// default.
 	Executable bool `json:"executable,omitempty"`
+	// Metadata applies to this entry and, for a tree, to everything in it
+	// (its mode only to the tree's regular files: rules_pkg gives a
+	// pkg_files of a directory output mode 0644, and its directories must
+	// stay traversable).
+	// file_metadata for a path still wins; default_metadata yields to it.
+	Metadata *Metadata `json:"metadata,omitempty"`
 }
 
 // Metadata overrides tar header fields. Every field is optional; nil means
