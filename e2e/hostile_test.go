@@ -120,6 +120,7 @@ func TestHostileInputs(t *testing.T) {
 		analysisCase("//bad:bad_metadata", `//bad:bad_metadata: file_metadata["/etc/greeting.txt"]: "{mode: 0755" is not file metadata; build it with file_metadata(mode = "0755", uid = 0, ...)`),
 		buildCase("//bad:bad_mode", "img layer: ", `//bad:bad_mode: file_metadata["/etc/greeting.txt"]: bad mode "rwx"; use an octal string from "0000" to "7777", like "0755"`),
 		buildCase("//bad:pkg_duplicate_path", "img layer: ", `//bad:pkg_duplicate_path: two sources for /etc/file.txt: bad/file.txt and symlink to /other; remove one from srcs`),
+		buildCase("//artifact:artifact_with_env", "img manifest: ", `//artifact:artifact_with_env: config_media_type application/vnd.oci.empty.v1+json makes an artifact, which has no image config: remove env`),
 		analysisCase("//bad:pkg_bad_mode", `//bad:pkg_bad_mode: //bad:pkg_rwx_file (through srcs) has mode = "rwx"; give an octal string from "0000" to "7777", e.g. pkg_attributes(mode = "0755")`),
 		buildCase("//bad:unknown_platform", "img manifest: ", `//bad:unknown_platform: unknown platform "linux/mips128": use one of `+knownPlatforms),
 		{name: "//bad:platform_without_cpu", run: build("//bad:platform_without_cpu", "--platforms=//platforms:linux_nocpu"), prefix: "Error in fail: ",

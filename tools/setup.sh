@@ -17,8 +17,9 @@ BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman)
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
-# rules_pkg, a dependency of rules_img itself (layer_from_pkg).
-SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg)
+# rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which
+# reads the artifacts image_manifest makes.
+SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)

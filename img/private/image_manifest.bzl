@@ -18,7 +18,7 @@ INHERIT_FROM_BASE = "<inherit from base>\0"
 
 _INHERITED_LISTS = ["entrypoint", "cmd"]
 _INHERITED_STRINGS = ["user", "working_dir", "stop_signal"]
-_SET_WHEN_GIVEN = ["exposed_ports", "volumes", "env", "labels", "annotations", "created"]
+_SET_WHEN_GIVEN = ["exposed_ports", "volumes", "env", "labels", "annotations", "created", "artifact_type", "config_media_type"]
 
 # Tar files in `layers` become layers as layer_from_tar would make them.
 _TAR_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst"]
@@ -253,8 +253,20 @@ base set, as Docker does.""",
             allow_single_file = True,
         ),
         config_fragment = attr.label(
-            doc = "An OCI image config JSON to start from; the attributes above override its fields.",
+            doc = "An OCI image config JSON to start from; the attributes above override its fields. " +
+                  "With a config_media_type other than the image config's, the config blob itself, byte for byte.",
             allow_single_file = [".json"],
+        ),
+        artifact_type = attr.string(
+            doc = "The manifest's artifactType (OCI image spec 1.1): what an artifact holds, e.g. " +
+                  "application/spdx+json for an SBOM or application/vnd.cncf.helm.chart.v1 for a chart.",
+        ),
+        config_media_type = attr.string(
+            doc = "Make an artifact instead of an image: the config blob's media type. " +
+                  "application/vnd.oci.empty.v1+json gives the empty config {} (artifact_type is then required); " +
+                  "any other type, such as application/vnd.cncf.helm.config.v1+json, takes config_fragment as the blob. " +
+                  "An artifact has no base and no image config fields (env, entrypoint, ...); its layers go in as they are " +
+                  "(layer_from_file).",
         ),
         platform = attr.string(doc = "os/architecture[/variant] to use instead of the target platform's, e.g. linux/arm64."),
         platform_target = attr.label(

@@ -27,7 +27,7 @@ def image_manifest(name, platform = None, created = None, **kwargs):
         name: the target name.
         platform: a platform label or "os/arch[/variant]".
         created: an RFC 3339 time or a label of a file holding one.
-        **kwargs: attributes of the rule.
+        **kwargs: the rule's attributes, listed under "image_manifest: attributes".
     """
     if type(platform) == "string" and platform and _looks_like_label(platform):
         kwargs["platform_target"] = platform

@@ -29,9 +29,12 @@ const DefaultCreated = "1970-01-01T00:00:00Z"
 type Input struct {
 	Spec     ConfigSpec
 	Fragment *oci.ImageConfig // nil: no config_fragment
-	Base     *Base            // nil: the image starts from scratch
-	Platform oci.Platform     // os, architecture and optional variant
-	Layers   []oci.LayerMetadata
+	// FragmentBytes is config_fragment as it is, the config blob of an
+	// artifact (Spec.Artifact); nil when there is none.
+	FragmentBytes []byte
+	Base          *Base        // nil: the image starts from scratch
+	Platform      oci.Platform // os, architecture and optional variant
+	Layers        []oci.LayerMetadata
 }
 
 // Output is the result of Image: the exact bytes to write and the
@@ -67,6 +70,12 @@ func Image(in Input) (Output, error) {
 	if err := oci.CheckPlatform(in.Platform); err != nil {
 		return Output{}, err
 	}
+	if in.Spec.ArtifactType != "" && !oci.MediaType(in.Spec.ArtifactType).Valid() {
+		return Output{}, fmt.Errorf("artifact_type %q is not a media type: want type/subtype, e.g. application/spdx+json", in.Spec.ArtifactType)
+	}
+	if in.Spec.Artifact() {
+		return artifact(in)
+	}
 	cfg := oci.ImageConfig{
 		Architecture: in.Platform.Architecture,
 		OS:           in.Platform.OS,
@@ -100,6 +109,7 @@ func Image(in Input) (Output, error) {
 	manifest := oci.Manifest{
 		SchemaVersion: 2,
 		MediaType:     oci.MediaTypeManifest,
+		ArtifactType:  s.ArtifactType,
 		Config:        oci.DescriptorFor(oci.MediaTypeConfig, configBytes),
 		Layers:        layers,
 		Annotations:   maps.Clone(s.Annotations),
@@ -109,6 +119,7 @@ func Image(in Input) (Output, error) {
 		return Output{}, err
 	}
 	desc := oci.DescriptorFor(oci.MediaTypeManifest, manifestBytes)
+	desc.ArtifactType = s.ArtifactType
 	p := cfg.Platform()
 	desc.Platform = &p
 	return Output{Manifest: manifestBytes, Config: configBytes, Descriptor: desc}, nil
@@ -548,7 +559,13 @@ func WriteImage(f ImageFiles) error {
 			return fail(fmt.Errorf("created: %s is empty: it must hold an RFC 3339 time such as %s", in.Spec.CreatedFile, DefaultCreated))
 		}
 	}
-	if in.Spec.ConfigFragment != "" {
+	if in.Spec.ConfigFragment != "" && in.Spec.Artifact() {
+		b, err := os.ReadFile(in.Spec.ConfigFragment)
+		if err != nil {
+			return fail(fmt.Errorf("config fragment: %w", err))
+		}
+		in.FragmentBytes = b
+	} else if in.Spec.ConfigFragment != "" {
 		frag, err := ReadConfigFragment(in.Spec.ConfigFragment)
 		if err != nil {
 			return fail(err)

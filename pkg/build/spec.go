@@ -34,8 +34,19 @@ type ConfigSpec struct {
 	// Vars are template variables from build settings, for {{.KEY}} in the
 	// values of env, labels and annotations.
 	Vars map[string]string `json:"vars"`
-	// ConfigFragment is the path of an image config JSON to start from.
+	// ConfigFragment is the path of an image config JSON to start from; for
+	// an artifact, the config blob itself.
 	ConfigFragment string `json:"config_fragment"`
+	// ArtifactType is the manifest's artifactType.
+	ArtifactType string `json:"artifact_type"`
+	// ConfigMediaType other than the OCI image config's makes an artifact:
+	// the config blob is ConfigFragment's bytes, or "{}" for the empty type.
+	ConfigMediaType string `json:"config_media_type"`
+}
+
+// Artifact says whether the spec makes an artifact rather than an image.
+func (s ConfigSpec) Artifact() bool {
+	return s.ConfigMediaType != "" && oci.MediaType(s.ConfigMediaType) != oci.MediaTypeConfig
 }
 
 // ReadConfigSpec reads a spec file. Unknown keys are an error: they mean the

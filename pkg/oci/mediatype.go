@@ -14,6 +14,9 @@ const (
 	MediaTypeConfig    MediaType = "application/vnd.oci.image.config.v1+json"
 	MediaTypeManifest  MediaType = "application/vnd.oci.image.manifest.v1+json"
 	MediaTypeIndex     MediaType = "application/vnd.oci.image.index.v1+json"
+	// MediaTypeEmpty is the config of an artifact that needs none: the blob
+	// "{}" (image spec 1.1).
+	MediaTypeEmpty MediaType = "application/vnd.oci.empty.v1+json"
 
 	MediaTypeLayerNondistributable     MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar"
 	MediaTypeLayerNondistributableGz   MediaType = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
@@ -71,4 +74,26 @@ func (mt MediaType) ToOCI() MediaType {
 		return MediaTypeLayerNondistributableGz
 	}
 	return mt
+}
+
+// Valid says whether m has the type/subtype form of RFC 6838, with no
+// parameters or white space.
+func (m MediaType) Valid() bool {
+	typ, sub, ok := strings.Cut(string(m), "/")
+	return ok && restrictedName(typ) && restrictedName(sub)
+}
+
+func restrictedName(s string) bool {
+	if s == "" || len(s) > 127 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && strings.ContainsRune("!#$&-^_.+", r):
+		default:
+			return false
+		}
+	}
+	return true
 }

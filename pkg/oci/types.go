@@ -23,6 +23,8 @@ type Descriptor struct {
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	ArtifactType string            `json:"artifactType,omitempty"`
 	Platform     *Platform         `json:"platform,omitempty"`
+	// Data embeds the content (base64 in JSON), as for an empty config.
+	Data []byte `json:"data,omitempty"`
 }
 
 // Platform is the platform object of an index entry.
@@ -47,11 +49,13 @@ func (p Platform) String() string {
 
 // Manifest is an OCI image manifest.
 type Manifest struct {
-	SchemaVersion int               `json:"schemaVersion"`
-	MediaType     MediaType         `json:"mediaType"`
-	Config        Descriptor        `json:"config"`
-	Layers        []Descriptor      `json:"layers"`
-	Annotations   map[string]string `json:"annotations,omitempty"`
+	SchemaVersion int       `json:"schemaVersion"`
+	MediaType     MediaType `json:"mediaType"`
+	// ArtifactType is set on artifacts (SBOMs, charts, ...), not images.
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Config       Descriptor        `json:"config"`
+	Layers       []Descriptor      `json:"layers"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // Index is an OCI image index (also the shape of a layout's index.json).
