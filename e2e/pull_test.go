@@ -161,6 +161,49 @@ func TestPullBaseImages(t *testing.T) {
 		}
 	})
 
+	t.Run("images extension pulls shallowly, once per digest", func(t *testing.T) {
+		e.proxy.Reset()
+		targets := []string{"//app:image_ext", "//app:image_ext_repository", "//app:image_ext_repo"}
+		if _, err := e.ws.Must(append([]string{"build", "//app:image"}, targets...)...); err != nil {
+			t.Fatal(err)
+		}
+		stats := e.proxy.Stats()
+		for d, n := range stats.BlobBytesOut {
+			if layers[d] && n > 0 {
+				t.Errorf("building on the extension's images downloaded %d bytes of base layer %s", n, d)
+			}
+		}
+		layersOf := func(target string) string {
+			var m manifest
+			readJSON(t, filepath.Join(e.ws.Workspace, "bazel-bin", "app", strings.TrimPrefix(target, "//app:")+".manifest.json"), &m)
+			var ds []string
+			for _, l := range m.Layers {
+				ds = append(ds, l.Digest)
+			}
+			return strings.Join(ds, " ")
+		}
+		want := layersOf("//app:image")
+		for _, target := range targets {
+			if got := layersOf(target); got != want {
+				t.Errorf("%s layers %s, want the pull() base's %s", target, got, want)
+			}
+		}
+		// image("base_ext") and image("e2e/base") name one digest: one repository.
+		out, err := e.ws.Must("query", "deps(//app:image_ext) union deps(//app:image_ext_repository)", "--output=package")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var repos []string
+		for _, p := range strings.Fields(out) {
+			if strings.Contains(p, "images~img_") || strings.Contains(p, "images+img_") {
+				repos = append(repos, p)
+			}
+		}
+		if len(repos) != 1 {
+			t.Errorf("want one repository for the two pulls of one digest, got %v", repos)
+		}
+	})
+
 	t.Run("image on the base runs in containerd", func(t *testing.T) {
 		layout := layoutOf(t, e.ws, "//app:image")
 		var man manifest
