@@ -204,6 +204,14 @@ func TestPullBaseImages(t *testing.T) {
 		}
 	})
 
+	t.Run("image_optimize refuses a shallow base", func(t *testing.T) {
+		r := e.ws.Run("build", "//app:optimize_shallow")
+		want := `//app:optimize_shallow: image: layer 1 of //app:image's linux/amd64 image is a base layer pulled shallowly`
+		if r.Err == nil || !strings.Contains(r.Stderr, want) {
+			t.Errorf("err %v; want a message with %q:\n%s", r.Err, want, tailLines(r.Stderr, 15))
+		}
+	})
+
 	t.Run("image on the base runs in containerd", func(t *testing.T) {
 		layout := layoutOf(t, e.ws, "//app:image")
 		var man manifest
