@@ -31,7 +31,7 @@ func TestArtifacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Stop()
-	for _, target := range []string{"//artifact:push_sbom", "//artifact:push_chart"} {
+	for _, target := range []string{"//artifact:push_sbom", "//artifact:push_chart", "//artifact:push_docs"} {
 		if _, err := bazelRun(t, ws, target, nil, "--registry", reg.Addr()); err != nil {
 			t.Fatal(err)
 		}
@@ -57,6 +57,18 @@ func TestArtifacts(t *testing.T) {
 	}
 	if want, _ := os.ReadFile(filepath.Join(ws.Workspace, "artifact", "sbom.spdx.json")); string(got) != string(want) {
 		t.Errorf("oras pulled %q, want the file %q", got, want)
+	}
+
+	// oras_layer: oras pull unpacks it into a directory named by its title,
+	// after checking the tar against io.deis.oras.content.digest.
+	docs := t.TempDir()
+	oras(t, "pull", "--plain-http", "-o", docs, reg.Addr()+"/artifact/docs:v1")
+	for file, src := range map[string]string{"docs/readme.txt": "Chart.yaml", "docs/sub/sbom.json": "sbom.spdx.json"} {
+		got, err := os.ReadFile(filepath.Join(docs, file))
+		want, _ := os.ReadFile(filepath.Join(ws.Workspace, "artifact", src))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("oras pull of the oras_layer: %s = %q (%v), want %s's bytes", file, got, err, src)
+		}
 	}
 
 	config := oras(t, "manifest", "fetch-config", "--plain-http", reg.Addr()+"/artifact/chart:v1")

@@ -38,6 +38,8 @@ func layerMain(args []string) error {
 	allowDev := fs.Bool("allow-device-files", false, "with --from-tar: keep device files and FIFOs")
 	annotations := keyValueFlag{}
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
+	var diffIDAnnotations repeatedFlag
+	fs.Var(&diffIDAnnotations, "diff-id-annotation", "annotation NAME set to the layer's diffID, e.g. io.deis.oras.content.digest (repeatable)")
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func layerMain(args []string) error {
 	}
 	c := compress.Options{Algorithm: *algorithm, Level: *level, Jobs: *jobs}
 
-	err := writeLayer(*blobPath, *metaPath, annotations, func(blob io.Writer) (oci.LayerMetadata, error) {
+	err := writeLayer(*blobPath, *metaPath, annotations, diffIDAnnotations, func(blob io.Writer) (oci.LayerMetadata, error) {
 		if *fromTar != "" {
 			in, err := os.Open(*fromTar)
 			if err != nil {
@@ -99,7 +101,7 @@ func layerMain(args []string) error {
 }
 
 // writeLayer writes the blob and its metadata; both appear, or neither.
-func writeLayer(blobPath, metaPath string, annotations map[string]string, build func(io.Writer) (oci.LayerMetadata, error)) error {
+func writeLayer(blobPath, metaPath string, annotations map[string]string, diffIDAnnotations []string, build func(io.Writer) (oci.LayerMetadata, error)) error {
 	var set atomicfile.Set
 	defer set.Abort()
 	var m oci.LayerMetadata
@@ -112,6 +114,12 @@ func writeLayer(blobPath, metaPath string, annotations map[string]string, build 
 	}
 	if len(annotations) > 0 {
 		m.Annotations = annotations
+	}
+	for _, name := range diffIDAnnotations {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[name] = m.DiffID
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -193,6 +193,10 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     args.add_all(compress_flags)
     for key, value in ctx.attr.annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
+    for name in ctx.attr.diff_id_annotations:
+        if not name or "=" in name:
+            fail("%s: diff_id_annotations: %r is not an annotation name" % (display_label(ctx.label), name))
+    args.add_all(ctx.attr.diff_id_annotations, before_each = "--diff-id-annotation")
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
@@ -241,6 +245,9 @@ LAYER_ATTRS = dict(
         default = True,
     ),
     annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
+    diff_id_annotations = attr.string_list(
+        doc = "Annotations set to the layer's diffID once it is written, e.g. io.deis.oras.content.digest for ORAS.",
+    ),
 )
 
 LAYER_TOOLCHAINS = [
