@@ -46,23 +46,7 @@ func artifact(in Input) (Output, error) {
 		}
 		layers = append(layers, oci.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)})
 	}
-	manifest := oci.Manifest{
-		SchemaVersion: 2,
-		MediaType:     oci.MediaTypeManifest,
-		ArtifactType:  s.ArtifactType,
-		Config:        config,
-		Layers:        layers,
-		Annotations:   maps.Clone(s.Annotations),
-	}
-	manifestBytes, err := oci.Marshal(manifest)
-	if err != nil {
-		return Output{}, err
-	}
-	desc := oci.DescriptorFor(oci.MediaTypeManifest, manifestBytes)
-	desc.ArtifactType = s.ArtifactType
-	p := in.Platform
-	desc.Platform = &p
-	return Output{Manifest: manifestBytes, Config: configBytes, Descriptor: desc}, nil
+	return output(s.ArtifactType, config, configBytes, layers, maps.Clone(s.Annotations), in.Platform)
 }
 
 // imageSettings names the spec's fields that only an image config holds.

@@ -106,21 +106,25 @@ func Image(in Input) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
-	manifest := oci.Manifest{
+	return output(s.ArtifactType, oci.DescriptorFor(oci.MediaTypeConfig, configBytes), configBytes, layers, maps.Clone(s.Annotations), cfg.Platform())
+}
+
+// output writes the manifest of config and layers and its descriptor, which
+// carries the platform (for an index) and the artifact type.
+func output(artifactType string, config oci.Descriptor, configBytes []byte, layers []oci.Descriptor, annotations map[string]string, p oci.Platform) (Output, error) {
+	manifestBytes, err := oci.Marshal(oci.Manifest{
 		SchemaVersion: 2,
 		MediaType:     oci.MediaTypeManifest,
-		ArtifactType:  s.ArtifactType,
-		Config:        oci.DescriptorFor(oci.MediaTypeConfig, configBytes),
+		ArtifactType:  artifactType,
+		Config:        config,
 		Layers:        layers,
-		Annotations:   maps.Clone(s.Annotations),
-	}
-	manifestBytes, err := oci.Marshal(manifest)
+		Annotations:   annotations,
+	})
 	if err != nil {
 		return Output{}, err
 	}
 	desc := oci.DescriptorFor(oci.MediaTypeManifest, manifestBytes)
-	desc.ArtifactType = s.ArtifactType
-	p := cfg.Platform()
+	desc.ArtifactType = artifactType
 	desc.Platform = &p
 	return Output{Manifest: manifestBytes, Config: configBytes, Descriptor: desc}, nil
 }

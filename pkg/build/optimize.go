@@ -60,23 +60,7 @@ func Optimize(manifest, config []byte, layers []oci.LayerMetadata) (Output, erro
 	if configType == oci.MediaTypeDockerConfig || configType == "" {
 		configType = oci.MediaTypeConfig
 	}
-	out := oci.Manifest{
-		SchemaVersion: 2,
-		MediaType:     oci.MediaTypeManifest,
-		ArtifactType:  m.ArtifactType,
-		Config:        oci.DescriptorFor(configType, config),
-		Layers:        descs,
-		Annotations:   m.Annotations,
-	}
-	manifestBytes, err := oci.Marshal(out)
-	if err != nil {
-		return Output{}, err
-	}
-	desc := oci.DescriptorFor(oci.MediaTypeManifest, manifestBytes)
-	desc.ArtifactType = m.ArtifactType
-	p := cfg.Platform()
-	desc.Platform = &p
-	return Output{Manifest: manifestBytes, Config: config, Descriptor: desc}, nil
+	return output(m.ArtifactType, oci.DescriptorFor(configType, config), config, descs, m.Annotations, cfg.Platform())
 }
 
 // withDiffIDs replaces rootfs.diff_ids in a config and keeps its other
