@@ -111,6 +111,26 @@ func rootOf(t *testing.T, layout string) descriptor {
 	return idx.Manifests[0]
 }
 
+// runLayout imports an OCI layout into a containerd of its own as name and
+// returns what one container of it prints.
+func runLayout(t *testing.T, layout, name string) string {
+	t.Helper()
+	ctrd, err := harness.StartContainerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctrd.Stop()
+	if err := ctrd.ImportLayout(layout, name); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.NewReplacer("/", "-", ":", "-", ".", "-").Replace(name)
+	out, err := ctrd.Run(name, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func skopeo(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("skopeo", args...).CombinedOutput()

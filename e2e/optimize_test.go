@@ -5,8 +5,6 @@ package e2e
 import (
 	"strings"
 	"testing"
-
-	"github.com/rules-img/rules_img/e2e/harness"
 )
 
 // image_optimize recompresses every layer not already in the wanted
@@ -35,19 +33,7 @@ func TestImageOptimize(t *testing.T) {
 			t.Errorf("layer %d: %s -> %s; a layer already in zstd keeps its bytes, the others are rewritten", i, before.Layers[i].Digest, l.Digest)
 		}
 	}
-	ctrd, err := harness.StartContainerd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctrd.Stop()
-	const name = "docker.io/library/optimized:e2e"
-	if err := ctrd.ImportLayout(opt, name); err != nil {
-		t.Fatal(err)
-	}
-	out, err := ctrd.Run(name, "optimized")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := runLayout(t, opt, "docker.io/library/optimized:e2e")
 	if want := "hello, rules_img from linux/amd64 args=one"; strings.TrimSpace(out) != want {
 		t.Errorf("container printed %q, want %q", out, want)
 	}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/rules-img/rules_img/e2e/harness"
 )
 
 // layer_from_pkg: rules_pkg's pkg_files, pkg_mklink, pkg_mkdirs and
@@ -52,20 +50,8 @@ func TestLayerFromPkg(t *testing.T) {
 		t.Errorf("layer has %d entries, want the 4 the rules declare", len(headers))
 	}
 
-	ctrd, err := harness.StartContainerd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctrd.Stop()
-	const name = "docker.io/library/pkg:e2e"
-	if err := ctrd.ImportLayout(layout, name); err != nil {
-		t.Fatal(err)
-	}
 	// The entrypoint is the link; the greeting is read as root despite 0640.
-	out, err := ctrd.Run(name, "pkg-link")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := runLayout(t, layout, "docker.io/library/pkg:e2e")
 	if want := "hello, rules_img from linux/amd64 args="; strings.TrimSpace(out) != want {
 		t.Errorf("container printed %q, want %q", out, want)
 	}

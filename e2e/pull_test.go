@@ -219,19 +219,7 @@ func TestPullBaseImages(t *testing.T) {
 		if len(man.Layers) != 3 || !layers[man.Layers[0].Digest] || !layers[man.Layers[1].Digest] {
 			t.Fatalf("layers = %+v; want the two base layers first, then the app's", man.Layers)
 		}
-		ctrd, err := harness.StartContainerd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ctrd.Stop()
-		const name = "docker.io/library/on-base:e2e"
-		if err := ctrd.ImportLayout(layout, name); err != nil {
-			t.Fatal(err)
-		}
-		out, err := ctrd.Run(name, "on-base")
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := runLayout(t, layout, "docker.io/library/on-base:e2e")
 		for _, want := range []string{`base-release="rules_img e2e base"`, "big.bin=603979776 bytes", "BASE_ENV=from-base", "APP_ENV=from-app", "wd=/opt/base", "arch=amd64"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("container output %q lacks %q", out, want)

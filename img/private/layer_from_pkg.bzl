@@ -41,8 +41,11 @@ def _metadata(ctx, attributes, origin):
 
 def _path(ctx, dest, origin):
     # rules_pkg destinations are relative to the package root ("usr/bin/x"),
-    # sometimes with a leading "/" or "./".
-    return check_image_path(display_label(ctx.label), dest.removeprefix("./"), "srcs (%s)" % display_label(origin))
+    # sometimes with a leading "/" or "./", and directories may end in "/".
+    dest = dest.removeprefix("./")
+    if len(dest) > 1:
+        dest = dest.removesuffix("/")
+    return check_image_path(display_label(ctx.label), dest, "srcs (%s)" % display_label(origin))
 
 def _collect(target):
     """Returns (files, dirs, symlinks): lists of (provider, origin label)."""
