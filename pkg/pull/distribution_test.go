@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/rules-img/rules_img/pkg/oci"
+
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
 )
 
 const distributionBinary = "/usr/bin/docker-registry"
@@ -120,5 +122,5 @@ func TestPullFromDistribution(t *testing.T) {
 
 	missing := "sha256:" + fmt.Sprintf("%064d", 7)
 	_, err = Pull(context.Background(), Options{Registry: host, Repository: "team/base", Digest: missing, OutDir: t.TempDir()})
-	errContains(t, err, "not found", "check repository and digest")
+	imagetest.WantErr(t, err, "not found", "check repository and digest")
 }

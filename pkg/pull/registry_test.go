@@ -31,6 +31,8 @@ import (
 	"github.com/rules-img/rules_img/pkg/auth"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/registry"
+
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
 )
 
 func init() {
@@ -326,21 +328,21 @@ func TestPullDigestMismatch(t *testing.T) {
 	if !errors.As(err, &dm) {
 		t.Fatalf("err = %v, want a digest mismatch", err)
 	}
-	errContains(t, err, tr.host+"/bad@"+digestOf(t, img), cfgName.String(), oci.Digest(tampered), "digest mismatch")
+	imagetest.WantErr(t, err, tr.host+"/bad@"+digestOf(t, img), cfgName.String(), oci.Digest(tampered), "digest mismatch")
 }
 
 func TestPullNotFound(t *testing.T) {
 	tr := newTestRegistry(t)
 	missing := "sha256:" + strings.Repeat("ab", 32)
 	_, err := Pull(context.Background(), Options{Registry: tr.host, Repository: "nope", Digest: missing, OutDir: t.TempDir(), Name: "my_base"})
-	errContains(t, err, "my_base", tr.host+"/nope@"+missing, "not found", "check repository and digest")
+	imagetest.WantErr(t, err, "my_base", tr.host+"/nope@"+missing, "not found", "check repository and digest")
 }
 
 func TestPullRejectsBadInput(t *testing.T) {
 	_, err := Pull(context.Background(), Options{Registry: "r", Repository: "x", OutDir: t.TempDir(), Tag: "v1"})
-	errContains(t, err, "digest is required")
+	imagetest.WantErr(t, err, "digest is required")
 	_, err = Pull(context.Background(), Options{Registry: "r", Repository: "x", OutDir: t.TempDir(), Digest: "sha256:abc"})
-	errContains(t, err, "not sha256:<64")
+	imagetest.WantErr(t, err, "not sha256:<64")
 }
 
 func TestPullByTag(t *testing.T) {
@@ -388,7 +390,7 @@ func TestRetriesServerErrors(t *testing.T) {
 		return false
 	}
 	_, err := Pull(context.Background(), Options{Registry: tr.host, Repository: "flaky", Digest: digestOf(t, img), OutDir: t.TempDir()})
-	errContains(t, err, "rate limiting", "retry later", "slow down")
+	imagetest.WantErr(t, err, "rate limiting", "retry later", "slow down")
 }
 
 func TestConnectionRefused(t *testing.T) {
@@ -396,7 +398,7 @@ func TestConnectionRefused(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	srv.Close() // nothing listens there now
 	_, err := Pull(context.Background(), Options{Registry: host, Repository: "x", Digest: "sha256:" + strings.Repeat("0", 64), OutDir: t.TempDir()})
-	errContains(t, err, "cannot connect to "+host, "connection refused")
+	imagetest.WantErr(t, err, "cannot connect to "+host, "connection refused")
 }
 
 func TestTLSError(t *testing.T) {
@@ -413,11 +415,11 @@ func TestTLSError(t *testing.T) {
 	}
 	defer func() { dt.DialContext = old }()
 	_, err := Pull(context.Background(), Options{Registry: host, Repository: "x", Digest: "sha256:" + strings.Repeat("0", 64), OutDir: t.TempDir()})
-	errContains(t, err, "TLS error talking to "+host, "certificate", "insecure = True")
+	imagetest.WantErr(t, err, "TLS error talking to "+host, "certificate", "insecure = True")
 
 	// insecure skips verification: now the (empty) registry answers 404.
 	_, err = Pull(context.Background(), Options{Registry: host, Repository: "x", Digest: "sha256:" + strings.Repeat("0", 64), OutDir: t.TempDir(), Insecure: true})
-	errContains(t, err, "not found")
+	imagetest.WantErr(t, err, "not found")
 }
 
 // basicAuth demands user:pass on every request, like a small private
@@ -466,14 +468,14 @@ func TestPullWithBasicAuth(t *testing.T) {
 	opts.OutDir = t.TempDir()
 	opts.Keychain = nil
 	_, err = Pull(context.Background(), opts)
-	errContains(t, err, "authentication failed for "+host, "docker_config_path", "credential_helper", host+"/private@")
+	imagetest.WantErr(t, err, "authentication failed for "+host, "docker_config_path", "credential_helper", host+"/private@")
 
 	// Wrong password: same message, and the secret is not in it.
 	os.WriteFile(cfg, []byte(`{"auths":{"`+host+`":{"username":"alice","password":"WRONGPASS"}}}`), 0o600)
 	kc, _ = auth.New(auth.Options{DockerConfig: cfg})
 	opts.Keychain = kc
 	_, err = Pull(context.Background(), opts)
-	errContains(t, err, "authentication failed", "auths entry")
+	imagetest.WantErr(t, err, "authentication failed", "auths entry")
 	if strings.Contains(err.Error(), "WRONGPASS") {
 		t.Errorf("error leaks the password: %v", err)
 	}
@@ -500,7 +502,7 @@ func TestFetchBlob(t *testing.T) {
 	// Wrong size: refused, nothing left behind.
 	dst2 := filepath.Join(t.TempDir(), "x")
 	err := FetchBlob(context.Background(), src, l.Digest.String(), l.Size+1, dst2, FetchOptions{})
-	errContains(t, err, "referenced with size")
+	imagetest.WantErr(t, err, "referenced with size")
 	if _, serr := os.Stat(dst2 + ".partial"); serr == nil {
 		t.Error("partial file left behind")
 	}
@@ -513,22 +515,9 @@ func TestFetchBlob(t *testing.T) {
 		return false
 	}
 	err = FetchBlob(context.Background(), src, l.Digest.String(), l.Size, dst2, FetchOptions{})
-	errContains(t, err, "digest mismatch", l.Digest.String())
+	imagetest.WantErr(t, err, "digest mismatch", l.Digest.String())
 	if _, serr := os.Stat(dst2); serr == nil {
 		t.Error("unverified blob written")
-	}
-}
-
-func errContains(t *testing.T, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want one containing %q", parts)
-	}
-	t.Log(err)
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("error %q does not contain %q", err, p)
-		}
 	}
 }
 

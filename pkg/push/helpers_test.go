@@ -261,19 +261,6 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-func errContains(t *testing.T, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want one containing %q", parts)
-	}
-	t.Log(err)
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("error %q does not contain %q", err, p)
-		}
-	}
-}
-
 // recordingReporter keeps every event.
 type recordingReporter struct {
 	mu     sync.Mutex

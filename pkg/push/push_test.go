@@ -20,6 +20,8 @@ import (
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/pull"
 	"github.com/rules-img/rules_img/pkg/registry"
+
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
 )
 
 var amd64 = oci.Platform{OS: "linux", Architecture: "amd64"}
@@ -399,7 +401,7 @@ func TestPushCorruptSourceWritesNoTag(t *testing.T) {
 			}
 			img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, good, bad)}}
 			_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Jobs: 1, Label: "//app:push"})
-			errContains(t, err, "//app:push", bad.Digest, string(oci.MediaTypeLayer), tc.want)
+			imagetest.WantErr(t, err, "//app:push", bad.Digest, string(oci.MediaTypeLayer), tc.want)
 			if opened != 1 {
 				t.Errorf("corrupt source opened %d times; a mismatch is no reason to retry", opened)
 			}
@@ -431,7 +433,7 @@ func TestPushChangedBuildOutput(t *testing.T) {
 	}
 	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, l)}}
 	_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Jobs: 1, Label: "//app:push"})
-	errContains(t, err, "//app:push", l.Digest, "do not match their digest", "rebuild")
+	imagetest.WantErr(t, err, "//app:push", l.Digest, "do not match their digest", "rebuild")
 	if opened != 1 {
 		t.Errorf("changed output sent %d times; a digest mismatch is no reason to retry", opened)
 	}
@@ -502,7 +504,7 @@ func TestPushStreamsFromOtherRegistry(t *testing.T) {
 		return false
 	})
 	_, err = Push(context.Background(), img, Options{Registry: dst.host, Repository: "app2", Tags: []string{"latest"}})
-	errContains(t, err, l.Digest, "source holds different bytes")
+	imagetest.WantErr(t, err, l.Digest, "source holds different bytes")
 	if _, herr := remote.Head(dst.ref(t, "app2", "latest")); herr == nil {
 		t.Error("tag exists after a failed push")
 	}
@@ -516,7 +518,7 @@ func TestPushStreamsFromOtherRegistry(t *testing.T) {
 		return false
 	})
 	_, err = Push(context.Background(), img, Options{Registry: dst.host, Repository: "app3"})
-	errContains(t, err, l.Digest, "not found on "+src.host)
+	imagetest.WantErr(t, err, l.Digest, "not found on "+src.host)
 }
 
 type staticKeychain struct{ user, pass string }
@@ -543,14 +545,14 @@ func TestPushDeniedKeepsSecrets(t *testing.T) {
 	})
 	img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, bytesLayer(testBlob(60, 100), nil))}}
 	_, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"latest"}, Keychain: staticKeychain{"me", "s3cret-pass"}})
-	errContains(t, err, "denied the push", "HTTP 403", "DENIED")
+	imagetest.WantErr(t, err, "denied the push", "HTTP 403", "DENIED")
 	enc := base64.StdEncoding.EncodeToString([]byte("me:s3cret-pass"))
 	if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), enc) {
 		t.Errorf("error leaks the password: %v", err)
 	}
 
 	_, err = Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Keychain: staticKeychain{"me", "wrong"}})
-	errContains(t, err, "authentication failed", "HTTP 401")
+	imagetest.WantErr(t, err, "authentication failed", "HTTP 401")
 	if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("error leaks the password: %v", err)
 	}
@@ -560,13 +562,13 @@ func TestPushRejectsBadInput(t *testing.T) {
 	m := makeManifest(t, amd64, bytesLayer(testBlob(70, 10), nil))
 	img := &image.Image{Manifests: []image.Manifest{m}}
 	_, err := Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "team/app", Tags: []string{"-bad"}})
-	errContains(t, err, `tag "-bad"`)
+	imagetest.WantErr(t, err, `tag "-bad"`)
 	_, err = Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "Team"})
-	errContains(t, err, `repository "Team"`)
+	imagetest.WantErr(t, err, `repository "Team"`)
 	broken := m
 	broken.Raw = append([]byte(" "), m.Raw...)
 	_, err = Push(context.Background(), &image.Image{Manifests: []image.Manifest{broken}}, Options{Registry: "127.0.0.1:1", Repository: "a"})
-	errContains(t, err, "not the declared "+m.Digest)
+	imagetest.WantErr(t, err, "not the declared "+m.Digest)
 	_, err = Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "a"})
-	errContains(t, err, "connection refused")
+	imagetest.WantErr(t, err, "connection refused")
 }
