@@ -6,15 +6,16 @@ load(":image_index.bzl", "write_index")
 load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout")
+load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":platform.bzl", "platform_name")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 # The compression a layer's media type already has (OCI and Docker names).
 _ALGORITHM = {
-    "application/vnd.oci.image.layer.v1.tar": "none",
-    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
-    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    UNCOMPRESSED_LAYER: "none",
+    GZIP_LAYER: "gzip",
+    ZSTD_LAYER: "zstd",
     "application/vnd.docker.image.rootfs.diff.tar": "none",
     "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
     "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",

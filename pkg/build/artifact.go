@@ -41,10 +41,12 @@ func artifact(in Input) (Output, error) {
 	}
 	layers := []oci.Descriptor{}
 	for i, l := range in.Layers {
-		if err := oci.CheckDigest(l.Digest); err != nil {
-			return Output{}, fmt.Errorf("layer %d: %w: %s", i+1, err, oci.MetadataFix)
+		// An artifact's blobs need no diffID: there is no rootfs.
+		d, err := layerDescriptor(i, l, false)
+		if err != nil {
+			return Output{}, err
 		}
-		layers = append(layers, oci.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)})
+		layers = append(layers, d)
 	}
 	return output(s.ArtifactType, config, configBytes, layers, maps.Clone(s.Annotations), in.Platform)
 }

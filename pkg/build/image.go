@@ -246,13 +246,11 @@ func appendLayers(cfg *oci.ImageConfig, layers []oci.Descriptor, own []oci.Layer
 		createdBy += " " + target
 	}
 	for i, l := range own {
-		if err := oci.CheckDigest(l.Digest); err != nil {
-			return nil, fmt.Errorf("layer %d: %w: %s", i+1, err, oci.MetadataFix)
+		d, err := layerDescriptor(i, l, true)
+		if err != nil {
+			return nil, err
 		}
-		if err := oci.CheckDigest(l.DiffID); err != nil {
-			return nil, fmt.Errorf("layer %d: diffID: %w: %s", i+1, err, oci.MetadataFix)
-		}
-		layers = append(layers, oci.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)})
+		layers = append(layers, d)
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.DiffID)
 		cfg.History = append(cfg.History, oci.History{Created: cfg.Created, CreatedBy: createdBy})
 	}
@@ -260,6 +258,18 @@ func appendLayers(cfg *oci.ImageConfig, layers []oci.Descriptor, own []oci.Layer
 		layers = []oci.Descriptor{} // "layers": [] rather than null
 	}
 	return layers, nil
+}
+
+// layerDescriptor checks the metadata of the image's layer i (and its
+// diffID, where the config lists it) and returns the layer's descriptor.
+func layerDescriptor(i int, l oci.LayerMetadata, withDiffID bool) (oci.Descriptor, error) {
+	if err := oci.CheckDigest(l.Digest); err != nil {
+		return oci.Descriptor{}, fmt.Errorf("layer %d: %w: %s", i+1, err, oci.MetadataFix)
+	}
+	if err := oci.CheckDigest(l.DiffID); withDiffID && err != nil {
+		return oci.Descriptor{}, fmt.Errorf("layer %d: diffID: %w: %s", i+1, err, oci.MetadataFix)
+	}
+	return oci.Descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: l.Size, Annotations: maps.Clone(l.Annotations)}, nil
 }
 
 func cloneContainerConfig(c oci.ContainerConfig) oci.ContainerConfig {

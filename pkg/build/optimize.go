@@ -36,19 +36,18 @@ func Optimize(manifest, config []byte, layers []oci.LayerMetadata) (Output, erro
 	diffIDs := make([]string, len(layers))
 	descs := make([]oci.Descriptor, len(layers))
 	for i, l := range layers {
-		if err := oci.CheckDigest(l.Digest); err != nil {
-			return Output{}, fmt.Errorf("layer %d: %w: %s", i+1, err, oci.MetadataFix)
+		d, err := layerDescriptor(i, l, true)
+		if err != nil {
+			return Output{}, err
 		}
 		diffIDs[i] = l.DiffID
 		// The source's annotations stay; the new layer's own win.
-		ann := maps.Clone(m.Layers[i].Annotations)
-		if len(l.Annotations) > 0 {
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			maps.Copy(ann, l.Annotations)
+		if ann := m.Layers[i].Annotations; len(ann) > 0 {
+			d.Annotations = maps.Clone(ann)
+			maps.Copy(d.Annotations, l.Annotations)
 		}
-		descs[i] = oci.Descriptor{MediaType: l.MediaType.ToOCI(), Digest: l.Digest, Size: l.Size, Annotations: ann}
+		d.MediaType = d.MediaType.ToOCI()
+		descs[i] = d
 	}
 	if !slices.Equal(diffIDs, cfg.RootFS.DiffIDs) {
 		var err error
