@@ -344,7 +344,7 @@ func runCases(t *testing.T) []hostileCase {
 			want:  "//hostile:load: load into containerd: containerd socket " + garbage.Path + ` does not answer as containerd: connection error: desc = "error reading server preface: http2: failed reading the frame payload: http2: frame too large, note that the frame header looked like an HTTP/1.1 header"`,
 			after: nothing},
 		{name: "load into a docker that answers garbage", run: load([]string{"DOCKER_HOST=unix://" + garbage.Path}, "--daemon", "docker"), prefix: "FAILED  ",
-			want:  "//hostile:load: load into docker: docker info: no answer from a Docker daemon at unix://" + garbage.Path + " within 10s: start Docker or set DOCKER_HOST",
+			want:  "//hostile:load: load into docker: docker info: no Docker server answered at unix://" + garbage.Path + " (Error reading remote info: invalid character '<' looking for beginning of value): start Docker or set DOCKER_HOST",
 			after: nothing},
 		{name: "tarball without an output", run: load(nil, "--daemon", "tar"), prefix: "FAILED  ",
 			want:  "//hostile:load: daemon tar writes a docker-save tarball: pass --output FILE",

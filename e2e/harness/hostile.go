@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -83,14 +84,35 @@ func StartGarbageSocket(path string, reply []byte) (*GarbageSocket, error) {
 			}
 			go func() {
 				defer c.Close()
+				// Answer only once a request has arrived: a reply written at
+				// connect races the client's first write, and HTTP clients
+				// then take it for either an answer or an unsolicited one.
+				readHeader(c)
 				c.Write(reply)
-				// Stay open until the client hangs up, so it always reads
-				// the reply rather than sometimes a closed connection.
+				// The reply ends at end of file (it has no length), and the
+				// connection stays readable until the client hangs up.
+				if u, ok := c.(*net.UnixConn); ok {
+					u.CloseWrite()
+				}
 				io.Copy(io.Discard, c)
 			}()
 		}
 	}()
 	return &GarbageSocket{Path: path, ln: ln}, nil
+}
+
+// readHeader reads until the end of an HTTP header (an HTTP/2 preface has
+// one too) or until the client stops writing.
+func readHeader(c net.Conn) {
+	var seen []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(seen, []byte("\r\n\r\n")) {
+		n, err := c.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if err != nil {
+			return
+		}
+	}
 }
 
 func (g *GarbageSocket) Stop() { g.ln.Close(); os.Remove(g.Path) }

@@ -20,8 +20,10 @@ import (
 // dockerInfo is the part of `docker info` a load needs.
 type dockerInfo struct {
 	ServerVersion string
-	Driver        string
-	DriverStatus  [][]string
+	// ServerErrors says why, when something answered but not as Docker.
+	ServerErrors []string
+	Driver       string
+	DriverStatus [][]string
 	// Containerd is reported since Docker 27 (API 1.46).
 	Containerd *struct {
 		Address    string
@@ -85,7 +87,11 @@ func (d dockerCLI) info(ctx context.Context) (*dockerInfo, error) {
 		return nil, fmt.Errorf("docker info: unreadable output: %v", err)
 	}
 	if info.ServerVersion == "" {
-		return nil, fmt.Errorf("docker info: no Docker server answered at %s: start Docker or set DOCKER_HOST", where)
+		why := ""
+		if len(info.ServerErrors) > 0 {
+			why = " (" + text.FirstLine(info.ServerErrors[0], 200) + ")"
+		}
+		return nil, fmt.Errorf("docker info: no Docker server answered at %s%s: start Docker or set DOCKER_HOST", where, why)
 	}
 	return &info, nil
 }
