@@ -40,11 +40,13 @@ def write_index(ctx, manifests, annotations = {}):
 
 def _image_index_impl(ctx):
     # Platform-major order: every manifest for the first platform, then the next.
-    keys = [str(p.label) for p in ctx.attr.platforms] if ctx.attr.platforms else [""]
-    manifests = []
-    for key in keys:
-        for target in ctx.split_attr.manifests[key]:
-            manifests.append(target[ImageManifestInfo])
+    # Without platforms the transition keeps the configuration, and Bazel
+    # keys that lone branch its own way: read the plain list then.
+    if ctx.attr.platforms:
+        targets = [t for p in ctx.attr.platforms for t in ctx.split_attr.manifests[str(p.label)]]
+    else:
+        targets = ctx.attr.manifests
+    manifests = [t[ImageManifestInfo] for t in targets]
 
     index, descriptor = write_index(ctx, manifests, ctx.attr.annotations)
 
