@@ -22,7 +22,10 @@ func deployMain(args []string) error {
 	fs.StringVar(&root, "root", "", "directory the specs' paths are relative to (the main repository's runfiles)")
 	fs.Var(&tags, "tag", "push or load with this tag too, besides the target's (repeat for several)")
 	fs.StringVar(&o.Registry, "registry", "", "push to this registry instead")
-	fs.StringVar(&o.Repository, "repository", "", "push to (or load as) this repository instead")
+	fs.StringVar(&o.Repository, "repository", "", "push to (or load as) this repository instead; for a push, HOST/REPO also names the registry")
+	// rules_oci's short forms, so its users' scripts keep working.
+	fs.Var(&tags, "t", "same as --tag")
+	fs.StringVar(&o.Repository, "r", "", "same as --repository")
 	fs.StringVar(&o.Platform, "platform", "", "load these platforms of an index: os/arch[/variant], a comma-separated list, or all (default: this machine's); several only into containerd")
 	fs.StringVar(&o.Daemon, "daemon", "", "load into this daemon instead: auto, containerd, docker, podman or tar")
 	fs.StringVar(&o.Output, "output", "", "with daemon tar: the docker-save tarball to write")

@@ -1,5 +1,6 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
+load(":digest.bzl", "digest_file")
 load(":labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
@@ -65,6 +66,7 @@ def _image_index_impl(ctx):
         OutputGroupInfo(
             oci_layout = depset([layout]),
             descriptor = depset([descriptor]),
+            digest = depset([digest_file(ctx, descriptor)]),
         ),
         ImageIndexInfo(
             index = index,

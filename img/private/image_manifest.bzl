@@ -1,6 +1,7 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
 load(":compression.bzl", "COMPRESSION_ATTRS")
+load(":digest.bzl", "digest_file")
 load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
@@ -60,7 +61,26 @@ def _config_spec(ctx):
         spec["created_file"] = ctx.file.created_file.path
     if ctx.file.config_fragment:
         spec["config_fragment"] = ctx.file.config_fragment.path
+    if ctx.attr.config_files:
+        spec["files"] = {field: f.path for field, f in _config_files(ctx).items()}
     return spec
+
+_CONFIG_FILE_FIELDS = ["env", "labels", "annotations", "entrypoint", "cmd", "exposed_ports", "volumes"]
+
+def _config_files(ctx):
+    # field -> File, checked here so a typo fails at analysis, naming the target.
+    files = {}
+    for target, field in ctx.attr.config_files.items():
+        got = target.files.to_list()
+        if field not in _CONFIG_FILE_FIELDS or len(got) != 1 or field in files:
+            fail("%s: config_files: %s -> %r: map one file each to one of %s" % (
+                display_label(ctx.label),
+                display_label(target.label),
+                field,
+                ", ".join(_CONFIG_FILE_FIELDS),
+            ))
+        files[field] = got[0]
+    return files
 
 def _has_templates(ctx):
     return [v for d in (ctx.attr.env, ctx.attr.labels, ctx.attr.annotations) for v in d.values() if "{{" in v]
@@ -113,8 +133,21 @@ def _own_layers(ctx):
             layers.append(tar_layer(ctx, f, "%s.tar_layers/%d_%d" % (ctx.label.name, i, j)))
     return layers
 
+def _base_platform(ctx):
+    # The platform of a base that has only one, or None.
+    target = ctx.attr.base
+    if not ctx.attr.platform_from_base or not target or ctx.attr.platform:
+        return None
+    if BaseImageInfo in target:
+        candidates = target[BaseImageInfo].manifests
+    elif ImageIndexInfo in target:
+        candidates = target[ImageIndexInfo].manifests
+    else:
+        candidates = [target[ImageManifestInfo]]
+    return candidates[0].platform if len(candidates) == 1 else None
+
 def _image_manifest_impl(ctx):
-    platform = target_image_platform(ctx, ctx.attr.platform)
+    platform = _base_platform(ctx) or target_image_platform(ctx, ctx.attr.platform)
     own_layers = _own_layers(ctx)
     base, base_manifest = (None, None)
     if ctx.attr.base:
@@ -147,6 +180,7 @@ def _image_manifest_impl(ctx):
         inputs.append(ctx.file.config_fragment)
     if ctx.file.created_file:
         inputs.append(ctx.file.created_file)
+    inputs += _config_files(ctx).values()
     if _has_templates(ctx) and stamping(ctx):
         args.add("--status", ctx.info_file)
         args.add("--status", ctx.version_file)
@@ -177,6 +211,7 @@ def _image_manifest_impl(ctx):
         OutputGroupInfo(
             oci_layout = depset([layout]),
             descriptor = depset([descriptor]),
+            digest = depset([digest_file(ctx, descriptor)]),
         ),
         ImageManifestInfo(
             manifest = manifest,
@@ -257,6 +292,12 @@ base set, as Docker does.""",
                   "With a config_media_type other than the image config's, the config blob itself, byte for byte.",
             allow_single_file = [".json"],
         ),
+        config_files = attr.label_keyed_string_dict(
+            doc = "Files that set config fields when the action runs, as rules_oci's file attributes do: " +
+                  "file -> field. env, labels and annotations take NAME=VALUE lines; entrypoint, cmd, " +
+                  "exposed_ports and volumes a comma-separated list. A field set here and by its attribute is an error.",
+            allow_files = True,
+        ),
         artifact_type = attr.string(
             doc = "The manifest's artifactType (OCI image spec 1.1): what an artifact holds, e.g. " +
                   "application/spdx+json for an SBOM or application/vnd.cncf.helm.chart.v1 for a chart.",
@@ -269,6 +310,10 @@ base set, as Docker does.""",
                   "(layer_from_file).",
         ),
         platform = attr.string(doc = "os/architecture[/variant] to use instead of the target platform's, e.g. linux/arm64."),
+        platform_from_base = attr.bool(
+            doc = "With a base that has one platform, build the image for that platform rather than the " +
+                  "target platform's, as rules_oci does (its oci_image sets this when os and architecture are unset).",
+        ),
         platform_target = attr.label(
             doc = "A platform to build the image for (a transition); the image_manifest macro sets it for platform = \"//label\".",
         ),

@@ -563,6 +563,10 @@ func WriteImage(f ImageFiles) error {
 	if err := fillTemplates(&in.Spec, f.Status); err != nil {
 		return fail(err)
 	}
+	// After the templates: a file's values are taken as they are.
+	if err := in.Spec.readFiles(); err != nil {
+		return fail(err)
+	}
 	if in.Spec.CreatedFile != "" {
 		b, err := os.ReadFile(in.Spec.CreatedFile)
 		if err != nil {

@@ -612,3 +612,44 @@ func TestManifestContainerConfigJSON(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+// Files set fields as rules_oci's file attributes do: NAME=VALUE lines for
+// env, labels and annotations, comma-separated lists for the rest. A field
+// set both ways, or a line that is no pair, is an error naming the file.
+func TestConfigFiles(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"env":           "MODE=serving\n\nPATH=/app:$PATH\n",
+		"labels":        "org.example.team=core\nnote=a=b\n",
+		"annotations":   "org.opencontainers.image.source=https://example.com/repo\n",
+		"entrypoint":    "/app/server,--port,8080\n",
+		"cmd":           "",
+		"exposed_ports": "8080/tcp,9090",
+		"volumes":       "/data",
+	}
+	paths := map[string]string{}
+	for field, content := range files {
+		paths[field] = filepath.Join(dir, field+".txt")
+		imagetest.WriteFile(t, paths[field], content)
+	}
+	b, _ := json.Marshal(map[string]any{"target": "//app:image", "files": paths})
+	c, _ := buildConfig(t, ImageFiles{Spec: imagetest.WriteSpec(t, dir, string(b)), Platform: imagetest.LinuxAmd64})
+	if !slices.Contains(c.Config.Env, "MODE=serving") || c.Config.Labels["note"] != "a=b" || c.Config.Labels["org.example.team"] != "core" {
+		t.Errorf("env %q labels %v", c.Config.Env, c.Config.Labels)
+	}
+	if strings.Join(c.Config.Entrypoint, " ") != "/app/server --port 8080" || len(c.Config.Cmd) != 0 {
+		t.Errorf("entrypoint %q cmd %q", c.Config.Entrypoint, c.Config.Cmd)
+	}
+	if _, ok := c.Config.ExposedPorts["9090/tcp"]; !ok || len(c.Config.ExposedPorts) != 2 || len(c.Config.Volumes) != 1 {
+		t.Errorf("ports %v volumes %v", c.Config.ExposedPorts, c.Config.Volumes)
+	}
+
+	for _, tc := range []struct{ spec, want string }{
+		{`{"target":"//app:image","env":{"A":"1"},"files":{"env":` + strconv.Quote(paths["env"]) + `}}`, "env: set both as a dict and in "},
+		{`{"target":"//app:image","files":{"user":` + strconv.Quote(paths["env"]) + `}}`, `files: no field "user"`},
+		{`{"target":"//app:image","files":{"labels":` + strconv.Quote(paths["entrypoint"]) + `}}`, `labels: ` + paths["entrypoint"] + ` line 1 is "/app/server,--port,8080", not NAME=VALUE`},
+	} {
+		err := WriteImage(imageOut(t.TempDir(), ImageFiles{Spec: imagetest.WriteSpec(t, t.TempDir(), tc.spec), Platform: imagetest.LinuxAmd64}))
+		imagetest.WantErr(t, err, "//app:image: ", tc.want)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
+	"github.com/rules-img/rules_img/pkg/internal/text"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -42,6 +44,102 @@ type ConfigSpec struct {
 	// ConfigMediaType other than the OCI image config's makes an artifact:
 	// the config blob is ConfigFragment's bytes, or "{}" for the empty type.
 	ConfigMediaType string `json:"config_media_type"`
+	// Files set fields from files, as rules_oci's attributes take them:
+	// "env", "labels" and "annotations" hold NAME=VALUE lines; "entrypoint",
+	// "cmd", "exposed_ports" and "volumes" a comma-separated list. They are
+	// read when the action runs, so a stamped genrule may write them.
+	Files map[string]string `json:"files"`
+}
+
+// fileFields are the fields Files may set, and whether each is a list.
+var fileFields = map[string]bool{
+	"env": false, "labels": false, "annotations": false,
+	"entrypoint": true, "cmd": true, "exposed_ports": true, "volumes": true,
+}
+
+// readFiles merges Files into the spec. A field set both ways is an error:
+// which one should win is not obvious to whoever reads the BUILD file.
+func (s *ConfigSpec) readFiles() error {
+	for field, path := range s.Files {
+		list, ok := fileFields[field]
+		if !ok {
+			return fmt.Errorf("files: no field %q: use env, labels, annotations, entrypoint, cmd, exposed_ports or volumes", field)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", field, err)
+		}
+		if list {
+			if err := s.setList(field, path, splitList(string(b))); err != nil {
+				return err
+			}
+			continue
+		}
+		pairs, err := parsePairs(field, path, string(b))
+		if err != nil {
+			return err
+		}
+		dst := map[string]*map[string]string{"env": &s.Env, "labels": &s.Labels, "annotations": &s.Annotations}[field]
+		if len(*dst) > 0 {
+			return fmt.Errorf("%s: set both as a dict and in %s: use one", field, path)
+		}
+		*dst = pairs
+	}
+	return nil
+}
+
+func (s *ConfigSpec) setList(field, path string, items []string) error {
+	both := fmt.Errorf("%s: set both as a list and in %s: use one", field, path)
+	switch field {
+	case "entrypoint", "cmd":
+		dst := &s.Entrypoint
+		if field == "cmd" {
+			dst = &s.Cmd
+		}
+		if *dst != nil {
+			return both
+		}
+		*dst = &items
+	case "exposed_ports":
+		if len(s.ExposedPorts) > 0 {
+			return both
+		}
+		s.ExposedPorts = items
+	case "volumes":
+		if len(s.Volumes) > 0 {
+			return both
+		}
+		s.Volumes = items
+	}
+	return nil
+}
+
+// splitList reads "a,b,c" (a trailing newline, as `echo` writes, is not
+// part of the last item); an empty file is an empty list.
+func splitList(content string) []string {
+	content = strings.TrimRight(content, "\r\n")
+	if content == "" {
+		return []string{}
+	}
+	return strings.Split(content, ",")
+}
+
+// parsePairs reads NAME=VALUE lines; blank lines are skipped, and the value
+// is everything after the first "=".
+func parsePairs(field, path, content string) (map[string]string, error) {
+	out := map[string]string{}
+	for i, line := range strings.Split(content, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%s: %s line %d is %q, not NAME=VALUE", field, path, i+1, text.FirstLine(line, 80))
+		}
+		out[name] = value
+	}
+	return out, nil
 }
 
 // Artifact says whether the spec makes an artifact rather than an image.

@@ -101,6 +101,9 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	registry := s.Registry
 	if o.Registry != "" {
 		registry = o.Registry
+	} else if host, rest, ok := splitHost(o.Repository); ok {
+		// rules_oci's `-- --repository ghcr.io/team/app` names both.
+		registry, repository = host, rest
 	}
 	if stamp.HasTemplate(registry) {
 		return "", fmt.Errorf("%s: registry %q needs stamping: build with --stamp (or stamp = \"force\")", s.Label, registry)
@@ -279,4 +282,14 @@ func RunAll(ctx context.Context, specs []*Spec, o Overrides, env Env) []Outcome 
 	}
 	wg.Wait()
 	return out
+}
+
+// splitHost splits a registry host off a repository, by Docker's rule: the
+// first component is a host when it has a dot or a port, or is localhost.
+func splitHost(repository string) (host, rest string, ok bool) {
+	first, rest, found := strings.Cut(repository, "/")
+	if !found || rest == "" || !(strings.ContainsAny(first, ".:") || first == "localhost") {
+		return "", "", false
+	}
+	return first, rest, true
 }

@@ -28,3 +28,20 @@ func TestSourcesInstanceName(t *testing.T) {
 		}
 	}
 }
+
+// A run-time --repository may carry the registry, as rules_oci's does.
+func TestSplitHost(t *testing.T) {
+	for _, tc := range []struct{ in, host, rest string }{
+		{"ghcr.io/team/app", "ghcr.io", "team/app"},
+		{"localhost:5000/app", "localhost:5000", "app"},
+		{"localhost/app", "localhost", "app"},
+		{"team/app", "", ""},
+		{"app", "", ""},
+		{"ghcr.io/", "", ""},
+	} {
+		host, rest, ok := splitHost(tc.in)
+		if host != tc.host || rest != tc.rest || ok != (tc.host != "") {
+			t.Errorf("splitHost(%q) = %q %q %v, want %q %q", tc.in, host, rest, ok, tc.host, tc.rest)
+		}
+	}
+}
