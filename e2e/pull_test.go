@@ -492,6 +492,7 @@ func TestPullBaseImages(t *testing.T) {
 	})
 
 	t.Run("rules_oci door", func(t *testing.T) { testOCIDoor(t, e, layers) })
+	t.Run("rules_docker door", func(t *testing.T) { testDockerDoor(t, e, layers) })
 
 	t.Run("credential helper", func(t *testing.T) {
 		if _, err := e.ws.Must("build", "//app:image_helper", "--repo_env=PATH="+e.helperPath+":"+os.Getenv("PATH")); err != nil {

@@ -6,6 +6,7 @@ load(
     _DeployInfo = "DeployInfo",
     _ImageIndexInfo = "ImageIndexInfo",
     _ImageManifestInfo = "ImageManifestInfo",
+    _LayerGroupInfo = "LayerGroupInfo",
     _LayerInfo = "LayerInfo",
 )
 
@@ -13,4 +14,5 @@ BaseImageInfo = _BaseImageInfo
 DeployInfo = _DeployInfo
 ImageIndexInfo = _ImageIndexInfo
 ImageManifestInfo = _ImageManifestInfo
+LayerGroupInfo = _LayerGroupInfo
 LayerInfo = _LayerInfo

@@ -12,8 +12,9 @@ func init() {
 
 func tarballMain(args []string) error {
 	fs := newSubcommandFlags("tarball")
-	var spec, out, platform string
-	fs.StringVar(&spec, "spec", "", "tarball spec JSON written by image_load")
+	var out, platform string
+	var specs repeatedFlag
+	fs.Var(&specs, "spec", "tarball spec JSON written by image_load; repeat for a tarball of several images")
 	fs.StringVar(&out, "out", "", "output tarball")
 	fs.StringVar(&platform, "platform", "", "platform of an index to write (default: this machine's)")
 	if err := parseSubcommandFlags(fs, args); err != nil {
@@ -22,11 +23,15 @@ func tarballMain(args []string) error {
 	if err := requireSubcommandFlags(fs, "spec", "out"); err != nil {
 		return err
 	}
-	s, err := deploy.ReadSpec(spec, "")
-	if err != nil {
-		return err
+	var all []*deploy.Spec
+	for _, p := range specs {
+		s, err := deploy.ReadSpec(p, "")
+		if err != nil {
+			return err
+		}
+		all = append(all, s)
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return s.WriteTarball(ctx, out, platform, deploy.Env{Stderr: os.Stderr})
+	return deploy.WriteTarball(ctx, all, out, platform, deploy.Env{Stderr: os.Stderr})
 }

@@ -69,12 +69,17 @@ def _python_interpreters(ctx):
     runtimes = [getattr(toolchain, name, None) for name in ("py3_runtime", "py2_runtime")]
     return [r.interpreter for r in runtimes if r and type(getattr(r, "interpreter", None)) == "File"]
 
-def _entries_for(ctx, path, target):
+def _under(directory, name):
+    return directory.rstrip("/") + "/" + name
+
+def _entries_for(ctx, path, target, as_dir = False):
     info = target[DefaultInfo]
 
     # Only rules are binaries; a file's FilesToRunProvider names the file.
     executable = target[ExecutablesInfo].executable if ExecutablesInfo in target else None
     if executable:
+        if as_dir:
+            path = _under(path, executable.basename)
         entries = [_file_entry(path, executable, {executable: True})]
         if ctx.attr.include_runfiles:
             executables = {f: True for f in target[ExecutablesInfo].files.to_list() + _python_interpreters(ctx)}
@@ -87,7 +92,7 @@ def _entries_for(ctx, path, target):
     executables = {}
     if ExecutablesInfo in target:
         executables = {f: True for f in target[ExecutablesInfo].files.to_list()}
-    if len(files) == 1:
+    if len(files) == 1 and not as_dir:
         return [_file_entry(path, files[0], executables)]
 
     # Several files (a filegroup, a rule with many outputs): path is a
@@ -107,7 +112,7 @@ def _entries_for(ctx, path, target):
         by_name[f.basename] = f
     if not files:
         fail("%s: srcs[%r]: %s gives no files" % (display_label(ctx.label), path, display_label(target.label)))
-    return [_file_entry(path + "/" + f.basename, f, executables) for f in files]
+    return [_file_entry(_under(path, f.basename), f, executables) for f in files]
 
 def _runfiles_entries(ctx, root, info, executables):
     runfiles = info.default_runfiles
@@ -153,8 +158,10 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     entries = list(entries)
     inputs = list(inputs)
     for path, target in srcs:
-        path = check_image_path(display_label(ctx.label), path, "srcs")
-        entries.extend(_entries_for(ctx, path, target))
+        # "dir/" (or "/") puts the files in under their base names, however many.
+        as_dir = path.endswith("/")
+        path = "/" if as_dir and not path.strip("/") else check_image_path(display_label(ctx.label), path.removesuffix("/") if as_dir else path, "srcs")
+        entries.extend(_entries_for(ctx, path, target, as_dir))
         inputs.append(target[DefaultInfo].files)
         if ctx.attr.include_runfiles:
             inputs.append(target[DefaultInfo].default_runfiles.files)
@@ -284,7 +291,8 @@ inside a directory (tree artifact) are 0644. `file_metadata` and
         srcs = attr.string_keyed_label_dict(
             doc = "Image path -> label. A label is a file, a directory (tree artifact) " +
                   "whose contents go under the path, or a binary (with its runfiles under PATH.runfiles/ " +
-                  "when include_runfiles).",
+                  "when include_runfiles). A target with several files, or a path ending in \"/\", " +
+                  "is a directory holding the files under their base names.",
             allow_files = True,
             aspects = [executables_aspect],
         ),

@@ -3,6 +3,7 @@
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation", "image_spec")
 load(":labels.bzl", "display_label")
+load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _tags(ctx):
@@ -46,7 +47,12 @@ def _image_load_impl(ctx):
     if daemon == "auto":
         daemon = ctx.attr._load_daemon[BuildSettingInfo].value
     op = deploy_operation(ctx, "load", repository, tags, fields = {"daemon": daemon})
-    return op.providers + [OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, op.access)]))]
+
+    # The image's own provider too, so a loader can stand for its image (as
+    # rules_docker's container_image target is both): push it, build on it.
+    image = ctx.attr.image
+    forwarded = [image[ImageManifestInfo]] if ImageManifestInfo in image else [image[ImageIndexInfo]]
+    return op.providers + forwarded + [OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, op.access)]))]
 
 image_load = rule(
     implementation = _image_load_impl,

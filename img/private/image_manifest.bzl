@@ -6,7 +6,7 @@ load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platform.bzl", "PLATFORM_ATTRS", "platform_name", "same_platform", "target_image_platform")
-load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerInfo")
+load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerGroupInfo", "LayerInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -118,6 +118,9 @@ def _own_layers(ctx):
     for i, target in enumerate(ctx.attr.layers):
         if LayerInfo in target:
             layers.append(target[LayerInfo])
+            continue
+        if LayerGroupInfo in target:
+            layers.extend(target[LayerGroupInfo].layers)
             continue
         files = target[DefaultInfo].files.to_list()
         bad = [f.short_path for f in files if not [e for e in _TAR_EXTENSIONS if f.basename.endswith(e)]]

@@ -34,6 +34,8 @@ def _image_push_impl(ctx):
     if ctx.file.tag_file:
         fields["tag_file"] = ctx.file.tag_file.short_path
         files.append(ctx.file.tag_file)
+    if ctx.attr.format != "oci":
+        fields["format"] = ctx.attr.format
     return deploy_operation(ctx, "push", repository, tags, registry = registry, fields = fields, files = files).providers
 
 image_push = rule(
@@ -55,6 +57,12 @@ points at an incomplete image. `bazel run //app:push -- --tag X --registry Y
         "_destination_registry": attr.label(default = "//img/settings:destination_registry"),
         "tag": attr.string(doc = "Tag to point at the image. May hold stamp templates."),
         "tag_list": attr.string_list(doc = "More tags."),
+        "format": attr.string(
+            doc = "oci pushes the image as built; docker pushes Docker's v2 schema 2 media types " +
+                  "(the same config and layer bytes; new manifest digests), for registries or tools that want them.",
+            default = "oci",
+            values = ["oci", "docker"],
+        ),
         "tag_file": attr.label(
             doc = "File with more tags, one per line (for example written by a genrule).",
             allow_single_file = True,

@@ -14,6 +14,12 @@ LayerInfo = provider(
     },
 )
 
+LayerGroupInfo = provider(
+    doc = "Several layers one target stands for, bottom first: image_manifest's layers takes it " +
+          "as it takes LayerInfo (rules_docker's container_layer of files and tars is one).",
+    fields = {"layers": "list of LayerInfo."},
+)
+
 LayerConfigInfo = provider(
     doc = "Image config a layer brings along, such as layer_from_binary's: image_manifest applies it " +
           "where its own attributes are left at INHERIT_FROM_BASE (env: under its own keys).",

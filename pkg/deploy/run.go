@@ -111,6 +111,16 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	if registry == "" {
 		return "", fmt.Errorf("%s: no registry to push to: set registry or destination_file on the target, --@rules_img//img/settings:destination_registry, or pass -- --registry HOST", s.Label)
 	}
+	switch s.Format {
+	case "", "oci":
+	case "docker":
+		var err error
+		if img, err = image.AsDocker(img); err != nil {
+			return "", fmt.Errorf("%s: format Docker: %w", s.Label, err)
+		}
+	default:
+		return "", fmt.Errorf("%s: format %q: use oci or docker", s.Label, s.Format)
+	}
 	kc, err := auth.New(auth.Options{})
 	if err != nil {
 		return "", err
@@ -191,23 +201,28 @@ func (s *Spec) writeTarball(ctx context.Context, img *image.Image, refs []string
 	return fmt.Sprintf("wrote %s (%s, %s)", out, strings.Join(refs, ", "), m.Digest), nil
 }
 
-// WriteTarball writes the docker-save tarball of a "tarball" spec (image_load's
-// tarball output group, a build action) to out.
-func (s *Spec) WriteTarball(ctx context.Context, out, platform string, env Env) error {
-	src, err := s.Sources(env)
-	if err != nil {
-		return err
-	}
-	img, err := s.BuildImage(src)
-	if err != nil {
-		return err
-	}
-	m, err := load.SelectManifest(img, platform)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.Label, err)
+// WriteTarball writes the docker-save tarball of "tarball" specs (image_load's
+// tarball output group, container_bundle's tar: a build action) to out; a
+// blob the images share is stored once.
+func WriteTarball(ctx context.Context, specs []*Spec, out, platform string, env Env) error {
+	var images []load.ArchiveImage
+	for _, s := range specs {
+		src, err := s.Sources(env)
+		if err != nil {
+			return err
+		}
+		img, err := s.BuildImage(src)
+		if err != nil {
+			return err
+		}
+		m, err := load.SelectManifest(img, platform)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Label, err)
+		}
+		images = append(images, load.ArchiveImage{Manifest: m, Tags: loadRefs(s.Repository, s.Tags)})
 	}
 	return atomicfile.Write(out, func(w io.Writer) error {
-		return load.WriteDockerArchive(ctx, w, m, loadRefs(s.Repository, s.Tags))
+		return load.WriteDockerArchives(ctx, w, images)
 	})
 }
 

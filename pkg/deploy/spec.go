@@ -37,6 +37,9 @@ type Spec struct {
 	// DestinationFile holds "registry/repository" on one line (image_push's
 	// destination_file); it replaces Registry and Repository.
 	DestinationFile string `json:"destination_file,omitempty"`
+	// Format "docker" pushes Docker's v2 schema 2 media types (rules_docker's
+	// container_push format); "" or "oci" the image as built.
+	Format string `json:"format,omitempty"`
 
 	// Push and load.
 	Strategy         string `json:"strategy,omitempty"`             // "eager" or "lazy"

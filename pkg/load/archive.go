@@ -44,42 +44,35 @@ type dockerManifestEntry struct {
 // are copied as they are; zstd layers are stored decompressed because Docker
 // 20.10 cannot read them. The bytes depend only on m and tags.
 func WriteDockerArchive(ctx context.Context, w io.Writer, m image.Manifest, tags []string) error {
-	names, err := normalizeTags(tags)
-	if err != nil {
-		return err
-	}
-	// Full names: podman reads a short "hello:v1" as localhost/hello:v1.
-	repoTags := append([]string{}, names...)
-	configHex, err := hexOf(m.ConfigDigest)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	entry := dockerManifestEntry{Config: "blobs/sha256/" + configHex, RepoTags: repoTags, Layers: []string{}}
+	return WriteDockerArchives(ctx, w, []ArchiveImage{{Manifest: m, Tags: tags}})
+}
 
-	// Plan every layer first: manifest.json goes first and must name the
-	// decompressed zstd layers by their digest, known only after a pass.
+// ArchiveImage is one image of a docker-save tarball and its tags.
+type ArchiveImage struct {
+	Manifest image.Manifest
+	Tags     []string
+}
+
+// WriteDockerArchives streams one docker-save tarball of several images
+// (rules_docker's container_bundle); a blob two of them share is stored once.
+func WriteDockerArchives(ctx context.Context, w io.Writer, images []ArchiveImage) error {
+	var entries []dockerManifestEntry
 	var files []archiveEntry
-	written := map[string]bool{entry.Config: true}
-	for i, l := range m.Layers {
-		e := archiveEntry{layer: l, size: l.Size, unzstd: l.MediaType.IsZstd()}
-		h := l.Digest
-		if e.unzstd {
-			if h, e.size, err = measureZstd(ctx, l); err != nil {
-				return fmt.Errorf("layer %d (%s): %w", i+1, l.Digest, err)
-			}
-		}
-		hx, err := hexOf(h)
+	configs := map[string][]byte{}
+	var configOrder []string
+	written := map[string]bool{}
+	for _, img := range images {
+		entry, err := planImage(ctx, img, written, &files)
 		if err != nil {
-			return fmt.Errorf("layer %d: %w", i+1, err)
+			return err
 		}
-		e.path = "blobs/sha256/" + hx
-		entry.Layers = append(entry.Layers, e.path)
-		if !written[e.path] {
-			written[e.path] = true
-			files = append(files, e)
+		if _, ok := configs[entry.Config]; !ok {
+			configs[entry.Config] = img.Manifest.Config
+			configOrder = append(configOrder, entry.Config)
 		}
+		entries = append(entries, entry)
 	}
-	manifestJSON, err := json.Marshal([]dockerManifestEntry{entry})
+	manifestJSON, err := json.Marshal(entries)
 	if err != nil {
 		return err
 	}
@@ -94,8 +87,10 @@ func WriteDockerArchive(ctx context.Context, w io.Writer, m image.Manifest, tags
 			return err
 		}
 	}
-	if err := writeTarFile(tw, entry.Config, m.Config); err != nil {
-		return err
+	for _, c := range configOrder {
+		if err := writeTarFile(tw, c, configs[c]); err != nil {
+			return err
+		}
 	}
 	for _, e := range files {
 		if err := ctx.Err(); err != nil {
@@ -110,6 +105,44 @@ func WriteDockerArchive(ctx context.Context, w io.Writer, m image.Manifest, tags
 		}
 	}
 	return tw.Close()
+}
+
+// planImage names one image's files in the archive and adds the layers not
+// yet written to files. manifest.json goes first and must name decompressed
+// zstd layers by their digest, known only after a pass.
+func planImage(ctx context.Context, img ArchiveImage, written map[string]bool, files *[]archiveEntry) (dockerManifestEntry, error) {
+	m := img.Manifest
+	names, err := normalizeTags(img.Tags)
+	if err != nil {
+		return dockerManifestEntry{}, err
+	}
+	configHex, err := hexOf(m.ConfigDigest)
+	if err != nil {
+		return dockerManifestEntry{}, fmt.Errorf("config: %w", err)
+	}
+	// Full names: podman reads a short "hello:v1" as localhost/hello:v1.
+	entry := dockerManifestEntry{Config: "blobs/sha256/" + configHex, RepoTags: append([]string{}, names...), Layers: []string{}}
+	written[entry.Config] = true
+	for i, l := range m.Layers {
+		e := archiveEntry{layer: l, size: l.Size, unzstd: l.MediaType.IsZstd()}
+		h := l.Digest
+		if e.unzstd {
+			if h, e.size, err = measureZstd(ctx, l); err != nil {
+				return entry, fmt.Errorf("layer %d (%s): %w", i+1, l.Digest, err)
+			}
+		}
+		hx, err := hexOf(h)
+		if err != nil {
+			return entry, fmt.Errorf("layer %d: %w", i+1, err)
+		}
+		e.path = "blobs/sha256/" + hx
+		entry.Layers = append(entry.Layers, e.path)
+		if !written[e.path] {
+			written[e.path] = true
+			*files = append(*files, e)
+		}
+	}
+	return entry, nil
 }
 
 func writeTarFile(tw *tar.Writer, name string, b []byte) error {

@@ -145,3 +145,30 @@ func TestWriteDockerArchiveErrors(t *testing.T) {
 		t.Errorf("an opener's error: %v", err)
 	}
 }
+
+// Several images in one tarball (container_bundle): one manifest.json
+// entry each, a shared layer stored once.
+func TestWriteDockerArchives(t *testing.T) {
+	shared := gzipLayer(t, "shared", "both images have this\n")
+	a := testManifest(t, linuxAmd64, shared, gzipLayer(t, "a", "only a\n"))
+	b := testManifest(t, linuxAmd64, shared, gzipLayer(t, "b", "only b\n"))
+	var buf bytes.Buffer
+	if err := WriteDockerArchives(context.Background(), &buf, []ArchiveImage{{a, []string{"app/a:v1"}}, {b, []string{"app/b:v1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	entries := readTar(t, buf.Bytes())
+	var manifest []dockerManifestEntry
+	if err := json.Unmarshal(entries[0].body, &manifest); err != nil || len(manifest) != 2 {
+		t.Fatalf("manifest.json: %v %s", err, entries[0].body)
+	}
+	if manifest[0].RepoTags[0] != "docker.io/app/a:v1" || manifest[1].RepoTags[0] != "docker.io/app/b:v1" || manifest[0].Layers[0] != manifest[1].Layers[0] {
+		t.Errorf("manifest.json: %+v", manifest)
+	}
+	seen := map[string]int{}
+	for _, e := range entries {
+		seen[e.hdr.Name]++
+	}
+	if seen[manifest[0].Layers[0]] != 1 || len(entries) != 1+2+2+3 {
+		t.Errorf("the shared layer is stored %d times; %d entries, want manifest.json, 2 dirs, 2 configs, 3 layers", seen[manifest[0].Layers[0]], len(entries))
+	}
+}
