@@ -6,6 +6,9 @@
 load("//img/private:container_bundle.bzl", _container_bundle = "container_bundle")
 
 # buildifier: disable=bzl-visibility
+load("//img/private:container_flatten.bzl", _container_flatten = "container_flatten")
+
+# buildifier: disable=bzl-visibility
 load("//img/private:container_image.bzl", _container_image = "container_image")
 
 # buildifier: disable=bzl-visibility
@@ -24,6 +27,7 @@ load("//img/private:container_pull.bzl", _container_pull = "container_pull")
 load("//img/private:container_push.bzl", _container_push = "container_push")
 
 container_bundle = _container_bundle
+container_flatten = _container_flatten
 container_image = _container_image
 container_import = _container_import
 container_layer = _container_layer

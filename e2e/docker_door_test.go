@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"archive/tar"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +40,9 @@ func testDockerDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 			readJSON(t, f, &c)
 			if strings.Join(c.Config.Cmd, " ") != "/bin/sh -c echo from the shell form" || len(c.Config.Entrypoint) != 0 || c.Config.Labels["team"] != "e2e" {
 				t.Errorf("shell_cmd: cmd %q entrypoint %q labels %v", c.Config.Cmd, c.Config.Entrypoint, c.Config.Labels)
+			}
+			if _, ok := c.Config.Volumes["/data"]; !ok || c.Config.User != "1000:1000" || c.Config.WorkingDir != "/app" {
+				t.Errorf("shell_cmd: volumes %v user %q workdir %q", c.Config.Volumes, c.Config.User, c.Config.WorkingDir)
 			}
 		}
 	}
@@ -90,6 +95,21 @@ func testDockerDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 		t.Errorf("the loaded image: %v %q", err, out)
 	}
 
+	// And into Docker, as rules_docker users ran it: `bazel run :image`, then
+	// `docker run bazel/PACKAGE:NAME`.
+	d, err := harness.StartDocker("20.10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	db := &harness.Bazel{Workspace: e.ws.Workspace, Env: []string{"DOCKER_HOST=" + d.Host()}}
+	if _, err := bazelRun(t, db, "//docker:image", nil, "--daemon", "docker"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := d.Run("bazel/docker:image"); err != nil || !strings.Contains(out, "APP_ENV=from-rules-docker") {
+		t.Errorf("docker run bazel/docker:image: %v %q", err, out)
+	}
+
 	// NAME.tar and the bundle's tar are docker-save tarballs.
 	if tags := repoTags(t, readOutputPath(t, e.ws, "//docker:image.tar")); strings.Join(tags, " ") != "docker.io/bazel/docker:image" {
 		t.Errorf("image.tar tags %v", tags)
@@ -97,6 +117,21 @@ func testDockerDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 	bundle := readOutputPath(t, e.ws, "//docker:bundle.tar")
 	if out, err := harness.Skopeo("inspect", "docker-archive:"+bundle+":docker.io/e2e/bundle-b:v1"); err != nil || !strings.Contains(string(out), "docker.io/e2e/bundle-b") {
 		t.Errorf("skopeo inspect of the bundle's second image: %v\n%s", err, out)
+	}
+
+	// container_flatten: one tar of what the container sees, base included.
+	if _, err := e.ws.Must("build", "//docker:flat"); err != nil {
+		t.Fatal(err)
+	}
+	flat, err := e.ws.OutputFiles("//docker:flat", "")
+	if err != nil || len(flat) != 2 {
+		t.Fatalf("//docker:flat: %v %v", flat, err)
+	}
+	entries := tarNames(t, flat[0])
+	for _, want := range []string{"app/app", "etc/app/greeting.txt", "etc/app/version.txt", "usr/bin/app", "opt/base/big.bin", "etc/base-release"} {
+		if !entries[want] {
+			t.Errorf("flat.tar lacks %s (%d entries)", want, len(entries))
+		}
 	}
 
 	// container_load: the image.tar above as a base.
@@ -127,4 +162,26 @@ func readOutputPath(t *testing.T, b *harness.Bazel, target string) string {
 		t.Fatalf("%s: %v %v", target, files, err)
 	}
 	return files[0]
+}
+
+// tarNames lists the entries of an uncompressed tar.
+func tarNames(t *testing.T, p string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	names := map[string]bool{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[strings.TrimSuffix(h.Name, "/")] = true
+	}
 }

@@ -77,7 +77,9 @@ type config struct {
 		Cmd          []string
 		Env          []string
 		WorkingDir   string
+		User         string
 		ExposedPorts map[string]struct{}
+		Volumes      map[string]struct{}
 		Labels       map[string]string
 	} `json:"config"`
 	RootFS struct {
