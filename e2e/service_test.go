@@ -120,3 +120,19 @@ func repoTags(t *testing.T, path string) []string {
 		return m[0].RepoTags
 	}
 }
+
+// The doors refuse what they cannot honour while loading, naming the
+// macro, the target, the attribute and what to do instead.
+func TestDoorRefusals(t *testing.T) {
+	for pkg, want := range map[string]string{
+		"bad_doors/oci_os":      `oci_image image: set both os and architecture (e.g. "linux" and "arm64"), or neither`,
+		"bad_doors/oci_unknown": `oci_load load: loader is not supported by rules_img's rules_oci door: image_load finds containerd, Docker or podman itself`,
+		"bad_doors/docker_debs": `container_image image: debs is not supported by rules_img's rules_docker door: extracting .deb files is not installing them`,
+		"bad_doors/docker_push": `container_push push: format = "OCIv2": use "Docker" or "OCI"`,
+	} {
+		r := ws.Run("build", "//"+pkg+":all")
+		if r.Err == nil || !strings.Contains(r.Stderr, want) {
+			t.Errorf("//%s: %v, want an error with %q\n%s", pkg, r.Err, want, tailLines(r.Stderr, 15))
+		}
+	}
+}
