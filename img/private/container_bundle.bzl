@@ -2,6 +2,7 @@
 
 load(":container_common.bzl", "split_attrs")
 load(":deploy.bzl", "image_spec")
+load(":door_attrs.bzl", "derived_attrs", "helper_attrs")
 load(":image_load.bzl", "image_load")
 load(":labels.bzl", "display_label")
 load(":multi_deploy.bzl", "multi_deploy")
@@ -72,16 +73,14 @@ def container_bundle(name, images, stamp = None, **kwargs):
     for ref in images:
         if "{" in ref:
             fail("container_bundle %s: %r: stamp variables in bundle references are not supported; write the reference out" % (name, ref))
-    hidden = {k: v for k, v in common.items() if k not in ("visibility", "tags", "deprecation")}
+    helper = helper_attrs(common)
     loads = []
     for i, (ref, image) in enumerate(images.items()):
         image_load(
             name = "%s.load_%d" % (name, i),
             image = image,
             tag = ref,
-            tags = ["manual"],
-            visibility = ["//visibility:private"],
-            **hidden
+            **helper
         )
         loads.append(":%s.load_%d" % (name, i))
     multi_deploy(name = name, operations = loads, **common)
@@ -89,8 +88,6 @@ def container_bundle(name, images, stamp = None, **kwargs):
         name = name + ".tarball",
         images = images,
         out = name + ".tar",
-        tags = ["manual"],
-        visibility = ["//visibility:private"],
-        **hidden
+        **helper
     )
-    native.filegroup(name = name + ".tar", srcs = [":" + name + ".tarball"], **{k: v for k, v in common.items() if k != "deprecation"})
+    native.filegroup(name = name + ".tar", srcs = [":" + name + ".tarball"], **derived_attrs(common))

@@ -1,17 +1,7 @@
 """What the rules_docker door's macros share: attribute checks and value forms."""
 
-# Attributes every Bazel target takes; they go to the public target.
-COMMON_ATTRS = [
-    "compatible_with",
-    "deprecation",
-    "exec_compatible_with",
-    "features",
-    "restricted_to",
-    "tags",
-    "target_compatible_with",
-    "testonly",
-    "visibility",
-]
+load(":door_attrs.bzl", "derived_attrs", "split_common")
+load(":image_load.bzl", "image_load")
 
 # Attributes rules_docker had that name its own tools; they do nothing here.
 _TOOL_ATTRS = [
@@ -39,31 +29,7 @@ def split_attrs(rule, name, kwargs, advice = {}):
     Returns:
         dict of common attributes.
     """
-    common = {}
-    for key, value in kwargs.items():
-        if key in COMMON_ATTRS:
-            common[key] = value
-        elif key in advice:
-            fail("%s %s: %s is not supported by rules_img's rules_docker door: %s" % (rule, name, key, advice[key]))
-        elif key in _TOOL_ATTRS:
-            fail("%s %s: %s named one of rules_docker's own tools; rules_img has its own: remove it" % (rule, name, key))
-        else:
-            fail("%s %s: %s is not an attribute of rules_docker's %s; remove it" % (rule, name, key, rule))
-    return common
-
-def hidden(common):
-    """Attributes of a helper target: private, manual, the same testonly.
-
-    Args:
-        common: the public target's common attributes.
-
-    Returns:
-        dict.
-    """
-    attrs = {k: v for k, v in common.items() if k not in ("visibility", "tags", "deprecation")}
-    attrs["tags"] = ["manual"]
-    attrs["visibility"] = ["//visibility:private"]
-    return attrs
+    return split_common(rule, name, kwargs, "rules_docker", "rules_docker's", advice, _TOOL_ATTRS)
 
 def command(value):
     """rules_docker's cmd or entrypoint: a string is the shell form.
@@ -100,3 +66,19 @@ def stamp_value(rule, name, stamp):
     if type(stamp) == "string" and stamp.endswith(":use_stamp_flag"):
         return "auto"
     fail("%s %s: stamp = %r: use True, False or rules_docker's //stamp:always, :never or :use_stamp_flag" % (rule, name, stamp))
+
+def loader_targets(name, repository, common):
+    """rules_docker's image targets over NAME.manifest: NAME, NAME.tar and NAME.digest.
+
+    NAME is an image_load (`bazel run` loads REPOSITORY:NAME) that also
+    stands for the image; NAME.tar is its docker-save tarball.
+
+    Args:
+        name: the target.
+        repository: the repository the image loads under.
+        common: the public target's common attributes.
+    """
+    image_load(name = name, image = ":" + name + ".manifest", repository = repository, tag = name, **common)
+    public = derived_attrs(common)
+    native.filegroup(name = name + ".tar", srcs = [":" + name], output_group = "tarball", **public)
+    native.filegroup(name = name + ".digest", srcs = [":" + name + ".manifest"], output_group = "digest", **public)

@@ -1,8 +1,8 @@
 """container_image: rules_docker's container_image, as image_manifest and image_load."""
 
-load(":container_common.bzl", "command", "hidden", "split_attrs", "stamp_value")
+load(":container_common.bzl", "command", "loader_targets", "split_attrs", "stamp_value")
 load(":container_layer.bzl", "layer_parts")
-load(":image_load.bzl", "image_load")
+load(":door_attrs.bzl", "helper_attrs")
 load(":image_manifest_macro.bzl", "image_manifest")
 
 _ADVICE = {
@@ -101,7 +101,7 @@ def container_image(
         fail("container_image %s: creation_time %r: stamp values in creation_time are not supported; write an RFC 3339 time, or use image_manifest's created with a stamped file" % (name, creation_time))
     if type(base) == "string" and base.endswith((".tar", ".tar.gz")):
         fail("container_image %s: base %r is a tarball; load it with container_load (or convert it with layout_from_tar) and use @NAME//image" % (name, base))
-    helper = hidden(common)
+    helper = helper_attrs(common)
     own = layer_parts(name, files, directory, mode, symlinks, tars, mtime, portable_mtime, compression, helper)
     attrs = {}
     cmd = [] if null_cmd else command(cmd)
@@ -131,13 +131,4 @@ def container_image(
     )
 
     # rules_docker loaded every image as bazel/PACKAGE:NAME.
-    image_load(
-        name = name,
-        image = ":" + name + ".manifest",
-        repository = "bazel/" + native.package_name() if native.package_name() else "bazel",
-        tag = name,
-        **common
-    )
-    public = {k: v for k, v in common.items() if k != "deprecation"}
-    native.filegroup(name = name + ".tar", srcs = [":" + name], output_group = "tarball", **public)
-    native.filegroup(name = name + ".digest", srcs = [":" + name + ".manifest"], output_group = "digest", **public)
+    loader_targets(name, "bazel/" + native.package_name() if native.package_name() else "bazel", common)

@@ -1,7 +1,7 @@
 """container_import: rules_docker's container_import, an image from a config and layer tars."""
 
-load(":container_common.bzl", "hidden", "split_attrs")
-load(":image_load.bzl", "image_load")
+load(":container_common.bzl", "loader_targets", "split_attrs")
+load(":door_attrs.bzl", "helper_attrs")
 load(":image_manifest_macro.bzl", "image_manifest")
 load(":layer_from_tar.bzl", "layer_from_tar")
 
@@ -29,7 +29,7 @@ def container_import(name, config, layers, repository = "bazel", platform = None
         **kwargs: common attributes.
     """
     common = split_attrs("container_import", name, kwargs, _ADVICE)
-    helper = hidden(common)
+    helper = helper_attrs(common)
     parts = []
     for i, layer in enumerate(layers):
         layer_from_tar(name = "%s.layer_%d" % (name, i), src = layer, **helper)
@@ -49,7 +49,4 @@ def container_import(name, config, layers, repository = "bazel", platform = None
         platform = platform,
         **helper
     )
-    image_load(name = name, image = ":" + name + ".manifest", repository = repository, tag = name, **common)
-    public = {k: v for k, v in common.items() if k != "deprecation"}
-    native.filegroup(name = name + ".tar", srcs = [":" + name], output_group = "tarball", **public)
-    native.filegroup(name = name + ".digest", srcs = [":" + name + ".manifest"], output_group = "digest", **public)
+    loader_targets(name, repository, common)

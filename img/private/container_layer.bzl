@@ -1,6 +1,7 @@
 """container_layer: rules_docker's container_layer, as rules_img layers."""
 
-load(":container_common.bzl", "hidden", "split_attrs")
+load(":container_common.bzl", "split_attrs")
+load(":door_attrs.bzl", "helper_attrs")
 load(":file_metadata.bzl", "file_metadata")
 load(":image_layer.bzl", "image_layer")
 load(":layer_from_tar.bzl", "layer_from_tar")
@@ -107,7 +108,7 @@ def container_layer(
         **kwargs: common attributes.
     """
     common = split_attrs("container_layer", name, kwargs, _ADVICE)
-    parts = layer_parts(name, files, directory, mode, symlinks, tars, mtime, portable_mtime, compression, hidden(common))
+    parts = layer_parts(name, files, directory, mode, symlinks, tars, mtime, portable_mtime, compression, helper_attrs(common))
     if not parts:
         fail("container_layer %s: nothing to put in it: set files, symlinks or tars" % name)
     layer_group(name = name, layers = parts, **common)

@@ -1,12 +1,13 @@
 """container_pull: rules_docker's container_pull, a shallow pull with @NAME//image."""
 
-load(":pull.bzl", "pull_repository")
+load(":pull.bzl", "apparent_name", "pull_repository")
 
 def _impl(rctx):
+    name = apparent_name(rctx)
     if rctx.attr.cred_helpers:
-        fail("container_pull %s: cred_helpers: name the helper with docker_client_config's credHelpers (docker-credential-NAME on PATH)" % rctx.name)
+        fail("container_pull %s: cred_helpers: name the helper with docker_client_config's credHelpers (docker-credential-NAME on PATH)" % name)
     if rctx.attr.os_features or rctx.attr.os_version or rctx.attr.platform_features:
-        fail("container_pull %s: os_features, os_version and platform_features are not supported: pick the image by os, architecture and cpu_variant, or by its digest" % rctx.name)
+        fail("container_pull %s: os_features, os_version and platform_features are not supported: pick the image by os, architecture and cpu_variant, or by its digest" % name)
     config = str(rctx.path(rctx.attr.docker_client_config)) if rctx.attr.docker_client_config else ""
     tag = rctx.attr.tag if not rctx.attr.digest else ""
     pull_repository(rctx, struct(
@@ -26,13 +27,12 @@ def _impl(rctx):
     if not rctx.attr.digest:
         # buildifier: disable=print
         print("container_pull %s: %s/%s:%s is not pinned; add digest = \"sha256:...\" so every build gets the same image" % (
-            rctx.name.replace("+", "~").split("~")[-1],
+            name,
             rctx.attr.registry,
             rctx.attr.repository,
             tag,
         ))
     platform = "/".join([rctx.attr.os, rctx.attr.architecture] + ([rctx.attr.cpu_variant] if rctx.attr.cpu_variant else []))
-    name = rctx.name.replace("+", "~").split("~")[-1]
     rctx.file("image/BUILD.bazel", "\n".join([
         "# rules_docker's @%s//image: the %s image of the pull." % (name, platform),
         'load("%s", "oci_platform_image")' % str(Label(":platform_image.bzl")),

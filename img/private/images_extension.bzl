@@ -1,6 +1,6 @@
 """images: a module extension that pulls base images once, by digest, for every module."""
 
-load(":pull.bzl", "pull")
+load(":pull.bzl", "apparent_name", "pull")
 
 _HUB = "rules_img_images.bzl"
 
@@ -83,7 +83,7 @@ def _alias_name(name):
 def _sibling(rctx, repo):
     # The canonical name of another repository of this extension: ours with
     # our apparent name replaced (the separator is ~ or +, by Bazel version).
-    apparent = rctx.name.replace("+", "~").split("~")[-1]
+    apparent = apparent_name(rctx)
     return "@@%s%s//:image" % (rctx.name[:-len(apparent)], repo)
 
 def _hub_impl(rctx):
@@ -115,7 +115,7 @@ _images_hub = repository_rule(
 
 def _alias_impl(rctx):
     # @NAME is @NAME//:NAME; both it and :image point at the pulled image.
-    name = rctx.name.replace("+", "~").split("~")[-1]
+    name = apparent_name(rctx)
     build = 'package(default_visibility = ["//visibility:public"])\n\nalias(name = "image", actual = %r)\n' % _sibling(rctx, rctx.attr.image)
     if name != "image":
         build += '\nalias(name = %r, actual = ":image")\n' % name

@@ -1,17 +1,11 @@
-"""What the rules_oci door's macros share: common attributes, value forms, refusals."""
+"""What the rules_oci door's macros share: its attribute checks and value forms."""
 
-# Attributes every Bazel target takes; they go to the public target.
-COMMON_ATTRS = [
-    "compatible_with",
-    "deprecation",
-    "exec_compatible_with",
-    "features",
-    "restricted_to",
-    "tags",
-    "target_compatible_with",
-    "testonly",
-    "visibility",
-]
+# The doors share one file of attribute helpers, kept beside the rules.
+# buildifier: disable=bzl-visibility
+load("//img/private:door_attrs.bzl", _derived_attrs = "derived_attrs", _helper_attrs = "helper_attrs", _split_common = "split_common")
+
+helper_attrs = _helper_attrs
+derived_attrs = _derived_attrs
 
 def common_attrs(rule, name, kwargs, advice = {}):
     """Splits off the common attributes and refuses any other leftover.
@@ -26,29 +20,7 @@ def common_attrs(rule, name, kwargs, advice = {}):
     Returns:
         dict of the common attributes given.
     """
-    common = {}
-    for key, value in kwargs.items():
-        if key in COMMON_ATTRS:
-            common[key] = value
-        elif key in advice:
-            fail("%s %s: %s is not supported by rules_img's rules_oci door: %s" % (rule, name, key, advice[key]))
-        else:
-            fail("%s %s: %s is not an attribute of rules_oci 2.x's %s; remove it" % (rule, name, key, rule))
-    return common
-
-def helper_attrs(common):
-    """The attributes of a hidden helper target: private, manual, same testonly.
-
-    Args:
-        common: the public target's common attributes.
-
-    Returns:
-        dict.
-    """
-    attrs = {k: v for k, v in common.items() if k not in ("visibility", "tags", "deprecation")}
-    attrs["tags"] = ["manual"]
-    attrs["visibility"] = ["//visibility:private"]
-    return attrs
+    return _split_common(rule, name, kwargs, "rules_oci", "rules_oci 2.x's", advice)
 
 def is_file_value(value):
     """Whether a rules_oci value is given as a file label rather than a list or dict.

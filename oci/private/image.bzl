@@ -1,7 +1,7 @@
 """oci_image: rules_oci's oci_image, built by image_manifest."""
 
 load("//img:image.bzl", "image_manifest")
-load(":common.bzl", "common_attrs", "helper_attrs", "is_file_value")
+load(":common.bzl", "common_attrs", "derived_attrs", "helper_attrs", "is_file_value")
 load(":layout_image.bzl", "oci_layout_image")
 
 _LISTS = ["entrypoint", "cmd", "exposed_ports", "volumes"]
@@ -105,5 +105,5 @@ def oci_image(
         name = name + ".digest",
         srcs = [":" + name],
         output_group = "digest",
-        **{k: v for k, v in common.items() if k != "deprecation"}
+        **derived_attrs(common)
     )

@@ -1,7 +1,7 @@
 """oci_image_index: rules_oci's oci_image_index, built by image_index."""
 
 load("//img:image.bzl", "image_index")
-load(":common.bzl", "common_attrs", "helper_attrs")
+load(":common.bzl", "common_attrs", "derived_attrs", "helper_attrs")
 load(":layout_image.bzl", "oci_layout_image")
 
 def oci_image_index(name, images, platforms = None, annotations = None, **kwargs):
@@ -38,5 +38,5 @@ def oci_image_index(name, images, platforms = None, annotations = None, **kwargs
         name = name + ".digest",
         srcs = [":" + name],
         output_group = "digest",
-        **{k: v for k, v in common.items() if k != "deprecation"}
+        **derived_attrs(common)
     )
