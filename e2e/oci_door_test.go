@@ -69,30 +69,12 @@ func testOCIDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 
 	// oci_load into containerd: after a change to one tar, only its layer
 	// (with the manifest and config) is sent again.
-	sock, err := harness.StartUnixProxy(ctrd.Socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Stop()
-	b := &harness.Bazel{Workspace: e.ws.Workspace, Env: []string{
-		"CONTAINERD_ADDRESS=" + sock.Path(), "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
-	}}
-	version := filepath.Join(e.ws.Workspace, "oci", "version.txt")
-	var sent [2]int64
-	for i, v := range []string{"first", "second"} {
-		if err := os.WriteFile(version, []byte(v+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		sock.Reset()
-		if _, err := bazelRun(t, b, "//oci:load", nil); err != nil {
-			t.Fatal(err)
-		}
-		sent[i] = sock.BytesUp()
+	sent := versionedLoads(t, e.ws, ctrd, "//oci:load", filepath.Join("oci", "version.txt"), func(i int, _ loadRound) {
 		want := descriptorOf(t, e.ws, "//oci:image").Digest
 		if ls, err := ctrd.Ctr("images", "ls", "name==docker.io/oci/app:v1"); err != nil || !strings.Contains(ls, want) {
 			t.Errorf("load %d: containerd has %q (%v), want %s", i+1, ls, err, want)
 		}
-	}
+	})
 	t.Logf("oci_load into containerd: %d bytes sent, then %d after changing version.txt", sent[0], sent[1])
 	if sent[1] >= 64<<10 {
 		t.Errorf("the second load sent %d bytes; want only the changed tar's layer, manifest and config (< 64 KiB)", sent[1])
@@ -118,11 +100,7 @@ func testOCIDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 // readOutput returns the content of a target's single output file.
 func readOutput(t *testing.T, b *harness.Bazel, target string) string {
 	t.Helper()
-	files, err := b.OutputFiles(target, "")
-	if err != nil || len(files) != 1 {
-		t.Fatalf("%s: %v %v", target, files, err)
-	}
-	data, err := os.ReadFile(files[0])
+	data, err := os.ReadFile(readOutputPath(t, b, target))
 	if err != nil {
 		t.Fatal(err)
 	}

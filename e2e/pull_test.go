@@ -443,28 +443,8 @@ func TestPullBaseImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ctrd.Stop()
-		sock, err := harness.StartUnixProxy(ctrd.Socket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sock.Stop()
-		b := &harness.Bazel{Workspace: e.ws.Workspace, Env: []string{
-			"CONTAINERD_ADDRESS=" + sock.Path(), "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
-		}}
-		version := filepath.Join(e.ws.Workspace, "app", "version.txt")
-		var sent [2]int64
-		for i, v := range []string{"first", "second"} {
-			if err := os.WriteFile(version, []byte(v+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			sock.Reset()
-			start := time.Now()
-			out, err := bazelRun(t, b, "//app:load_versioned", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sent[i] = sock.BytesUp()
-			t.Logf("load %d: %s, %d bytes sent to containerd\n%s", i+1, time.Since(start).Round(time.Millisecond), sent[i], tailLines(out, 3))
+		sent := versionedLoads(t, e.ws, ctrd, "//app:load_versioned", filepath.Join("app", "version.txt"), func(i int, r loadRound) {
+			t.Logf("load %d: %s, %d bytes sent to containerd\n%s", i+1, r.took.Round(time.Millisecond), r.sent, tailLines(r.out, 3))
 			if i == 1 {
 				// The load ends by dropping its lease, which starts a GC.
 				// The snapshots of the unchanged layers must survive it,
@@ -482,7 +462,7 @@ func TestPullBaseImages(t *testing.T) {
 			if err != nil || !strings.Contains(got, "big.bin=603979776 bytes") {
 				t.Fatalf("run after load %d: %v %q", i+1, err, got)
 			}
-		}
+		})
 		if sent[0] < 512<<20 {
 			t.Errorf("first load sent %d bytes; the base alone is larger", sent[0])
 		}
@@ -544,4 +524,41 @@ func TestPullBaseImages(t *testing.T) {
 			}
 		}
 	})
+}
+
+// loadRound is one load of versionedLoads.
+type loadRound struct {
+	sent int64 // bytes sent to containerd
+	took time.Duration
+	out  string // what bazel run printed
+}
+
+// versionedLoads writes "first", then "second", into versionFile (relative
+// to ws) and after each runs the load target into ctrd through a
+// byte-counting proxy, then after. It returns the bytes each load sent.
+func versionedLoads(t *testing.T, ws *harness.Bazel, ctrd *harness.Containerd, target, versionFile string, after func(i int, r loadRound)) [2]int64 {
+	t.Helper()
+	sock, err := harness.StartUnixProxy(ctrd.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Stop()
+	b := &harness.Bazel{Workspace: ws.Workspace, Env: []string{
+		"CONTAINERD_ADDRESS=" + sock.Path(), "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
+	}}
+	var sent [2]int64
+	for i, v := range []string{"first", "second"} {
+		if err := os.WriteFile(filepath.Join(ws.Workspace, versionFile), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sock.Reset()
+		start := time.Now()
+		out, err := bazelRun(t, b, target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent[i] = sock.BytesUp()
+		after(i, loadRound{sent: sent[i], took: time.Since(start), out: out})
+	}
+	return sent
 }

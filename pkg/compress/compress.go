@@ -69,6 +69,18 @@ func MediaType(algorithm string) oci.MediaType {
 	return ""
 }
 
+// Of returns the algorithm a layer media type names (OCI's or Docker's),
+// the inverse of MediaType; anything else is read as uncompressed.
+func Of(m oci.MediaType) string {
+	switch {
+	case m.IsGzip():
+		return Gzip
+	case m.IsZstd():
+		return Zstd
+	}
+	return None
+}
+
 // Detect sniffs the compression of a stream from its first bytes.
 func Detect(header []byte) string {
 	switch {

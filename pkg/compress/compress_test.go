@@ -362,3 +362,20 @@ func TestDetectAndMediaType(t *testing.T) {
 		}
 	}
 }
+
+// Of reads OCI's and Docker's layer types; MediaType(Of(m)) is OCI's form.
+func TestOf(t *testing.T) {
+	for m, want := range map[oci.MediaType]string{
+		oci.MediaTypeLayerGzip:       Gzip,
+		oci.MediaTypeDockerLayerGzip: Gzip,
+		oci.MediaTypeLayerZstd:       Zstd,
+		oci.MediaTypeLayer:           None,
+	} {
+		if got := Of(m); got != want {
+			t.Errorf("Of(%s) = %s, want %s", m, got, want)
+		}
+	}
+	if MediaType(Of(oci.MediaTypeDockerLayerGzip)) != oci.MediaTypeLayerGzip {
+		t.Error("MediaType(Of(docker gzip)) is not OCI gzip")
+	}
+}

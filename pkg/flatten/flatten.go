@@ -172,14 +172,7 @@ func each(l Layer, fn func(int, *tar.Header, io.Reader) error) error {
 		return err
 	}
 	defer f.Close()
-	algorithm := compress.None
-	switch {
-	case l.MediaType.IsGzip():
-		algorithm = compress.Gzip
-	case l.MediaType.IsZstd():
-		algorithm = compress.Zstd
-	}
-	r, err := compress.NewReader(f, algorithm)
+	r, err := compress.NewReader(f, compress.Of(l.MediaType))
 	if err != nil {
 		return err
 	}

@@ -47,23 +47,13 @@ func clean(name string) string {
 // under reports whether p lies strictly inside dir.
 func under(p, dir string) bool { return dir == "" || strings.HasPrefix(p, dir+"/") }
 
-func algorithm(mediaType oci.MediaType) string {
-	switch {
-	case mediaType.IsGzip():
-		return compress.Gzip
-	case mediaType.IsZstd():
-		return compress.Zstd
-	}
-	return compress.None
-}
-
 // layerReader opens a layer's tar stream.
 func layerReader(l Layer) (*tar.Reader, func(), error) {
 	f, err := os.Open(l.Blob)
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := compress.NewReader(f, algorithm(l.MediaType))
+	r, err := compress.NewReader(f, compress.Of(l.MediaType))
 	if err != nil {
 		f.Close()
 		return nil, nil, err
