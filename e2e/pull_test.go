@@ -58,6 +58,10 @@ func startPullEnv(t *testing.T) *pullEnv {
 	}
 	creds := filepath.Join(dir, "creds")
 	os.MkdirAll(creds, 0o755)
+	// tools/test.sh removes the dir and its output base once the checkout is gone.
+	if err := os.WriteFile(filepath.Join(dir, "root"), []byte(harness.RepoRoot()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := harness.WriteDockerConfig(filepath.Join(creds, "config.json"), e.authReg.Addr(), "e2e", "s3cret-e2e"); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,42 @@ fuzz_tests() { FUZZTIME=${FUZZTIME:-3s} ./tools/fuzz.sh; }
 
 bazel_tests() { bazel test //...; }
 
+# The e2e suite needs room for output bases, daemons' data roots and
+# registries. Leftovers of earlier runs are removed first: pull workspaces of
+# checkouts that no longer exist (with their output bases), and temp dirs
+# older than the e2e timeout. A full disk fails here, saying so, instead of
+# as an obscure "no space left" in the middle of a test.
+E2E_MIN_FREE_GB=${RULES_IMG_E2E_MIN_FREE_GB:-12}
+e2e_disk() {
+	local user_root d root ob free
+	user_root=${XDG_CACHE_HOME:-$HOME/.cache}/bazel/_bazel_$(id -un)
+	for d in /var/tmp/rules_img_e2e_pull-*; do
+		[ -f "$d/root" ] || continue
+		root=$(cat "$d/root")
+		[ -d "$root" ] && continue
+		ob=$user_root/$(printf %s "$d/ws" | md5sum | cut -c1-32)
+		echo "removing the e2e pull workspace of $root (checkout gone): $d $ob"
+		chmod -R u+w "$d" "$ob" 2>/dev/null || true
+		rm -rf "$d" "$ob"
+	done
+	find /var/tmp -maxdepth 1 -name 'rules_img_e2e_*-*' ! -name 'rules_img_e2e_pull-*' -mmin +120 -print0 |
+		while IFS= read -r -d '' d; do
+			echo "removing a stale e2e temp dir: $d"
+			chmod -R u+w "$d" 2>/dev/null || true
+			rm -rf "$d"
+		done
+	free=$(df -P -BG /var/tmp "$user_root" 2>/dev/null | awk 'NR>1 {gsub("G","",$4); if (min == "" || $4 < min) min = $4} END {print min}')
+	if [ "${free:-0}" -lt "$E2E_MIN_FREE_GB" ]; then
+		echo "e2e needs ${E2E_MIN_FREE_GB} GiB free in /var/tmp and $user_root; ${free:-0} GiB are."
+		echo "The largest Bazel output bases (remove those of workspaces you no longer use with 'bazel clean --expunge' there):"
+		du -xsh "$user_root"/*/ 2>/dev/null | sort -h | tail -5 | while read -r size base; do
+			echo "  $size $base ($(cat "$base/DO_NOT_BUILD_HERE" 2>/dev/null))"
+		done
+		return 1
+	fi
+	echo "${free} GiB free"
+}
+
 e2e_tests() { go test -tags e2e -count=1 -timeout 60m -v ./e2e/...; }
 
 step gofmt check_gofmt
@@ -64,6 +100,7 @@ step gazelle check_gazelle
 step "go test" unit_tests
 step fuzz fuzz_tests
 step "bazel test" bazel_tests
+step "e2e disk" e2e_disk
 step e2e e2e_tests
 
 printf '\n=== summary\n'
