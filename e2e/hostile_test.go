@@ -115,6 +115,7 @@ func TestHostileInputs(t *testing.T) {
 		{name: "//bad_compress:unknown_compression", run: build("//bad_compress:unknown_compression"), prefix: "ERROR: ",
 			want:  wsDir + `/bad_compress/BUILD.bazel:5:12: //bad_compress:unknown_compression: invalid value in 'compress' attribute: has to be one of 'auto', 'gzip', 'zstd' or 'none' instead of 'brotli'`,
 			after: nothing},
+		analysisCase("//bad_estargz:zstd", `//bad_estargz:zstd: eStargz is enabled (its estargz attribute or --@rules_img//img/settings:estargz) but the layer's compression is zstd; eStargz is gzip with a table of contents: set compress = "gzip" (or --@rules_img//img/settings:compress=gzip), or estargz = "disabled"`),
 		buildCase("//bad:duplicate_path", "img layer: ", `//bad:duplicate_path: two sources for /etc/greeting.txt: bad/file.txt and symlink to /other; remove one from srcs`),
 		analysisCase("//bad:dotdot_path", `//bad:dotdot_path: srcs: "/app/../etc/passwd" has an empty, '.' or '..' component; write the plain path, e.g. '/app/bin/server'`),
 		analysisCase("//bad:bad_metadata", `//bad:bad_metadata: file_metadata["/etc/greeting.txt"]: "{mode: 0755" is not file metadata; build it with file_metadata(mode = "0755", uid = 0, ...)`),

@@ -19,8 +19,8 @@ func init() {
 }
 
 const layerUsage = `usage:
-  img layer --spec SPEC.json --blob OUT_BLOB --metadata OUT_META.json [--compress gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...
-  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--target LABEL] [--compress auto|gzip|zstd|none] [--level N] [--jobs N] [--annotation KEY=VALUE]...
+  img layer --spec SPEC.json --blob OUT_BLOB --metadata OUT_META.json [--compress gzip|zstd|none] [--level N] [--jobs N] [--estargz] [--annotation KEY=VALUE]...
+  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--target LABEL] [--compress auto|gzip|zstd|none] [--level N] [--jobs N] [--estargz] [--annotation KEY=VALUE]...
             [--validation strict|traversal_only] [--allow-duplicate-paths] [--allow-device-files]`
 
 func layerMain(args []string) error {
@@ -36,6 +36,7 @@ func layerMain(args []string) error {
 	validation := fs.String("validation", "strict", "with --from-tar: strict, or traversal_only to pass a vendor's tar through")
 	allowDup := fs.Bool("allow-duplicate-paths", false, "with --from-tar: keep paths that occur twice (the later entry wins)")
 	allowDev := fs.Bool("allow-device-files", false, "with --from-tar: keep device files and FIFOs")
+	esgz := fs.Bool("estargz", false, "write an eStargz layer (gzip with a TOC, for lazy pulling); the spec's prioritized_files come first")
 	annotations := keyValueFlag{}
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
 	var diffIDAnnotations repeatedFlag
@@ -52,6 +53,8 @@ func layerMain(args []string) error {
 		return fmt.Errorf("--jobs must be >= 0, got %d", *jobs)
 	case *algorithm == layer.Auto && *fromTar == "":
 		return errors.New("--compress auto only works with --from-tar; use gzip, zstd or none")
+	case *esgz && *algorithm != compress.Gzip && *algorithm != layer.Auto:
+		return fmt.Errorf("--estargz needs gzip: eStargz is gzip with a TOC, so --compress %s cannot be eStargz", *algorithm)
 	case *validation != "strict" && *validation != "traversal_only":
 		return fmt.Errorf("--validation must be strict or traversal_only, got %q", *validation)
 	}
@@ -71,7 +74,11 @@ func layerMain(args []string) error {
 				return oci.LayerMetadata{}, err
 			}
 			defer in.Close()
-			m, err := layer.FromTar(in, blob, c, rules)
+			convert := layer.FromTar
+			if *esgz {
+				convert = layer.FromTarEStargz
+			}
+			m, err := convert(in, blob, c, rules)
 			if err != nil {
 				if *target != "" {
 					return m, fmt.Errorf("%s: %s: %w", *target, *fromTar, err)
@@ -88,6 +95,9 @@ func layerMain(args []string) error {
 		f.Close()
 		if err != nil {
 			return oci.LayerMetadata{}, fmt.Errorf("%s: %w", *specPath, err)
+		}
+		if *esgz {
+			return layer.BuildEStargz(spec, blob, c)
 		}
 		return layer.Build(spec, blob, c)
 	})
@@ -112,8 +122,13 @@ func writeLayer(blobPath, metaPath string, annotations map[string]string, diffID
 	if err != nil {
 		return err
 	}
-	if len(annotations) > 0 {
-		m.Annotations = annotations
+	// The user's annotations join the layer's own (eStargz's TOC digest);
+	// a user's value for the same key wins.
+	for k, v := range annotations {
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
+		}
+		m.Annotations[k] = v
 	}
 	for _, name := range diffIDAnnotations {
 		if m.Annotations == nil {

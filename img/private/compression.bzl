@@ -4,11 +4,18 @@ load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 
 COMPRESS_VALUES = ["auto", "gzip", "zstd", "none"]
 
+ESTARGZ_VALUES = ["auto", "enabled", "disabled"]
+
+ESTARGZ_DOC = ("enabled writes the layer as eStargz (gzip with a table of contents, for lazy pulling " +
+               "by the stargz snapshotter; plain runtimes read it as gzip); auto follows " +
+               "--@rules_img//img/settings:estargz (default disabled). Needs gzip compression.")
+
 # The flags every layer rule reads; add to the rule's attrs.
 COMPRESSION_ATTRS = {
     "_compress": attr.label(default = "//img/settings:compress"),
     "_compression_level": attr.label(default = "//img/settings:compression_level"),
     "_compression_jobs": attr.label(default = "//img/settings:compression_jobs"),
+    "_estargz": attr.label(default = "//img/settings:estargz"),
 }
 
 _BEST_LEVEL = {"gzip": "9", "zstd": "4"}
@@ -67,3 +74,29 @@ def compression_args(ctx, compress):
         "--jobs",
         compression_jobs(ctx),
     ]
+
+def estargz_enabled(ctx, estargz):
+    """Whether a layer is eStargz.
+
+    Args:
+        ctx: the rule context; its rule has COMPRESSION_ATTRS.
+        estargz: the rule's estargz attribute ("auto" defers to the flag).
+
+    Returns:
+        bool.
+    """
+    if estargz == "auto":
+        estargz = ctx.attr._estargz[BuildSettingInfo].value
+    return estargz == "enabled"
+
+def check_estargz(label, algorithm):
+    """Fails, naming the target, when eStargz meets a compression other than gzip.
+
+    Args:
+        label: the target, as users write it.
+        algorithm: the layer's resolved compression.
+    """
+    if algorithm != "gzip":
+        fail(("%s: eStargz is enabled (its estargz attribute or --@rules_img//img/settings:estargz) but the " +
+              "layer's compression is %s; eStargz is gzip with a table of contents: set compress = \"gzip\" " +
+              "(or --@rules_img//img/settings:compress=gzip), or estargz = \"disabled\"") % (label, algorithm))

@@ -1,7 +1,7 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args")
+load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "check_estargz", "compression_args", "estargz_enabled")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
 load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
@@ -186,10 +186,17 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     if ctx.attr.default_metadata:
         spec["default_metadata"] = _check_metadata(display_label(ctx.label), ctx.attr.default_metadata, "default_metadata")
 
+    algorithm, compress_flags = compression_args(ctx, ctx.attr.compress)
+    if estargz_enabled(ctx, ctx.attr.estargz):
+        check_estargz(display_label(ctx.label), algorithm)
+        compress_flags.append("--estargz")
+        spec["prioritized_files"] = [
+            check_image_path(display_label(ctx.label), p, "estargz_prioritized_files")
+            for p in ctx.attr.estargz_prioritized_files
+        ]
     spec_file = ctx.actions.declare_file(ctx.label.name + ".layer_spec.json")
     ctx.actions.write(spec_file, json.encode(spec))
 
-    algorithm, compress_flags = compression_args(ctx, ctx.attr.compress)
     blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])
     metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
     args = img_args(ctx)
@@ -238,6 +245,12 @@ LAYER_ATTRS = dict(
         doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
         default = "auto",
         values = COMPRESS_VALUES,
+    ),
+    estargz = attr.string(doc = ESTARGZ_DOC, default = "auto", values = ESTARGZ_VALUES),
+    estargz_prioritized_files = attr.string_list(
+        doc = "Image paths the container reads at start-up, in that order. An eStargz layer puts them " +
+              "first, before its prefetch landmark, so the snapshotter fetches them together before the " +
+              "rest; a path that is not in the layer is an error. Ignored when the layer is not eStargz.",
     ),
     create_parent_directories = attr.string(
         doc = "enabled writes every missing parent directory into the tar (0755, root, epoch); " +

@@ -1,7 +1,7 @@
 """image_optimize: an image or index with every layer recompressed."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":compression.bzl", "COMPRESSION_ATTRS")
+load(":compression.bzl", "COMPRESSION_ATTRS", "ESTARGZ_VALUES", "check_estargz", "estargz_enabled")
 load(":image_index.bzl", "write_index")
 load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
@@ -28,6 +28,9 @@ def _algorithm(ctx):
     return value
 
 def _optimize_manifest(ctx, image, algorithm, prefix):
+    estargz = estargz_enabled(ctx, ctx.attr.estargz)
+    if estargz:
+        check_estargz(display_label(ctx.label), algorithm)
     layers = []
     for i, layer in enumerate(image.layers):
         if not layer.blob:
@@ -40,8 +43,9 @@ def _optimize_manifest(ctx, image, algorithm, prefix):
                 platform_name(image.platform),
             ))
 
-        # A layer already in the wanted compression keeps its bytes.
-        if _ALGORITHM.get(layer.media_type) == algorithm:
+        # A layer already in the wanted compression keeps its bytes (not when
+        # eStargz is asked: whether it is eStargz already is not known here).
+        if not estargz and _ALGORITHM.get(layer.media_type) == algorithm:
             layers.append(layer)
             continue
 
@@ -56,6 +60,7 @@ def _optimize_manifest(ctx, image, algorithm, prefix):
             validation = "traversal_only",
             allow_duplicate_paths = True,
             allow_device_files = True,
+            estargz = "enabled" if estargz else "disabled",
         ))
     manifest = ctx.actions.declare_file(prefix + ".manifest.json")
     config = ctx.actions.declare_file(prefix + ".config.json")
@@ -154,6 +159,13 @@ Outputs and providers are those of the kind of image given.""",
             doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
             default = "auto",
             values = ["auto", "gzip", "zstd", "none"],
+        ),
+        estargz = attr.string(
+            doc = "enabled rewrites every layer as eStargz (gzip with a table of contents, for lazy pulling), " +
+                  "also those already gzip. auto follows --@rules_img//img/settings:estargz; the default, " +
+                  "disabled, leaves the format alone.",
+            default = "disabled",
+            values = ESTARGZ_VALUES,
         ),
     ),
     toolchains = ["//img:toolchain_type"],

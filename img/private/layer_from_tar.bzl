@@ -1,6 +1,6 @@
 """layer_from_tar: a layer from an existing tar (plain, gzip or zstd)."""
 
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "compression_args", "compression_jobs")
+load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
@@ -13,7 +13,8 @@ def tar_layer(
         validation = "strict",
         allow_duplicate_paths = False,
         allow_device_files = False,
-        annotations = {}):
+        annotations = {},
+        estargz = "auto"):
     """Declares the action that turns a tar into a layer.
 
     image_manifest uses it too, for plain tar files in its layers.
@@ -27,6 +28,8 @@ def tar_layer(
         allow_duplicate_paths: keep a path that occurs twice.
         allow_device_files: keep devices and FIFOs.
         annotations: dict for the layer's descriptor.
+        estargz: "enabled", "disabled" or "auto" (the flag); an eStargz layer
+            is gzip, so "auto" compression means gzip then.
 
     Returns:
         LayerInfo of the new layer.
@@ -42,7 +45,13 @@ def tar_layer(
     if allow_device_files:
         args.add("--allow-device-files")
     args.add("--metadata", metadata)
-    if compress == "auto":
+    if estargz_enabled(ctx, estargz):
+        algorithm, flags = compression_args(ctx, "gzip" if compress == "auto" else compress)
+        check_estargz(display_label(ctx.label), algorithm)
+        blob = ctx.actions.declare_file(name + _EXTENSIONS[algorithm])
+        args.add_all(flags)
+        args.add("--estargz")
+    elif compress == "auto":
         # Keep the input's bytes (and compression): the blob is a copy.
         blob = ctx.actions.declare_file(name + ".layer_blob")
         args.add("--compress", "auto")
@@ -80,6 +89,7 @@ def _layer_from_tar_impl(ctx):
         allow_duplicate_paths = ctx.attr.allow_duplicate_paths,
         allow_device_files = ctx.attr.allow_device_files,
         annotations = ctx.attr.annotations,
+        estargz = ctx.attr.estargz,
     )
     return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
 
@@ -112,6 +122,11 @@ occur twice, device files and FIFOs, and entry types a layer cannot carry.""",
             values = COMPRESS_VALUES,
         ),
         annotations = attr.string_dict(doc = "Annotations on the layer's descriptor in the manifest."),
+        estargz = attr.string(
+            doc = ESTARGZ_DOC + " With compress = \"auto\" the tar is rewritten as eStargz gzip.",
+            default = "auto",
+            values = ESTARGZ_VALUES,
+        ),
         validation = attr.string(
             doc = "strict (the default) checks every entry. traversal_only passes a vendor's tar " +
                   "through as it is (duplicates, devices, dangling hardlinks, any entry type) and " +

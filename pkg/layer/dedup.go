@@ -63,7 +63,7 @@ func newDeduper(items []*item, buf []byte) *deduper {
 	d := &deduper{bySize: map[int64]int{}, left: map[int64]int{}, srcs: map[string]int{}, prefixes: map[dedupKey]pending{},
 		first: map[dedupKey]string{}, bySrc: map[dedupKey]string{}, buf: buf, prefix: make([]byte, prefixLen), hash: sha256.New()}
 	for _, it := range items {
-		if it.kind == tar.TypeReg && it.size > 0 {
+		if it.kind == tar.TypeReg && it.size > 0 && it.data == nil {
 			d.bySize[it.size]++
 			d.left[it.size]++
 			d.srcs[it.src]++
@@ -78,7 +78,7 @@ type dedupKey [sha256.Size]byte
 
 // candidate reports whether it may repeat another entry.
 func (d *deduper) candidate(it *item) bool {
-	return it.kind == tar.TypeReg && it.size > 0 && d.bySize[it.size] > 1
+	return it.kind == tar.TypeReg && it.size > 0 && it.data == nil && d.bySize[it.size] > 1
 }
 
 // key combines size, a content or prefix hash and attrs.

@@ -57,6 +57,23 @@ func FromTar(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (
 	return FromTar(in, blob, c, rules)
 }
 
+// FromTarEStargz is FromTar writing an eStargz layer (gzip only; Auto is
+// gzip here): the no-prefetch landmark, then the tar's entries in their order.
+func FromTarEStargz(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (oci.LayerMetadata, error) {
+	if c.Algorithm == Auto {
+		c.Algorithm = compress.Gzip
+	}
+	br := bufio.NewReaderSize(in, 1<<20)
+	head, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return oci.LayerMetadata{}, err
+	}
+	detected := compress.Detect(head)
+	return estargzCompressed(blob, c, landmarkTar(), func(w io.Writer) error {
+		return readTar(br, detected, w, rules, true)
+	})
+}
+
 // keepBytes copies the input to blob as is while reading it as a tar.
 func keepBytes(br *bufio.Reader, detected string, blob io.Writer, rules TarRules) (oci.LayerMetadata, error) {
 	out := newDigester()

@@ -26,7 +26,8 @@ type item struct {
 	entry  *meta  // the spec entry's own metadata, if it has one
 	// entryMode: the entry's mode applies (not to a tree's directories)
 	entryMode bool
-	ahead     bool // its content is read ahead (readAhead)
+	ahead     bool   // its content is read ahead (readAhead)
+	data      []byte // content held in memory (the eStargz landmark), not read from src
 	attrs     attrs
 }
 

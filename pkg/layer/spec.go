@@ -34,6 +34,9 @@ type Spec struct {
 	DefaultMetadata         Metadata            `json:"default_metadata"`
 	FileMetadata            map[string]Metadata `json:"file_metadata"`
 	Entries                 []Entry             `json:"entries"`
+	// PrioritizedFiles are laid out first in an eStargz layer, in this
+	// order, before its prefetch landmark (BuildEStargz; Build ignores them).
+	PrioritizedFiles []string `json:"prioritized_files,omitempty"`
 }
 
 // Entry is one thing placed in the layer.

@@ -38,6 +38,25 @@ func Build(spec *Spec, blob io.Writer, c compress.Options) (oci.LayerMetadata, e
 	})
 }
 
+// BuildEStargz is Build for an eStargz layer (gzip only): the prioritized
+// files first, then the landmark, then the rest in Build's order. The
+// metadata carries the TOC digest and uncompressed size annotations.
+func BuildEStargz(spec *Spec, blob io.Writer, c compress.Options) (oci.LayerMetadata, error) {
+	if err := c.Validate(); err != nil {
+		return oci.LayerMetadata{}, err
+	}
+	items, err := plan(spec)
+	if err != nil {
+		return oci.LayerMetadata{}, err
+	}
+	if items, err = estargzOrder(spec, items); err != nil {
+		return oci.LayerMetadata{}, err
+	}
+	return estargzCompressed(blob, c, nil, func(tarOut io.Writer) error {
+		return writeTar(tarOut, spec, items)
+	})
+}
+
 // compressed runs produce with a writer whose bytes are hashed as the diffID,
 // compressed, and written to blob while being hashed as the digest.
 //
@@ -151,7 +170,11 @@ func writeTar(w io.Writer, spec *Spec, items []*item) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return spec.errorf("writing /%s: %v", it.name, err)
 		}
-		if it.ahead {
+		if it.data != nil {
+			if _, err := tw.Write(it.data); err != nil {
+				return spec.errorf("writing /%s: %v", it.name, err)
+			}
+		} else if it.ahead {
 			_, err := tw.Write(content)
 			ahead.release(content)
 			if err != nil {
