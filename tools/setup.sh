@@ -18,8 +18,9 @@ TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light 
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
 # rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which
-# reads the artifacts image_manifest makes.
-SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras)
+# reads the artifacts image_manifest makes; stargz-snapshotter for ctr-remote,
+# which pulls eStargz images lazily (the snapshotter itself is e2e/stargzd).
+SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras stargz-snapshotter)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
@@ -203,6 +204,22 @@ prepare_modules() {
 	fi
 }
 
+# The stargz snapshotter as a command (e2e/stargzd, a module of its own so
+# that its dependencies stay out of rules_img's), rebuilt when its sources
+# change. GOTOOLCHAIN=auto: the module needs a newer Go than rules_img, which
+# the Go module proxy serves when the one on PATH is older.
+install_stargzd() {
+	local src bin=$CACHE/bin/stargzd sum
+	src=$(cd "$(dirname "$0")/../e2e/stargzd" && pwd)
+	sum=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -d' ' -f1)
+	[ -x "$bin" ] && [ "$(cat "$bin.sum" 2>/dev/null)" = "$sum" ] && return 0
+	log "building the stargz snapshotter service (e2e/stargzd, about a minute)"
+	mkdir -p "$CACHE/bin"
+	(cd "$src" && GOTOOLCHAIN=auto go build -o "$bin.partial" .)
+	mv "$bin.partial" "$bin"
+	printf '%s\n' "$sum" >"$bin.sum"
+}
+
 # rules_go's own default SDK (repository go_default_sdk) would be downloaded
 # from the internet. This builds that repository from the Go 1.24 SDK above,
 # the way rules_go's host-SDK rule does, so any workspace without go_sdk tags
@@ -342,5 +359,6 @@ install_test_packages
 install_sid_test_packages
 install_docker28
 prepare_modules
+install_stargzd
 write_bazelrc
 log "ready (cache: $CACHE, $(bazel --version))"

@@ -23,8 +23,18 @@ type Containerd struct {
 	proc      *daemon
 }
 
+// ContainerdOptions are what a test's containerd adds to the default config.
+type ContainerdOptions struct {
+	// Stargz, when set, is served to containerd as the proxy snapshotter
+	// "stargz" (ctr-remote's default), for lazy pulling.
+	Stargz *Stargz
+}
+
 // StartContainerd boots containerd (Debian's package) with a private config.
-func StartContainerd() (*Containerd, error) {
+func StartContainerd() (*Containerd, error) { return StartContainerdWith(ContainerdOptions{}) }
+
+// StartContainerdWith is StartContainerd with options.
+func StartContainerdWith(opts ContainerdOptions) (*Containerd, error) {
 	bin, err := exec.LookPath("containerd")
 	if err != nil {
 		return nil, fmt.Errorf("containerd is not installed (tools/setup.sh installs it): %w", err)
@@ -47,6 +57,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Socket,
 		filepath.Join(dir, "t.sock"), filepath.Join(dir, "d.sock"))
+	if opts.Stargz != nil {
+		config += fmt.Sprintf(`[proxy_plugins]
+  [proxy_plugins.stargz]
+    type = "snapshot"
+    address = %q
+`, opts.Stargz.Socket)
+	}
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		return nil, err
@@ -84,13 +101,21 @@ func (c *Containerd) Stop() {
 }
 
 // Ctr runs the ctr client against this containerd.
-func (c *Containerd) Ctr(args ...string) (string, error) {
+func (c *Containerd) Ctr(args ...string) (string, error) { return c.client("ctr", args...) }
+
+// CtrRemote runs ctr-remote (Debian's stargz-snapshotter), ctr with the
+// stargz snapshotter's commands such as `images rpull`.
+func (c *Containerd) CtrRemote(args ...string) (string, error) {
+	return c.client("ctr-remote", args...)
+}
+
+func (c *Containerd) client(bin string, args ...string) (string, error) {
 	all := append([]string{"-a", c.Socket, "-n", c.Namespace}, args...)
-	cmd := exec.Command("ctr", all...)
+	cmd := exec.Command(bin, all...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("ctr %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		return out.String(), fmt.Errorf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, out.String())
 	}
 	return out.String(), nil
 }
