@@ -437,7 +437,7 @@ func TestManifestActionsReadOnlyMetadata(t *testing.T) {
 // Building in a second output base, with our actions forced to run again
 // instead of coming from a cache, gives the same digests.
 func TestReproducibleAcrossOutputBases(t *testing.T) {
-	targets := []string{"//hello:multiarch", "//tarlayer:image", "//tree:layer"}
+	targets := []string{"//hello:multiarch", "//tarlayer:image", "//tree:layer", "//estargz:image"}
 	digests := func(b *harness.Bazel, flags ...string) string {
 		args := append([]string{"build"}, targets...)
 		if _, err := b.Must(append(args, flags...)...); err != nil {

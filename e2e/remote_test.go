@@ -17,10 +17,12 @@ import (
 // remoteTargets are built locally and on the remote executor, and must give
 // the same bytes: gzip, zstd and uncompressed layers, a tree artifact, a
 // binary's runfiles with another binary in them, a manifest and a
-// two-platform index.
+// two-platform index, and eStargz layers (from files and from a tar) with
+// their image.
 var remoteTargets = []string{
 	"//hello:app_layer", "//hello:zstd_layer", "//tree:layer", "//runfiles:layer",
 	"//hello:image", "//runfiles:image", "//hello:multiarch",
+	"//estargz:app_layer", "//estargz:tar_layer", "//estargz:image",
 }
 
 // imageMnemonics are the actions that must run remotely.
