@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -111,6 +112,10 @@ func landmarkEntry(prioritized bool) *item {
 func estargzOrder(spec *Spec, items []*item) ([]*item, error) {
 	byName := make(map[string]int, len(items))
 	for i, it := range items {
+		switch it.name {
+		case estargz.TOCTarName, estargz.PrefetchLandmark, estargz.NoPrefetchLandmark:
+			return nil, spec.errorf("/%s (%s) is a name eStargz reserves for its own entries; move the file, or turn eStargz off", it.name, it.origin)
+		}
 		byName[it.name] = i
 	}
 	picked := make([]bool, len(items))
@@ -158,6 +163,51 @@ func landmarkTar() []byte {
 	tw.Write(it.data)
 	tw.Flush()
 	return b.Bytes()
+}
+
+// withoutEStargzEntries passes the tar that produce writes through, minus
+// the entries an eStargz writer adds itself (landmarks and the TOC), so that
+// rewriting an eStargz layer does not give it two of them. It costs a copy.
+func withoutEStargzEntries(produce func(io.Writer) error) func(io.Writer) error {
+	return func(w io.Writer) error {
+		pr, pw := io.Pipe()
+		produced := make(chan error, 1)
+		go func() {
+			err := produce(pw)
+			pw.CloseWithError(err)
+			produced <- err
+		}()
+		err := copyTarWithout(w, pr, estargz.PrefetchLandmark, estargz.NoPrefetchLandmark, estargz.TOCTarName)
+		pr.CloseWithError(io.ErrClosedPipe) // unblocks produce if the copy stopped early
+		if perr := <-produced; perr != nil {
+			return perr
+		}
+		return err
+	}
+}
+
+// copyTarWithout copies the tar in r to w, leaving out the entries named.
+func copyTarWithout(w io.Writer, r io.Reader, names ...string) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if slices.Contains(names, path.Clean(h.Name)) {
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // estargzCompressed writes the tar that produce writes as an eStargz blob:

@@ -107,6 +107,10 @@ func TestBuildEStargz(t *testing.T) {
 	if _, _, err := build(`"prioritized_files": ["/usr/bin/nope"],`, gz); err == nil || !strings.Contains(err.Error(), "//app:layer") || !strings.Contains(err.Error(), "/usr/bin/nope is not in the layer") {
 		t.Errorf("a prioritized path missing from the layer: %v", err)
 	}
+	reserved := mustParse(t, specJSON(dir, `{"target": "//app:layer", "entries": [{"path": "/stargz.index.json", "type": "file", "source": "$D/a"}]}`))
+	if _, err := BuildEStargz(reserved, io.Discard, gz); err == nil || !strings.Contains(err.Error(), "/stargz.index.json") || !strings.Contains(err.Error(), "reserves") {
+		t.Errorf("a file at eStargz's TOC path: %v", err)
+	}
 	for _, alg := range []string{compress.Zstd, compress.None} {
 		if _, _, err := build("", compress.Options{Algorithm: alg, Level: -1}); err == nil || !strings.Contains(err.Error(), "eStargz is gzip") {
 			t.Errorf("%s: %v", alg, err)
@@ -136,5 +140,26 @@ func TestFromTarEStargz(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join([]string{estargz.NoPrefetchLandmark, "f", "g", estargz.TOCTarName}, " ") {
 			t.Errorf("%s: entries %v", alg, got)
 		}
+	}
+
+	// An eStargz layer rewritten as eStargz keeps one landmark and one TOC.
+	var first, second bytes.Buffer
+	w, _ := compress.NewWriter(&first, compress.Options{Algorithm: compress.None})
+	w.Write(plain)
+	m, err := FromTarEStargz(&first, &second, compress.Options{Algorithm: Auto, Level: -1}, TarRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	m2, err := FromTarEStargz(bytes.NewReader(second.Bytes()), &again, compress.Options{Algorithm: Auto, Level: -1}, TarRules{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := names(t, verifyEStargz(t, again.Bytes(), m2))
+	if strings.Join(got, " ") != strings.Join([]string{estargz.NoPrefetchLandmark, "f", "g", estargz.TOCTarName}, " ") {
+		t.Errorf("eStargz of eStargz: entries %v", got)
+	}
+	if !bytes.Equal(again.Bytes(), second.Bytes()) || m2.Digest != m.Digest {
+		t.Errorf("rewriting an eStargz layer as eStargz should give the same bytes")
 	}
 }

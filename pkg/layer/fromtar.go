@@ -59,6 +59,8 @@ func FromTar(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (
 
 // FromTarEStargz is FromTar writing an eStargz layer (gzip only; Auto is
 // gzip here): the no-prefetch landmark, then the tar's entries in their order.
+// A tar that is eStargz already (an optimized image's layer) loses its
+// landmarks and TOC, which the new layer replaces.
 func FromTarEStargz(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (oci.LayerMetadata, error) {
 	if c.Algorithm == Auto {
 		c.Algorithm = compress.Gzip
@@ -69,9 +71,9 @@ func FromTarEStargz(in io.Reader, blob io.Writer, c compress.Options, rules TarR
 		return oci.LayerMetadata{}, err
 	}
 	detected := compress.Detect(head)
-	return estargzCompressed(blob, c, landmarkTar(), func(w io.Writer) error {
+	return estargzCompressed(blob, c, landmarkTar(), withoutEStargzEntries(func(w io.Writer) error {
 		return readTar(br, detected, w, rules, true)
-	})
+	}))
 }
 
 // keepBytes copies the input to blob as is while reading it as a tar.
