@@ -22,16 +22,7 @@ type lazyEnv struct {
 
 func startLazyEnv(t *testing.T) *lazyEnv {
 	t.Helper()
-	reg, err := harness.StartRegistry(harness.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Stop)
-	proxy, err := harness.StartProxy(reg.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Stop)
+	reg, proxy := startProxiedRegistry(t, harness.RegistryOptions{})
 	e := &lazyEnv{reg: reg, proxy: proxy, layers: map[string]oci.LayerMetadata{}}
 	for _, name := range []string{"estargz", "gzip"} {
 		if _, err := bazelRun(t, ws, "//estargz/lazy:push_"+name, nil, "--registry", reg.Addr()); err != nil {

@@ -29,14 +29,7 @@ func startPullEnv(t *testing.T) *pullEnv {
 	t.Helper()
 	e := &pullEnv{}
 	var err error
-	if e.reg, err = harness.StartRegistry(harness.RegistryOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.reg.Stop)
-	if e.proxy, err = harness.StartProxy(e.reg.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.proxy.Stop)
+	e.reg, e.proxy = startProxiedRegistry(t, harness.RegistryOptions{})
 	if e.authReg, err = harness.StartRegistry(harness.RegistryOptions{User: "e2e", Password: "s3cret-e2e"}); err != nil {
 		t.Fatal(err)
 	}

@@ -92,8 +92,11 @@ func pullAndRun(t *testing.T, c *harness.Containerd, ref, id string, args ...str
 	return out
 }
 
-func TestPush(t *testing.T) {
-	reg, err := harness.StartRegistry(harness.RegistryOptions{})
+// startProxiedRegistry starts a CNCF Distribution registry and a
+// byte-counting proxy in front of it, both stopped when the test ends.
+func startProxiedRegistry(t *testing.T, opts harness.RegistryOptions) (*harness.Registry, *harness.Proxy) {
+	t.Helper()
+	reg, err := harness.StartRegistry(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +106,11 @@ func TestPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Stop)
+	return reg, proxy
+}
+
+func TestPush(t *testing.T) {
+	reg, proxy := startProxiedRegistry(t, harness.RegistryOptions{})
 	ctrd, err := harness.StartContainerd()
 	if err != nil {
 		t.Fatal(err)

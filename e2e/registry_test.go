@@ -20,16 +20,7 @@ import (
 // layer go up once, the registry serves the index with both platforms, and
 // only clients with credentials get in.
 func TestSeedBaseIntoRegistry(t *testing.T) {
-	reg, err := harness.StartRegistry(harness.RegistryOptions{User: "e2e", Password: "s3cret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Stop()
-	proxy, err := harness.StartProxy(reg.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Stop()
+	reg, proxy := startProxiedRegistry(t, harness.RegistryOptions{User: "e2e", Password: "s3cret"})
 
 	// Build first, so the seeding time below is the push alone.
 	start := time.Now()

@@ -170,19 +170,35 @@ func landmarkTar() []byte {
 // rewriting an eStargz layer does not give it two of them. It costs a copy.
 func withoutEStargzEntries(produce func(io.Writer) error) func(io.Writer) error {
 	return func(w io.Writer) error {
-		pr, pw := io.Pipe()
-		produced := make(chan error, 1)
-		go func() {
-			err := produce(pw)
-			pw.CloseWithError(err)
-			produced <- err
-		}()
-		err := copyTarWithout(w, pr, estargz.PrefetchLandmark, estargz.NoPrefetchLandmark, estargz.TOCTarName)
-		pr.CloseWithError(io.ErrClosedPipe) // unblocks produce if the copy stopped early
-		if perr := <-produced; perr != nil {
+		r, finish := piped(produce)
+		err := copyTarWithout(w, r, estargz.PrefetchLandmark, estargz.NoPrefetchLandmark, estargz.TOCTarName)
+		if err == nil {
+			// What follows the end marker (real tools pad to a 10 KiB
+			// record) is read too, or produce could not finish writing it.
+			_, err = io.Copy(io.Discard, r)
+		}
+		if perr := finish(); perr != nil {
 			return perr
 		}
 		return err
+	}
+}
+
+// piped runs produce on a goroutine of its own, writing into a pipe that r
+// reads. finish, called once the reading is done or has failed, unblocks
+// produce if it still writes and returns produce's error: that error is the
+// cause when both sides fail.
+func piped(produce func(io.Writer) error) (r io.Reader, finish func() error) {
+	pr, pw := io.Pipe()
+	produced := make(chan error, 1)
+	go func() {
+		err := produce(pw)
+		pw.CloseWithError(err)
+		produced <- err
+	}()
+	return pr, func() error {
+		pr.CloseWithError(io.ErrClosedPipe)
+		return <-produced
 	}
 }
 
@@ -239,16 +255,9 @@ func estargzCompressed(blob io.Writer, c compress.Options, head []byte, produce 
 			return oci.LayerMetadata{}, err
 		}
 	}
-	pr, pw := io.Pipe()
-	produced := make(chan error, 1)
-	go func() {
-		err := produce(pw)
-		pw.CloseWithError(err)
-		produced <- err
-	}()
-	err := w.AppendTar(bufio.NewReaderSize(pr, 1<<20))
-	pr.CloseWithError(io.ErrClosedPipe) // unblocks produce if AppendTar stopped early
-	if perr := <-produced; perr != nil {
+	r, finish := piped(produce)
+	err := w.AppendTar(bufio.NewReaderSize(r, 1<<20))
+	if perr := finish(); perr != nil {
 		return oci.LayerMetadata{}, perr
 	}
 	if err != nil {
