@@ -24,7 +24,7 @@ import (
 // bench/estargz/run.sh; it writes docs/benchmarks/estargz.md.
 func TestEStargzBenchmark(t *testing.T) {
 	const runs = 3
-	e := startLazyEnv(t)
+	e := startLazyEnv(t, "estargz", "gzip")
 	median := func(d []float64) float64 { sort.Float64s(d); return d[len(d)/2] }
 
 	type pullResult struct {

@@ -20,11 +20,12 @@ type lazyEnv struct {
 	layers map[string]oci.LayerMetadata // image name -> its one layer
 }
 
-func startLazyEnv(t *testing.T) *lazyEnv {
+// startLazyEnv pushes the images named ("estargz", "gzip").
+func startLazyEnv(t *testing.T, images ...string) *lazyEnv {
 	t.Helper()
 	reg, proxy := startProxiedRegistry(t, harness.RegistryOptions{})
 	e := &lazyEnv{reg: reg, proxy: proxy, layers: map[string]oci.LayerMetadata{}}
-	for _, name := range []string{"estargz", "gzip"} {
+	for _, name := range images {
 		if _, err := bazelRun(t, ws, "//estargz/lazy:push_"+name, nil, "--registry", reg.Addr()); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func plainRun(t testing.TB, ref, id string) (string, time.Duration) {
 // a small part of the layer. The same image pulls and runs in plain
 // containerd and Docker, which read it as gzip.
 func TestEStargzLazyPull(t *testing.T) {
-	e := startLazyEnv(t)
+	e := startLazyEnv(t, "estargz")
 	l := e.layers["estargz"]
 	if l.Annotations[layer.AnnotationTOCDigest] == "" {
 		t.Fatalf("the layer has no TOC digest annotation: %+v", l)
