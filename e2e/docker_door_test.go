@@ -19,13 +19,7 @@ func testDockerDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 	if _, err := e.ws.Must("build", "//docker:image", "//docker:shell_cmd", "//docker:push", "//docker:push_oci", "//docker:bundle", "//docker:image.digest"); err != nil {
 		t.Fatal(err)
 	}
-	var layerBytes int64
-	for d, n := range e.proxy.Stats().BlobBytesOut {
-		if layers[d] {
-			layerBytes += n
-		}
-	}
-	if layerBytes != 0 {
+	if layerBytes := e.proxy.Stats().BytesOutOf(layers); layerBytes != 0 {
 		t.Errorf("building on container_pull's base downloaded %d bytes of base layers", layerBytes)
 	}
 	files, err := e.ws.OutputFiles("//docker:shell_cmd.manifest", "")

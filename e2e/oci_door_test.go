@@ -19,13 +19,7 @@ func testOCIDoor(t *testing.T, e *pullEnv, layers map[string]bool) {
 	if _, err := e.ws.Must("build", "//oci:push", "//oci:load", "//oci:image.digest", "//oci:index.digest", "//oci:image_arm64.digest"); err != nil {
 		t.Fatal(err)
 	}
-	var layerBytes int64
-	for d, n := range e.proxy.Stats().BlobBytesOut {
-		if layers[d] {
-			layerBytes += n
-		}
-	}
-	if layerBytes != 0 {
+	if layerBytes := e.proxy.Stats().BytesOutOf(layers); layerBytes != 0 {
 		t.Errorf("building on oci.pull's base downloaded %d bytes of base layers", layerBytes)
 	}
 

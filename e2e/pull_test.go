@@ -141,12 +141,7 @@ func TestPullBaseImages(t *testing.T) {
 		}
 		elapsed := time.Since(start)
 		stats := e.proxy.Stats()
-		var layerBytes int64
-		for d, n := range stats.BlobBytesOut {
-			if layers[d] {
-				layerBytes += n
-			}
-		}
+		layerBytes := stats.BytesOutOf(layers)
 		blobs := stats.Of(harness.Blobs)
 		t.Logf("shallow: build took %s; registry served %d manifest bytes, %d blob bytes (configs), %d layer bytes",
 			elapsed.Round(time.Millisecond), stats.Of(harness.Manifests).BytesOut, blobs.BytesOut, layerBytes)
@@ -419,12 +414,7 @@ func TestPullBaseImages(t *testing.T) {
 		if _, err := bazelRun(t, e.ws, "//app:push", nil, "--registry", other.Addr()); err != nil {
 			t.Fatal(err)
 		}
-		var down int64
-		for d, n := range e.proxy.Stats().BlobBytesOut {
-			if layers[d] {
-				down += n
-			}
-		}
+		down := e.proxy.Stats().BytesOutOf(layers)
 		t.Logf("cross-registry push: %s, %d base layer bytes streamed from the source", time.Since(start).Round(time.Millisecond), down)
 		if down < 512<<20 {
 			t.Errorf("streamed %d base bytes from the source registry, want the whole big layer", down)

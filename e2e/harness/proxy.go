@@ -51,6 +51,18 @@ type ProxyStats struct {
 	Requests    []Request
 }
 
+// BytesOutOf sums the response bytes served for the blobs named in digests,
+// such as a base image's layers.
+func (s ProxyStats) BytesOutOf(digests map[string]bool) int64 {
+	var n int64
+	for d, b := range s.BlobBytesOut {
+		if digests[d] {
+			n += b
+		}
+	}
+	return n
+}
+
 // Of returns the counts of one category.
 func (s ProxyStats) Of(c Category) Counts {
 	switch c {
