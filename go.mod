@@ -12,6 +12,7 @@ require (
 	github.com/opencontainers/go-digest v1.0.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/term v0.37.0
+	google.golang.org/genproto v0.0.0-20260203192932-546029d2fa20
 	google.golang.org/genproto/googleapis/bytestream v0.0.0-20260203192932-546029d2fa20
 	google.golang.org/grpc v1.76.0
 	google.golang.org/protobuf v1.36.11

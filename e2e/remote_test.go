@@ -259,6 +259,8 @@ func TestRemoteExecution(t *testing.T) {
 			t.Fatalf("run: %v %q", err, got)
 		}
 	})
+
+	t.Run("bes pushes during the build", func(t *testing.T) { testBESPush(t, casd, ctrd, b, flags, local) })
 }
 
 // remoteSpawns counts the execution log's spawns of the image mnemonics by

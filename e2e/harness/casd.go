@@ -111,6 +111,10 @@ func StartCasd(o CasdOptions) (*Casd, error) {
 
 func (c *Casd) backend() string { return "127.0.0.1:" + strconv.Itoa(c.port) }
 
+// Direct is casd's own address, without the adapter: a client that needs
+// no capabilities (a ByteStream reader) bypasses the adapter's counters.
+func (c *Casd) Direct() string { return c.backend() }
+
 // Addr is where clients connect: grpc://ADDR for Bazel and img.
 func (c *Casd) Addr() string { return c.lis.Addr().String() }
 

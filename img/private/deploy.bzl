@@ -5,6 +5,7 @@ load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":push_request.bzl", "push_request")
 load(":stamp.bzl", "STAMP_ATTRS", "stamped")
 
 # `bazel run` starts a launcher on the machine Bazel runs on, not on an
@@ -174,9 +175,12 @@ def deploy_attrs(verb, lazy, strategy_setting):
             mandatory = True,
         ),
         "strategy": attr.string(
-            doc = "\"eager\" (layers are runfiles), \"lazy\" (%s), or \"auto\": %s." % (lazy, strategy_setting),
+            doc = ("\"eager\" (layers are runfiles), \"lazy\" (%s), " % lazy) +
+                  ("\"bes\" (`bazel build` writes a push request that a Build Event Service backend, `cmd/bes`, " +
+                   "pushes from the CAS; see docs/guide.md#push-from-the-build-event-service), " if verb == "push" else "") +
+                  ("or \"auto\": %s." % strategy_setting),
             default = "auto",
-            values = ["auto", "eager", "lazy"],
+            values = ["auto", "eager", "lazy"] + (["bes"] if verb == "push" else []),
         ),
         "_strategy": attr.label(default = strategy_setting),
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
@@ -198,7 +202,7 @@ def strategy(ctx):
         return ctx.attr.strategy
     return ctx.attr._strategy[BuildSettingInfo].value
 
-def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {}, files = []):
+def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {}, file_fields = {}):
     """What image_push and image_load have in common: the spec, the launcher, the runfiles.
 
     Args:
@@ -208,7 +212,7 @@ def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {
         tags: list of strings, possibly holding stamp templates.
         registry: string (push only), possibly holding stamp templates.
         fields: dict, more spec fields of the operation.
-        files: list of Files those fields name.
+        file_fields: dict, more spec fields that name a File.
 
     Returns:
         struct(providers = [DefaultInfo, DeployInfo], access = the base image's access dict or None).
@@ -218,7 +222,6 @@ def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {
     spec = {
         "operation": operation,
         "label": display_label(ctx.label),
-        "image": image,
         "repository": repository,
         "tags": tags,
         "strategy": op_strategy,
@@ -228,20 +231,26 @@ def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {
         spec["registry"] = registry
     spec.update(fields)
     spec.update(remote_cache_fields(ctx))
-    files = image_files + files
+    file_fields = dict(file_fields)
     stamp = stamped(ctx, repository, tags, registry = registry, descriptor = image_descriptor(ctx.attr.image))
     if stamp:
-        spec["stamped"] = stamp.short_path
-        files.append(stamp)
+        file_fields["stamped"] = stamp
+    outputs = []
+    if op_strategy == "bes":
+        outputs.append(push_request(ctx, spec, file_fields, lambda path: image_spec(ctx, ctx.attr.image, with_blobs = False, path = path)[:2]))
+    files = image_files + file_fields.values()
+    run_spec = dict(spec, image = image)
+    for field, f in file_fields.items():
+        run_spec[field] = f.short_path
     spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
-    ctx.actions.write(spec_file, json.encode_indent(spec))
+    ctx.actions.write(spec_file, json.encode_indent(run_spec))
     img = launcher_img(ctx)
     launcher = write_launcher(ctx, spec_file, img)
     return struct(
         providers = [
             DefaultInfo(
                 executable = launcher,
-                files = depset([launcher, spec_file]),
+                files = depset([launcher, spec_file] + outputs),
                 runfiles = ctx.runfiles(files = [spec_file, img] + files),
             ),
             DeployInfo(spec = spec_file, operation = operation),

@@ -27,16 +27,14 @@ def _image_push_impl(ctx):
     registry, repository = _destination(ctx)
     for tag in tags:
         check_tag(display_label(ctx.label), tag)
-    fields, files = {}, []
+    fields, file_fields = {}, {}
     if ctx.file.destination_file:
-        fields["destination_file"] = ctx.file.destination_file.short_path
-        files.append(ctx.file.destination_file)
+        file_fields["destination_file"] = ctx.file.destination_file
     if ctx.file.tag_file:
-        fields["tag_file"] = ctx.file.tag_file.short_path
-        files.append(ctx.file.tag_file)
+        file_fields["tag_file"] = ctx.file.tag_file
     if ctx.attr.format != "oci":
         fields["format"] = ctx.attr.format
-    return deploy_operation(ctx, "push", repository, tags, registry = registry, fields = fields, files = files).providers
+    return deploy_operation(ctx, "push", repository, tags, registry = registry, fields = fields, file_fields = file_fields).providers
 
 image_push = rule(
     implementation = _image_push_impl,

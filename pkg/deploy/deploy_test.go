@@ -215,3 +215,64 @@ func TestDestinationFile(t *testing.T) {
 		}
 	}
 }
+
+// A push request carries everything but the layer bytes: read back without
+// the files it came from, it gives the same image, and its layers open from
+// the cache.
+func TestPushRequest(t *testing.T) {
+	dir := t.TempDir()
+	path, layer := fixture(t, dir, true)
+	var s Spec
+	b, _ := os.ReadFile(path)
+	json.Unmarshal(b, &s)
+	s.Stamped = write(t, dir, "push.stamp.json", mustJSON(t, Stamp{Registry: "r.example", Repository: "team/abc", Tags: []string{"v1"}}))
+	s.SourceAccess = &Access{DockerConfig: "/home/u/.docker/config.json", Insecure: true}
+	s.RemoteCache = "grpc://build-machine:1"
+	write(t, dir, "push.deploy.json", mustJSON(t, s))
+	rs, err := ReadSpec(path, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := rs.Request()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := rs.Request()
+	if string(again) != string(req) {
+		t.Error("two requests of one spec differ")
+	}
+	for _, leak := range []string{dir, "config.json", "build-machine", "l.tar.gz"} {
+		if strings.Contains(string(req), leak) {
+			t.Errorf("the request names %q, which only means something on the build machine:\n%s", leak, req)
+		}
+	}
+	want, err := rs.BuildImage(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(dir)
+	got, err := ParseRequest(req, "push.img_push.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Registry != "r.example" || got.Repository != "team/abc" || strings.Join(got.Tags, ",") != "v1" || !got.SourceAccess.Insecure {
+		t.Errorf("request: %+v", got)
+	}
+	cacheDir := t.TempDir()
+	d := oci.Digest(layer)[len("sha256:"):]
+	write(t, cacheDir, filepath.Join("cas", d[:2], d), layer)
+	store, _ := cas.Open(cacheDir, cas.Options{})
+	img, err := got.BuildImage(Sources{Cache: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.RootDigest() != want.RootDigest() {
+		t.Errorf("digest %s, want %s", img.RootDigest(), want.RootDigest())
+	}
+	if l, err := readLayer(t, got, Sources{Cache: store}); err != nil || l != string(layer) {
+		t.Errorf("layer from the cache: %q %v", l, err)
+	}
+	if _, err := ParseRequest(b, "push.deploy.json"); err == nil || !strings.Contains(err.Error(), "not a push request") {
+		t.Errorf("a plain spec taken for a request: %v", err)
+	}
+}

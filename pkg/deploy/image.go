@@ -28,7 +28,7 @@ type Sources struct {
 func (s *Spec) BuildImage(src Sources) (*image.Image, error) {
 	img := &image.Image{}
 	if s.Image.Index != "" {
-		b, err := os.ReadFile(s.path(s.Image.Index))
+		b, err := s.read(s.Image.Index)
 		if err != nil {
 			return nil, s.missing("index", err)
 		}
@@ -47,15 +47,19 @@ func (s *Spec) BuildImage(src Sources) (*image.Image, error) {
 func (s *Spec) manifest(ms ManifestSpec, src Sources) (image.Manifest, error) {
 	var m image.Manifest
 	var err error
-	if m.Raw, err = os.ReadFile(s.path(ms.Manifest)); err != nil {
+	if m.Raw, err = s.read(ms.Manifest); err != nil {
 		return m, s.missing("manifest", err)
 	}
-	if m.Config, err = os.ReadFile(s.path(ms.Config)); err != nil {
+	if m.Config, err = s.read(ms.Config); err != nil {
 		return m, s.missing("config", err)
 	}
-	d, err := oci.ReadDescriptor(s.path(ms.Descriptor))
+	b, err := s.read(ms.Descriptor)
 	if err != nil {
 		return m, s.missing("descriptor", err)
+	}
+	d, err := oci.ParseDescriptor(b, ms.Descriptor)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", s.Label, err)
 	}
 	var doc oci.Manifest
 	if err := json.Unmarshal(m.Raw, &doc); err != nil {
@@ -76,9 +80,13 @@ func (s *Spec) manifest(ms ManifestSpec, src Sources) (image.Manifest, error) {
 		return m, fmt.Errorf("%s: %s lists %d layers, the spec %d; rebuild", s.Label, ms.Manifest, len(doc.Layers), len(ms.Layers))
 	}
 	for i, ls := range ms.Layers {
-		md, err := oci.ReadLayerMetadata(s.path(ls.Metadata))
+		b, err := s.read(ls.Metadata)
 		if err != nil {
 			return m, s.missing("layer metadata", err)
+		}
+		md, err := oci.ParseLayerMetadata(b, ls.Metadata)
+		if err != nil {
+			return m, fmt.Errorf("%s: %w", s.Label, err)
 		}
 		if md.Digest != doc.Layers[i].Digest {
 			return m, fmt.Errorf("%s: layer %d of %s is %s but its metadata says %s; rebuild", s.Label, i, ms.Manifest, doc.Layers[i].Digest, md.Digest)

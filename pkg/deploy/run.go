@@ -41,6 +41,13 @@ type Env struct {
 	// Getenv reads IMG_REAPI_ENDPOINT, IMG_REAPI_INSTANCE_NAME,
 	// IMG_CREDENTIAL_HELPER and BUILD_WORKING_DIRECTORY; nil: os.Getenv.
 	Getenv func(string) string
+	// Cache, when set, is the remote cache layers open from, instead of the
+	// one the spec or the environment names: a long-running caller (the
+	// Build Event Service backend) keeps one connection for all pushes.
+	Cache cas.Store
+	// Shared, when set, is shared by the pushes of a long-running caller,
+	// so a blob many images need is uploaded once and mounted by the rest.
+	Shared *push.Shared
 }
 
 func (e Env) getenv(k string) string {
@@ -129,6 +136,7 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	res, err := push.Push(ctx, img, push.Options{
 		Registry: registry, Repository: repository, Tags: tags,
 		Keychain: kc, Insecure: src.Insecure, Jobs: o.Jobs, Progress: rep, Label: s.Label,
+		Shared: env.Shared,
 	})
 	rep.Finish()
 	if err != nil {
@@ -251,7 +259,9 @@ func (s *Spec) Sources(env Env) (Sources, error) {
 	if helper == "" {
 		helper = env.getenv("IMG_CREDENTIAL_HELPER")
 	}
-	if endpoint != "" {
+	if env.Cache != nil {
+		src.Cache = env.Cache
+	} else if endpoint != "" {
 		if src.Cache, err = cas.Open(endpoint, cas.Options{CredentialHelper: helper, InstanceName: instance}); err != nil {
 			return src, fmt.Errorf("%s: remote cache: %w", s.Label, err)
 		}

@@ -54,6 +54,12 @@ type Spec struct {
 	// layers; nil when the image has no pulled base.
 	SourceAccess *Access `json:"source_access,omitempty"`
 
+	// Inline holds the bytes of every file the spec names, keyed by the
+	// name, in a push request (see Request): the spec is then whole without
+	// a file system, for a Build Event Service backend that reads it from
+	// the CAS.
+	Inline map[string][]byte `json:"inline,omitempty"`
+
 	// root is where relative paths resolve; set by ReadSpec.
 	root string
 }
@@ -101,6 +107,22 @@ func ReadSpec(path, root string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading deploy spec: %w", err)
 	}
+	return parseSpec(b, path, root)
+}
+
+// ParseRequest reads a push request (see Request); name is for messages.
+func ParseRequest(b []byte, name string) (*Spec, error) {
+	s, err := parseSpec(b, name, "")
+	if err != nil {
+		return nil, err
+	}
+	if s.Operation != "push" || s.Inline == nil {
+		return nil, fmt.Errorf("%s (%s): not a push request: it has no inline files", name, s.Label)
+	}
+	return s, nil
+}
+
+func parseSpec(b []byte, path, root string) (*Spec, error) {
 	var s Spec
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: not a deploy spec: %w", path, err)
@@ -116,7 +138,7 @@ func ReadSpec(path, root string) (*Spec, error) {
 	s.root = root
 	if s.Stamped != "" {
 		var st Stamp
-		b, err := os.ReadFile(s.path(s.Stamped))
+		b, err := s.read(s.Stamped)
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading stamped tags: %w", s.Label, err)
 		}
@@ -132,7 +154,7 @@ func ReadSpec(path, root string) (*Spec, error) {
 		}
 	}
 	if s.DestinationFile != "" {
-		b, err := os.ReadFile(s.path(s.DestinationFile))
+		b, err := s.read(s.DestinationFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading destination_file: %w", s.Label, err)
 		}
@@ -144,7 +166,7 @@ func ReadSpec(path, root string) (*Spec, error) {
 		s.Registry, s.Repository = registry, repository
 	}
 	if s.TagFile != "" {
-		b, err := os.ReadFile(s.path(s.TagFile))
+		b, err := s.read(s.TagFile)
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading tag_file: %w", s.Label, err)
 		}
@@ -155,6 +177,17 @@ func ReadSpec(path, root string) (*Spec, error) {
 		}
 	}
 	return &s, nil
+}
+
+// read returns the bytes of a file the spec names.
+func (s *Spec) read(p string) ([]byte, error) {
+	if s.Inline != nil {
+		if b, ok := s.Inline[p]; ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("%s: %w in the push request", p, os.ErrNotExist)
+	}
+	return os.ReadFile(s.path(p))
 }
 
 func (s *Spec) path(p string) string {

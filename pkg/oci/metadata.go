@@ -45,16 +45,22 @@ const MetadataFix = "a rule that returns LayerInfo must write the JSON img layer
 
 // ReadLayerMetadata reads and checks a metadata file written by `img layer`.
 func ReadLayerMetadata(path string) (LayerMetadata, error) {
-	var m LayerMetadata
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return m, err
+		return LayerMetadata{}, err
 	}
+	return ParseLayerMetadata(b, path)
+}
+
+// ParseLayerMetadata checks the bytes of a metadata file; name is for
+// messages.
+func ParseLayerMetadata(b []byte, name string) (LayerMetadata, error) {
+	var m LayerMetadata
 	if err := json.Unmarshal(b, &m); err != nil {
-		return m, fmt.Errorf("%s: not layer metadata: %w: %s", path, err, MetadataFix)
+		return m, fmt.Errorf("%s: not layer metadata: %w: %s", name, err, MetadataFix)
 	}
 	if m.MediaType == "" || m.Digest == "" || m.DiffID == "" || m.Size <= 0 {
-		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size: %s", path, MetadataFix)
+		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size: %s", name, MetadataFix)
 	}
 	return m, nil
 }

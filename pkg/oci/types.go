@@ -234,19 +234,25 @@ func CheckDigest(d string) error {
 // ReadDescriptor reads a descriptor file as written by `img manifest` or
 // `img index`.
 func ReadDescriptor(path string) (Descriptor, error) {
-	var d Descriptor
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return d, err
+		return Descriptor{}, err
 	}
+	return ParseDescriptor(b, path)
+}
+
+// ParseDescriptor checks the bytes of a descriptor file; name is for
+// messages.
+func ParseDescriptor(b []byte, name string) (Descriptor, error) {
+	var d Descriptor
 	if err := json.Unmarshal(b, &d); err != nil {
-		return d, fmt.Errorf("%s: not a descriptor: %w", path, err)
+		return d, fmt.Errorf("%s: not a descriptor: %w", name, err)
 	}
 	if d.MediaType == "" || d.Size <= 0 {
-		return d, fmt.Errorf("%s: descriptor lacks mediaType or size", path)
+		return d, fmt.Errorf("%s: descriptor lacks mediaType or size", name)
 	}
 	if err := CheckDigest(d.Digest); err != nil {
-		return d, fmt.Errorf("%s: %w", path, err)
+		return d, fmt.Errorf("%s: %w", name, err)
 	}
 	return d, nil
 }

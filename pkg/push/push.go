@@ -34,6 +34,9 @@ type Options struct {
 	Jobs     int      // concurrent blob uploads; <=0: 4
 	Progress Reporter // may be nil
 	Label    string   // Bazel label for messages, e.g. "//app:push"
+	// Shared, when set, is shared with the other pushes of this process, so
+	// a blob they all need is uploaded once and mounted by the rest.
+	Shared *Shared
 }
 
 // Result summarizes a push.
@@ -97,7 +100,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err != nil {
 		return fail(err)
 	}
-	p := &pusher{r: r, rep: opts.Progress, target: r.Label()}
+	p := &pusher{r: r, rep: opts.Progress, target: r.Label(), shared: opts.Shared}
 	if p.rep == nil {
 		p.rep = nopReporter{}
 	}
@@ -262,6 +265,7 @@ type pusher struct {
 	r      *registry.Repo
 	rep    Reporter
 	target string // registry/repository, for messages
+	shared *Shared
 
 	uploaded, mounted, existing atomic.Int32
 	bytes                       atomic.Int64
@@ -274,10 +278,32 @@ func (p *pusher) blobs(ctx context.Context, blobs []*blob, jobs int) error {
 }
 
 // blob makes one blob present: known already, mounted, or uploaded.
-func (p *pusher) blob(ctx context.Context, b *blob) error {
+func (p *pusher) blob(ctx context.Context, b *blob) (err error) {
 	r := p.r
+	from, mount := mountSource(b, r.Registry(), r.Name())
+	if p.shared != nil {
+		reg := r.Registry().RegistryStr()
+		mine, theirs := p.shared.claim(reg, b.digest)
+		if theirs != nil {
+			repo, err := theirs.wait(ctx)
+			if err != nil {
+				return err
+			}
+			if !mount && repo != "" && repo != r.Name() {
+				from, mount = repo, true
+			}
+		} else {
+			defer func() {
+				placed := ""
+				if err == nil {
+					placed = r.Name()
+				}
+				p.shared.finish(reg, b.digest, mine, placed)
+			}()
+		}
+	}
 	var exists bool
-	err := r.Retry(ctx, func() (err error) {
+	err = r.Retry(ctx, func() (err error) {
 		exists, err = r.BlobExists(ctx, b.digest)
 		return err
 	})
@@ -291,7 +317,7 @@ func (p *pusher) blob(ctx context.Context, b *blob) error {
 	}
 
 	var session *url.URL // an upload session a failed mount opened
-	if from, ok := mountSource(b, r.Registry(), r.Name()); ok {
+	if mount {
 		var mounted bool
 		err := r.Retry(ctx, func() error {
 			var err error

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -571,4 +572,41 @@ func TestPushRejectsBadInput(t *testing.T) {
 	imagetest.WantErr(t, err, "not the declared "+m.Digest)
 	_, err = Push(context.Background(), img, Options{Registry: "127.0.0.1:1", Repository: "a"})
 	imagetest.WantErr(t, err, "connection refused")
+}
+
+// Pushes that share a Shared, into different repositories at once, send a
+// layer they all have once; the others mount it.
+func TestPushSharedAcrossRepositories(t *testing.T) {
+	tr := newTestReg(t)
+	var o opens
+	common := testBlob(30, 1<<20)
+	var shared Shared
+	var wg sync.WaitGroup
+	results := make([]Result, 6)
+	errs := make([]error, 6)
+	for i := range results {
+		img := &image.Image{Manifests: []image.Manifest{makeManifest(t, amd64, bytesLayer(common, &o), bytesLayer(testBlob(int64(31+i), 300), nil))}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = Push(context.Background(), img, Options{Registry: tr.host, Repository: fmt.Sprintf("svc%d", i), Tags: []string{"v1"}, Shared: &shared})
+		}()
+	}
+	wg.Wait()
+	mounted := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounted += results[i].Mounted
+		if !tr.holds(fmt.Sprintf("svc%d", i), bytesLayer(common, nil).Digest) {
+			t.Errorf("svc%d lacks the common layer", i)
+		}
+	}
+	if n := o.count(bytesLayer(common, nil).Digest); n != 1 {
+		t.Errorf("the common layer was read %d times, want once", n)
+	}
+	if mounted != 5 {
+		t.Errorf("%d mounts, want 5 (every push but the first)", mounted)
+	}
 }

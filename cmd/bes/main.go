@@ -1,0 +1,74 @@
+// Command bes is a Build Event Service backend that pushes images built
+// with --@rules_img//img/settings:push_strategy=bes. Point Bazel at it with
+// --bes_backend=grpc://ADDRESS:PORT; it reads push requests and layers from
+// the CAS at --cas-endpoint and pushes them with its own registry
+// credentials (docker config and credential helpers, as `img push`).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+
+	build "google.golang.org/genproto/googleapis/devtools/build/v1"
+	"google.golang.org/grpc"
+
+	"github.com/rules-img/rules_img/pkg/bes"
+	"github.com/rules-img/rules_img/pkg/cas"
+)
+
+func main() {
+	fs := flag.NewFlagSet("bes", flag.ExitOnError)
+	address := fs.String("address", "127.0.0.1", "address to listen on; the service has no auth, so keep it on loopback or behind a gateway")
+	port := fs.Int("port", 8980, "gRPC port Bazel's --bes_backend points at (0: any free port, printed on stdout)")
+	casEndpoint := fs.String("cas-endpoint", "", "REAPI cache the builds use, as Bazel's --remote_cache (grpc://HOST:PORT, grpcs://..., unix://...)")
+	helper := fs.String("credential-helper", "", "Bazel credential helper for the CAS")
+	jobs := fs.Int("jobs", 8, "images pushed at once")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: bes --cas-endpoint grpc://HOST:PORT [--address 127.0.0.1] [--port 8980]")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(os.Args[1:])
+	logger := log.New(os.Stderr, "bes: ", log.LstdFlags)
+	if *casEndpoint == "" {
+		logger.Fatal("--cas-endpoint is required: the REAPI cache your builds use (their --remote_cache or --remote_executor)")
+	}
+	var mu sync.Mutex
+	stores := map[string]cas.Store{}
+	backend := &bes.Backend{Log: logger, Jobs: *jobs, Store: func(instance string) (cas.Store, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if s, ok := stores[instance]; ok {
+			return s, nil
+		}
+		s, err := cas.Open(*casEndpoint, cas.Options{CredentialHelper: *helper, InstanceName: instance})
+		if err != nil {
+			return nil, err
+		}
+		stores[instance] = s
+		return s, nil
+	}}
+	lis, err := net.Listen("tcp", net.JoinHostPort(*address, strconv.Itoa(*port)))
+	if err != nil {
+		logger.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	build.RegisterPublishBuildEventServer(srv, backend)
+	fmt.Println(lis.Addr().String())
+	logger.Printf("listening on %s; CAS %s", lis.Addr(), *casEndpoint)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		srv.Stop()
+	}()
+	if err := srv.Serve(lis); err != nil {
+		logger.Fatal(err)
+	}
+}

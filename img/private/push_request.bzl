@@ -1,0 +1,41 @@
+"""The push request of push strategy "bes": what a Build Event Service
+backend needs to push an image, in one file it reads from the CAS."""
+
+load(":toolchain.bzl", "img_args", "img_tool")
+
+def push_request(ctx, spec, file_fields, image_spec_fn):
+    """Declares NAME.img_push.json and the action that writes it.
+
+    Args:
+        ctx: context of image_push.
+        spec: dict, the deploy spec without its file-naming fields.
+        file_fields: dict of spec field -> File (stamped, destination_file, tag_file).
+        image_spec_fn: path_fn -> (image dict, Files), the image part for a path form.
+
+    Returns:
+        The push request File.
+    """
+    image, files = image_spec_fn(lambda f: f.path)
+    exec_spec = dict(spec, image = image)
+    for field, f in file_fields.items():
+        exec_spec[field] = f.path
+        files.append(f)
+    spec_file = ctx.actions.declare_file(ctx.label.name + ".push_request_spec.json")
+    ctx.actions.write(spec_file, json.encode_indent(exec_spec))
+
+    # The name's suffix is how the backend finds it among the build's outputs.
+    out = ctx.actions.declare_file(ctx.label.name + ".img_push.json")
+    args = img_args(ctx)
+    args.add("push-request")
+    args.add("--spec", spec_file)
+    args.add("--out", out)
+    ctx.actions.run(
+        executable = img_tool(ctx),
+        arguments = [args],
+        inputs = [spec_file] + files,
+        outputs = [out],
+        mnemonic = "ImagePushRequest",
+        progress_message = "Writing the push request of %{label}",
+        toolchain = "//img:toolchain_type",
+    )
+    return out
