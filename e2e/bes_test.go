@@ -119,6 +119,14 @@ func testBESPush(t *testing.T, casd *harness.Casd, ctrd *harness.Containerd, b *
 		t.Logf("%d faults injected in %d requests; both images arrived whole", fp.Injected(), fp.Requests())
 	})
 
+	t.Run("bazel run @rules_img//cmd/bes", func(t *testing.T) {
+		// The way the guide starts the backend, from a user's workspace.
+		r := ws.Run("run", "@rules_img//cmd/bes", "--", "-h")
+		if r.Err != nil || !strings.Contains(r.Stderr, "--cas-endpoint") {
+			t.Fatalf("%v\n%s", r.Err, tailLines(r.Stderr, 20))
+		}
+	})
+
 	t.Run("a failed push fails the build", func(t *testing.T) {
 		reg3, err := harness.StartRegistry(harness.RegistryOptions{})
 		if err != nil {
@@ -147,7 +155,7 @@ func testBESPush(t *testing.T, casd *harness.Casd, ctrd *harness.Containerd, b *
 		if _, _, err := harness.RawManifest(reg3.Addr(), "e2e/bes-hello", "v1"); err == nil {
 			t.Error("e2e/bes-hello:v1 exists after a failed push")
 		}
-		t.Logf("Bazel reported:\n%s", tailLines(r.Stderr, 6))
+		t.Logf("Bazel ended with %v and reported:\n%s", r.Err, tailLines(r.Stderr, 8))
 	})
 }
 

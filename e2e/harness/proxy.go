@@ -122,7 +122,7 @@ func StartProxy(backend string) (*Proxy, error) {
 	p.Reset()
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(p.backend)
+			r.SetURL(p.target())
 			r.Out.Host = r.In.Host // the registry builds its URLs from it
 			r.SetXForwarded()
 		},
@@ -136,6 +136,21 @@ func StartProxy(backend string) (*Proxy, error) {
 	p.server = &http.Server{Handler: p.handler(rp)}
 	go p.server.Serve(l)
 	return p, nil
+}
+
+func (p *Proxy) target() *url.URL {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.backend
+}
+
+// SetBackend points the proxy at another registry ("host:port"), so that a
+// client keeps one address (and builds keep one configuration) while the
+// registry behind it starts empty.
+func (p *Proxy) SetBackend(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.backend = &url.URL{Scheme: "http", Host: addr}
 }
 
 // Addr returns the proxy's host:port: use it in place of the registry's.
@@ -275,7 +290,8 @@ func (p *Proxy) handler(next http.Handler) http.Handler {
 
 // rewriteHeaders points absolute URLs that name the backend at the proxy.
 func (p *Proxy) rewriteHeaders(resp *http.Response) error {
-	from := p.backend.Scheme + "://" + p.backend.Host
+	backend := p.target()
+	from := backend.Scheme + "://" + backend.Host
 	to := "http://" + p.addr
 	for _, h := range []string{"Location", "Www-Authenticate"} {
 		vals := resp.Header.Values(h)

@@ -280,9 +280,13 @@ type Outcome struct {
 }
 
 // RunAll runs the operations side by side; one failing does not stop the
-// others. A failure after ctx was cancelled (Ctrl-C) is reported as the
+// others. Its pushes share blobs (see push.Shared). A failure after ctx was cancelled (Ctrl-C) is reported as the
 // interruption it is, whatever broke first in its wake.
 func RunAll(ctx context.Context, specs []*Spec, o Overrides, env Env) []Outcome {
+	if env.Shared == nil {
+		// Pushes of a fleet into one registry send a layer they share once.
+		env.Shared = &push.Shared{}
+	}
 	out := make([]Outcome, len(specs))
 	var wg sync.WaitGroup
 	for i, s := range specs {

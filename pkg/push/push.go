@@ -277,43 +277,65 @@ func (p *pusher) blobs(ctx context.Context, blobs []*blob, jobs int) error {
 	return parallel.Each(ctx, blobs, jobs, p.blob)
 }
 
-// blob makes one blob present: known already, mounted, or uploaded.
-func (p *pusher) blob(ctx context.Context, b *blob) (err error) {
-	r := p.r
-	from, mount := mountSource(b, r.Registry(), r.Name())
-	if p.shared != nil {
-		reg := r.Registry().RegistryStr()
+// blob makes one blob present: known already, mounted, or uploaded. With
+// Shared, the first push of a blob into a registry places it and the others
+// wait, then mount it from there; a remembered placement that no longer
+// mounts (the registry was wiped, or it cannot mount) is forgotten, so one
+// push uploads again while the rest wait once more.
+func (p *pusher) blob(ctx context.Context, b *blob) error {
+	from, mount := mountSource(b, p.r.Registry(), p.r.Name())
+	if p.shared == nil || mount {
+		_, err := p.place(ctx, b, from, mount, true)
+		return err
+	}
+	reg := p.r.Registry().RegistryStr()
+	for attempt := 0; ; attempt++ {
 		mine, theirs := p.shared.claim(reg, b.digest)
-		if theirs != nil {
-			repo, err := theirs.wait(ctx)
-			if err != nil {
+		if mine != nil {
+			_, err := p.place(ctx, b, "", false, true)
+			placed := ""
+			if err == nil {
+				placed = p.r.Name()
+			}
+			p.shared.finish(reg, b.digest, mine, placed)
+			return err
+		}
+		repo, err := theirs.wait(ctx)
+		if err != nil {
+			return err
+		}
+		// The second time round, do whatever it takes.
+		last := attempt > 0
+		if repo == "" && last {
+			_, err := p.place(ctx, b, "", false, true)
+			return err
+		}
+		if repo != "" {
+			if ok, err := p.place(ctx, b, repo, repo != p.r.Name(), last); ok || err != nil || last {
 				return err
 			}
-			if !mount && repo != "" && repo != r.Name() {
-				from, mount = repo, true
-			}
-		} else {
-			defer func() {
-				placed := ""
-				if err == nil {
-					placed = r.Name()
-				}
-				p.shared.finish(reg, b.digest, mine, placed)
-			}()
 		}
+		p.shared.forget(reg, b.digest, theirs)
 	}
+}
+
+// place makes one blob present: known already, mounted from the repository
+// from (when mount), or, when upload, uploaded. It reports whether the blob
+// is there.
+func (p *pusher) place(ctx context.Context, b *blob, from string, mount, upload bool) (bool, error) {
+	r := p.r
 	var exists bool
-	err = r.Retry(ctx, func() (err error) {
+	err := r.Retry(ctx, func() (err error) {
 		exists, err = r.BlobExists(ctx, b.digest)
 		return err
 	})
 	if err != nil {
-		return explain(r, err, "checking whether "+p.target+" has "+b.what())
+		return false, explain(r, err, "checking whether "+p.target+" has "+b.what())
 	}
 	if exists {
 		p.existing.Add(1)
 		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Skipped})
-		return nil
+		return true, nil
 	}
 
 	var session *url.URL // an upload session a failed mount opened
@@ -328,11 +350,14 @@ func (p *pusher) blob(ctx context.Context, b *blob) (err error) {
 		case err == nil && mounted:
 			p.mounted.Add(1)
 			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Mounted})
-			return nil
+			return true, nil
 		case ctx.Err() != nil:
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		// Not mountable (no access, gone, or unsupported): upload it.
+	}
+	if !upload {
+		return false, nil
 	}
 
 	p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Started})
@@ -356,12 +381,12 @@ func (p *pusher) blob(ctx context.Context, b *blob) (err error) {
 		}
 		err = explain(r, err, "uploading "+b.what()+" to "+p.target)
 		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done, Err: err})
-		return err
+		return false, err
 	}
 	p.uploaded.Add(1)
 	p.bytes.Add(b.size)
 	p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done})
-	return nil
+	return true, nil
 }
 
 // manifest puts one manifest, index or tag, with retries.

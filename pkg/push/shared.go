@@ -51,6 +51,16 @@ func (s *Shared) finish(registry, digest string, p *placement, repo string) {
 	close(p.done)
 }
 
+// forget drops a placement that turned out stale (its repository no longer
+// mounts the blob), unless another push has already replaced it.
+func (s *Shared) forget(registry, digest string, p *placement) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key := registry + " " + digest; s.m[key] == p {
+		delete(s.m, key)
+	}
+}
+
 // wait returns the repository another push placed the blob in, or "".
 func (p *placement) wait(ctx context.Context) (string, error) {
 	select {
