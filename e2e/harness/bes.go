@@ -2,13 +2,11 @@ package harness
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 )
 
 // BES is rules_img's Build Event Service backend (cmd/bes), built from this
@@ -64,18 +62,11 @@ func StartBES(casEndpoint string, extra ...string) (*BES, error) {
 		os.RemoveAll(top)
 		return nil, err
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if conn, err := net.Dial("tcp", b.addr); err == nil {
-			conn.Close()
-			return b, nil
-		}
-		if !b.proc.running() || time.Now().After(deadline) {
-			log := b.Log()
-			b.Stop()
-			return nil, fmt.Errorf("bes did not listen on %s:\n%s", b.addr, log)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := b.proc.waitListening(b.addr, "bes"); err != nil {
+		b.Stop()
+		return nil, err
 	}
+	return b, nil
 }
 
 // Addr is what Bazel's --bes_backend takes after grpc://.

@@ -86,15 +86,8 @@ func StartCasd(o CasdOptions) (*Casd, error) {
 	if c.proc, err = startDaemon(exec.Command(bin, args...), top, "casd.log"); err != nil {
 		return fail(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if conn, err := net.Dial("tcp", c.backend()); err == nil {
-			conn.Close()
-			break
-		}
-		if !c.proc.running() || time.Now().After(deadline) {
-			return fail(fmt.Errorf("buildbox-casd did not listen on %s:\n%s", c.backend(), c.proc.logTail()))
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := c.proc.waitListening(c.backend(), "buildbox-casd"); err != nil {
+		return fail(err)
 	}
 	if c.conn, err = grpc.NewClient(c.backend(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20))); err != nil {

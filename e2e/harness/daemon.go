@@ -1,6 +1,8 @@
 package harness
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,21 @@ func (d *daemon) running() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// waitListening waits up to 20 s until addr accepts TCP connections; what
+// names the process in the error, which carries its log's tail.
+func (d *daemon) waitListening(addr, what string) error {
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			return nil
+		}
+		if !d.running() || time.Now().After(deadline) {
+			return fmt.Errorf("%s did not listen on %s:\n%s", what, addr, d.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -237,7 +237,8 @@ def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {
         file_fields["stamped"] = stamp
     outputs = []
     if op_strategy == "bes":
-        outputs.append(push_request(ctx, spec, file_fields, lambda path: image_spec(ctx, ctx.attr.image, with_blobs = False, path = path)[:2]))
+        exec_image, exec_files, _ = image_spec(ctx, ctx.attr.image, with_blobs = False, path = lambda f: f.path)
+        outputs.append(push_request(ctx, spec, file_fields, exec_image, exec_files))
     files = image_files + file_fields.values()
     run_spec = dict(spec, image = image)
     for field, f in file_fields.items():

@@ -3,23 +3,23 @@ backend needs to push an image, in one file it reads from the CAS."""
 
 load(":toolchain.bzl", "img_args", "img_tool")
 
-def push_request(ctx, spec, file_fields, image_spec_fn):
+def push_request(ctx, spec, file_fields, image, files):
     """Declares NAME.img_push.json and the action that writes it.
 
     Args:
         ctx: context of image_push.
         spec: dict, the deploy spec without its file-naming fields.
         file_fields: dict of spec field -> File (stamped, destination_file, tag_file).
-        image_spec_fn: path_fn -> (image dict, Files), the image part for a path form.
+        image: dict, the spec's image part with execution-root paths.
+        files: list of Files that part names.
 
     Returns:
         The push request File.
     """
-    image, files = image_spec_fn(lambda f: f.path)
     exec_spec = dict(spec, image = image)
     for field, f in file_fields.items():
         exec_spec[field] = f.path
-        files.append(f)
+    files = files + file_fields.values()
     spec_file = ctx.actions.declare_file(ctx.label.name + ".push_request_spec.json")
     ctx.actions.write(spec_file, json.encode_indent(exec_spec))
 

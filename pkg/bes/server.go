@@ -10,8 +10,6 @@ package bes
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +27,8 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/cas"
 	"github.com/rules-img/rules_img/pkg/deploy"
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/push"
 )
 
@@ -227,14 +227,13 @@ func (b *Backend) pushRequest(ctx context.Context, label string, f file) (string
 	if err != nil {
 		return "", fmt.Errorf("push request %s: %w", f.name, err)
 	}
-	data, err := io.ReadAll(io.LimitReader(r, maxRequestSize+1))
-	r.Close()
+	// The size is bounded by parseBytestreamURI; Verify fails on any byte
+	// that does not match the digest.
+	v := image.Verify(r, digest, size, "push request "+f.name)
+	data, err := io.ReadAll(v)
+	v.Close()
 	if err != nil {
-		return "", fmt.Errorf("push request %s: %w", f.name, err)
-	}
-	sum := sha256.Sum256(data)
-	if int64(len(data)) != size || "sha256:"+hex.EncodeToString(sum[:]) != digest {
-		return "", fmt.Errorf("push request %s: the CAS returned bytes that do not match %s/%d", f.name, digest, size)
+		return "", err
 	}
 	spec, err := deploy.ParseRequest(data, f.name)
 	if err != nil {
@@ -265,7 +264,7 @@ func parseBytestreamURI(uri string) (instance, digest string, size int64, err er
 	if err != nil || size < 0 || size > maxRequestSize {
 		return "", "", 0, fmt.Errorf("%q: size %q is not a push request's", uri, sz)
 	}
-	if b, err := hex.DecodeString(hash); err != nil || len(b) != sha256.Size {
+	if oci.CheckDigest("sha256:"+hash) != nil {
 		return "", "", 0, fmt.Errorf("%q: %q is not a sha256 hash", uri, hash)
 	}
 	return strings.Join(parts[:len(parts)-3], "/"), "sha256:" + hash, size, nil
