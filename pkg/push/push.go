@@ -104,6 +104,27 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if p.rep == nil {
 		p.rep = nopReporter{}
 	}
+	root, rootRaw := img.Manifests[0].Digest, img.Manifests[0].Raw
+	rootType := manifestMediaType(img.Manifests[0].MediaType, rootRaw, oci.MediaTypeManifest)
+	if img.IsIndex() {
+		root, rootRaw = img.IndexDigest, img.Index
+		rootType = manifestMediaType("", rootRaw, oci.MediaTypeIndex)
+	}
+	res := Result{Reference: opts.Registry + "/" + opts.Repository + "@" + root, Digest: root}
+	// Tags are written last, so tags that already name this image mean the
+	// whole image is there: pushing an unchanged image again costs one HEAD
+	// per tag (or one for the root manifest, without tags).
+	if p.complete(ctx, root, rootType, opts.Tags) {
+		res.Existing = len(blobs)
+		for _, b := range blobs {
+			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
+			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Skipped})
+		}
+		for _, tag := range opts.Tags {
+			res.Tags = append(res.Tags, opts.Registry+"/"+opts.Repository+":"+tag)
+		}
+		return res, nil
+	}
 	for _, b := range blobs {
 		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
 	}
@@ -120,22 +141,14 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 			return fail(err)
 		}
 	}
-	root, rootRaw := img.Manifests[0].Digest, img.Manifests[0].Raw
-	rootType := manifestMediaType(img.Manifests[0].MediaType, rootRaw, oci.MediaTypeManifest)
 	if img.IsIndex() {
-		root, rootRaw = img.IndexDigest, img.Index
-		rootType = manifestMediaType("", rootRaw, oci.MediaTypeIndex)
 		what := fmt.Sprintf("index %s (%s)", root, rootType)
 		if err := p.manifest(ctx, root, rootType, root, rootRaw, what); err != nil {
 			return fail(err)
 		}
 	}
-	res := Result{
-		Reference: opts.Registry + "/" + opts.Repository + "@" + root,
-		Digest:    root,
-		Uploaded:  int(p.uploaded.Load()), Mounted: int(p.mounted.Load()), Existing: int(p.existing.Load()),
-		BytesUploaded: p.bytes.Load(),
-	}
+	res.Uploaded, res.Mounted, res.Existing = int(p.uploaded.Load()), int(p.mounted.Load()), int(p.existing.Load())
+	res.BytesUploaded = p.bytes.Load()
 	// Only now is the image complete; tags last.
 	for _, tag := range opts.Tags {
 		if err := p.manifest(ctx, tag, rootType, root, rootRaw, fmt.Sprintf("tag %q for %s", tag, root)); err != nil {
@@ -387,6 +400,21 @@ func (p *pusher) place(ctx context.Context, b *blob, from string, mount, upload 
 	p.bytes.Add(b.size)
 	p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done})
 	return true, nil
+}
+
+// complete reports whether every tag (without tags: the root digest)
+// already names root. Any failure of a check means no.
+func (p *pusher) complete(ctx context.Context, root string, rootType oci.MediaType, tags []string) bool {
+	refs := tags
+	if len(refs) == 0 {
+		refs = []string{root}
+	}
+	for _, ref := range refs {
+		if !p.r.HasManifest(ctx, ref, string(rootType), root) {
+			return false
+		}
+	}
+	return true
 }
 
 // manifest puts one manifest, index or tag, with retries.

@@ -149,8 +149,8 @@ func TestPushSingleManifestAndRepush(t *testing.T) {
 		t.Errorf("wrong order: last blob write %d, manifest by digest %d, first tag %d\n%s", lastBlob, byDigest, firstTag, strings.Join(reqs, "\n"))
 	}
 
-	// Again: HEADs only, nothing uploaded.
-	before := tr.uploaded.Load()
+	// Again: the tag names the image already, so one HEAD and nothing else.
+	before, nreq := tr.uploaded.Load(), len(tr.requests())
 	res, err = Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"v1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +158,15 @@ func TestPushSingleManifestAndRepush(t *testing.T) {
 	if res.Uploaded != 0 || res.Existing != 3 || res.BytesUploaded != 0 || tr.uploaded.Load() != before {
 		t.Errorf("re-push: %+v, %d bytes received", res, tr.uploaded.Load()-before)
 	}
+	if again := tr.requests()[nreq:]; len(again) != 2 || again[1] != "HEAD /v2/team/app/manifests/v1" {
+		t.Errorf("re-push of a complete image sent %q, want the ping and one HEAD of the tag", again)
+	}
+	// A new tag: blobs are checked (HEADs), only the tag is written.
+	res, err = Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app", Tags: []string{"v2"}})
+	if err != nil || res.Uploaded != 0 || res.Existing != 3 {
+		t.Fatalf("push of a new tag: %+v, %v", res, err)
+	}
+	checkPushed(t, tr, "team/app", "v2", img)
 }
 
 func TestPushIndexSharedLayer(t *testing.T) {
@@ -582,7 +591,7 @@ func TestPushSharedAcrossRepositories(t *testing.T) {
 	common := testBlob(30, 1<<20)
 	commonDigest := bytesLayer(common, nil).Digest
 	var shared Shared
-	pushAll := func() {
+	pushAll := func(tag string) {
 		t.Helper()
 		var wg sync.WaitGroup
 		results := make([]Result, 6)
@@ -592,7 +601,7 @@ func TestPushSharedAcrossRepositories(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i], errs[i] = Push(context.Background(), img, Options{Registry: tr.host, Repository: fmt.Sprintf("svc%d", i), Tags: []string{"v1"}, Shared: &shared})
+				results[i], errs[i] = Push(context.Background(), img, Options{Registry: tr.host, Repository: fmt.Sprintf("svc%d", i), Tags: []string{tag}, Shared: &shared})
 			}()
 		}
 		wg.Wait()
@@ -610,16 +619,18 @@ func TestPushSharedAcrossRepositories(t *testing.T) {
 			t.Errorf("%d mounts, want 5 (every push but the first)", mounted)
 		}
 	}
-	pushAll()
+	pushAll("v1")
 	if n := o.count(commonDigest); n != 1 {
 		t.Errorf("the common layer was read %d times, want once", n)
 	}
 	// The registry is wiped behind the same address: what Shared remembers
 	// no longer mounts, and the layer is uploaded once more, not six times.
+	// (A new tag, since the wipe forgets only blobs: v1 still names the
+	// image, and a push of a complete image does nothing.)
 	tr.mu.Lock()
 	tr.has = map[string]bool{}
 	tr.mu.Unlock()
-	pushAll()
+	pushAll("v2")
 	if n := o.count(commonDigest); n != 2 {
 		t.Errorf("after the wipe the common layer was read %d times in all, want twice", n)
 	}
