@@ -261,6 +261,7 @@ func TestRemoteExecution(t *testing.T) {
 	})
 
 	t.Run("bes pushes during the build", func(t *testing.T) { testBESPush(t, casd, ctrd, b, flags, local) })
+	t.Run("cas_registry pushes only manifests", func(t *testing.T) { testCASRegistryPush(t, casd, ctrd, b, runFlags, local) })
 }
 
 // remoteSpawns counts the execution log's spawns of the image mnemonics by

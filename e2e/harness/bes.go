@@ -17,34 +17,39 @@ type BES struct {
 	addr string
 }
 
-var besBuild struct {
-	once sync.Once
-	path string
-	err  error
+var cmdBuilds struct {
+	mu    sync.Mutex
+	paths map[string]string
 }
 
-// besBinary builds cmd/bes once per test process.
-func besBinary() (string, error) {
-	besBuild.once.Do(func() {
-		dir, err := TempDir("rules_img_e2e_bes_bin-")
-		if err != nil {
-			besBuild.err = err
-			return
-		}
-		besBuild.path = filepath.Join(dir, "bes")
-		cmd := exec.Command("go", "build", "-o", besBuild.path, "./cmd/bes")
-		cmd.Dir = RepoRoot()
-		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			besBuild.err = fmt.Errorf("go build ./cmd/bes: %v\n%s", err, out)
-		}
-	})
-	return besBuild.path, besBuild.err
+// cmdBinary builds ./cmd/NAME of this checkout once per test process.
+func cmdBinary(name string) (string, error) {
+	cmdBuilds.mu.Lock()
+	defer cmdBuilds.mu.Unlock()
+	if p, ok := cmdBuilds.paths[name]; ok {
+		return p, nil
+	}
+	dir, err := TempDir("rules_img_e2e_" + name + "_bin-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", path, "./cmd/"+name)
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, out)
+	}
+	if cmdBuilds.paths == nil {
+		cmdBuilds.paths = map[string]string{}
+	}
+	cmdBuilds.paths[name] = path
+	return path, nil
 }
 
 // StartBES starts the backend reading the CAS at casEndpoint (grpc://...).
 func StartBES(casEndpoint string, extra ...string) (*BES, error) {
-	bin, err := besBinary()
+	bin, err := cmdBinary("bes")
 	if err != nil {
 		return nil, err
 	}

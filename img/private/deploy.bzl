@@ -176,11 +176,13 @@ def deploy_attrs(verb, lazy, strategy_setting):
         ),
         "strategy": attr.string(
             doc = ("\"eager\" (layers are runfiles), \"lazy\" (%s), " % lazy) +
-                  ("\"bes\" (`bazel build` writes a push request that a Build Event Service backend, `cmd/bes`, " +
+                  ("\"cas_registry\" (as lazy, into a registry that serves blobs out of the CAS, `cmd/registry`: " +
+                   "only manifests and tags are sent; see docs/guide.md#push-into-a-registry-on-the-cas), " +
+                   "\"bes\" (`bazel build` writes a push request that a Build Event Service backend, `cmd/bes`, " +
                    "pushes from the CAS; see docs/guide.md#push-from-the-build-event-service), " if verb == "push" else "") +
                   ("or \"auto\": %s." % strategy_setting),
             default = "auto",
-            values = ["auto", "eager", "lazy"] + (["bes"] if verb == "push" else []),
+            values = ["auto", "eager", "lazy"] + (["bes", "cas_registry"] if verb == "push" else []),
         ),
         "_strategy": attr.label(default = strategy_setting),
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),

@@ -42,7 +42,7 @@ type Spec struct {
 	Format string `json:"format,omitempty"`
 
 	// Push and load.
-	Strategy         string `json:"strategy,omitempty"`             // "eager" or "lazy"
+	Strategy         string `json:"strategy,omitempty"`             // "eager", "lazy", "cas_registry" or "bes"
 	RemoteCache      string `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
 	RemoteInstance   string `json:"remote_instance_name,omitempty"` // its REAPI instance name
 	CredentialHelper string `json:"credential_helper,omitempty"`    // Bazel credential helper for that cache

@@ -1,0 +1,108 @@
+package casreg
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rules-img/rules_img/pkg/cas"
+)
+
+// BlobCache is the registry's gRPC blob cache endpoint: REAPI's
+// ContentAddressableStorage.FindMissingBlobs, answered by the CAS. A push
+// with strategy cas_registry calls it with every blob of its images, so the
+// registry learns their sizes (which the distribution API never sends) and
+// the pusher learns which blobs it must still upload.
+func (g *Registry) BlobCache() *grpc.Server {
+	srv := grpc.NewServer(grpc.ForceServerCodec(cas.RawCodec{}))
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "build.bazel.remote.execution.v2.ContentAddressableStorage",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "FindMissingBlobs",
+			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				var req []byte
+				if err := dec(&req); err != nil {
+					return nil, err
+				}
+				resp, err := g.findMissing(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				return &resp, nil
+			},
+		}},
+	}, g)
+	return srv
+}
+
+func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) {
+	// The caller's instance name is its own cache's; the registry reads its
+	// CAS with the one it was started with.
+	_, blobs, err := cas.DecodeFindMissing(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	missing, err := g.blobs.Missing(ctx, blobs)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	gone := map[string]bool{}
+	for _, b := range missing {
+		gone[b.Digest] = true
+	}
+	for _, b := range blobs {
+		if !gone[b.Digest] {
+			if err := g.st.setSize(b.Digest, b.Size); err != nil {
+				return nil, status.Error(codes.Internal, err.Error())
+			}
+		}
+	}
+	return cas.EncodeMissing(missing)
+}
+
+// Local keeps uploaded blobs in DIR and reads the rest from the CAS: the
+// blob store "upstream", for a CAS this registry may only read.
+type Local struct {
+	Dir string
+	CAS cas.REAPI
+}
+
+func (l Local) path(digest string) string { return filepath.Join(l.Dir, hexOf(digest)) }
+
+func (l Local) String() string { return l.CAS.String() + " (uploads in " + l.Dir + ")" }
+
+func (l Local) Open(ctx context.Context, digest string, size int64) (io.ReadCloser, error) {
+	if f, err := os.Open(l.path(digest)); err == nil {
+		return f, nil
+	}
+	return l.CAS.Open(ctx, digest, size)
+}
+
+func (l Local) Missing(ctx context.Context, bs []cas.Blob) ([]cas.Blob, error) {
+	var ask []cas.Blob
+	for _, b := range bs {
+		if fi, err := os.Stat(l.path(b.Digest)); err != nil || fi.Size() != b.Size {
+			ask = append(ask, b)
+		}
+	}
+	if len(ask) == 0 {
+		return nil, nil
+	}
+	return l.CAS.Missing(ctx, ask)
+}
+
+func (l Local) Write(_ context.Context, digest string, _ int64, r io.Reader) error {
+	if err := os.MkdirAll(l.Dir, 0o755); err != nil {
+		return err
+	}
+	return writeFrom(l.path(digest), func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
+}

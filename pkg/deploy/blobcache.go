@@ -1,0 +1,50 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/image"
+)
+
+// announce tells the blob cache endpoint of a cas_registry (cmd/registry)
+// every blob of img, so the registry learns their sizes and serves them out
+// of the CAS: the push then finds them present and sends only manifests and
+// tags. Blobs the CAS lacks (a base image's layers, say) are uploaded by the
+// push as usual.
+func (s *Spec) announce(ctx context.Context, img *image.Image, env Env) error {
+	endpoint := env.getenv("IMG_BLOB_CACHE_ENDPOINT")
+	if endpoint == "" {
+		fmt.Fprintf(env.Stderr, "%s: strategy cas_registry without IMG_BLOB_CACHE_ENDPOINT (the registry's --grpc-port, as grpc://HOST:PORT): the registry cannot tell which blobs the CAS has, so they are uploaded\n", s.Label)
+		return nil
+	}
+	store, err := cas.OpenREAPI(endpoint, cas.Options{})
+	if err != nil {
+		return fmt.Errorf("%s: IMG_BLOB_CACHE_ENDPOINT: %w", s.Label, err)
+	}
+	var blobs []cas.Blob
+	seen := map[string]bool{}
+	add := func(d string, n int64) {
+		if !seen[d] {
+			seen[d] = true
+			blobs = append(blobs, cas.Blob{Digest: d, Size: n})
+		}
+	}
+	for _, m := range img.Manifests {
+		add(m.ConfigDigest, int64(len(m.Config)))
+		for _, l := range m.Layers {
+			if !l.MediaType.IsNonDistributable() {
+				add(l.Digest, l.Size)
+			}
+		}
+	}
+	missing, err := store.Missing(ctx, blobs)
+	if err != nil {
+		return fmt.Errorf("%s: blob cache endpoint %s: %w", s.Label, endpoint, err)
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(env.Stderr, "%s: the CAS behind the registry lacks %d of %d blobs; they are uploaded\n", s.Label, len(missing), len(blobs))
+	}
+	return nil
+}
