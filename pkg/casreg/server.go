@@ -244,6 +244,11 @@ func (g *Registry) upload(w http.ResponseWriter, r *http.Request, repo, id strin
 		}
 		f.Close()
 		if d := q.Get("digest"); d != "" {
+			// Monolithic: the body is the whole blob.
+			if _, aerr := appendBody(g.st.uploadPath(id), r.Body); aerr != nil {
+				os.Remove(g.st.uploadPath(id))
+				return aerr
+			}
 			return g.finish(w, r, repo, id, d)
 		}
 		return uploadAccepted(w, repo, id, 0)

@@ -164,6 +164,14 @@ func TestRefusals(t *testing.T) {
 	if len(mem.blobs) != 0 {
 		t.Errorf("a refused upload reached the CAS: %v", mem.blobs)
 	}
+	// A monolithic upload (POST with the digest and the whole body).
+	blob := []byte("one request")
+	if status, body := do("POST", "/v2/a/blobs/uploads/?digest="+oci.Digest(blob), "application/octet-stream", blob); status != 201 {
+		t.Fatalf("monolithic upload: HTTP %d %s", status, body)
+	}
+	if status, body := do("GET", "/v2/a/blobs/"+oci.Digest(blob), "", nil); status != 200 || body != string(blob) {
+		t.Fatalf("GET of the uploaded blob: HTTP %d %q", status, body)
+	}
 }
 
 // The blob cache endpoint learns sizes of blobs the CAS has, so the

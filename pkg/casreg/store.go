@@ -25,10 +25,15 @@ import (
 //	DIR/sizes/HEX            a blob's size, in decimal
 //	DIR/repos/REPO/_manifests/HEX
 //	DIR/repos/REPO/_tags/TAG  the digest it names
-//	DIR/uploads/ID           blob uploads in progress
+//	DIR/uploads/ID           blob uploads in progress (cleared at start)
 type store struct{ dir string }
 
 func openStore(dir string) (*store, error) {
+	// Upload sessions do not outlive the process: a client whose session
+	// is gone starts its upload again.
+	if err := os.RemoveAll(filepath.Join(dir, "uploads")); err != nil {
+		return nil, fmt.Errorf("registry data directory: %w", err)
+	}
 	for _, sub := range []string{"manifests", "sizes", "repos", "uploads"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("registry data directory: %w", err)

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/rules-img/rules_img/pkg/cas"
 	"github.com/rules-img/rules_img/pkg/image"
@@ -19,7 +20,7 @@ func (s *Spec) announce(ctx context.Context, img *image.Image, env Env) error {
 		fmt.Fprintf(env.Stderr, "%s: strategy cas_registry without IMG_BLOB_CACHE_ENDPOINT (the registry's --grpc-port, as grpc://HOST:PORT): the registry cannot tell which blobs the CAS has, so they are uploaded\n", s.Label)
 		return nil
 	}
-	store, err := cas.OpenREAPI(endpoint, cas.Options{})
+	store, err := blobCache(endpoint)
 	if err != nil {
 		return fmt.Errorf("%s: IMG_BLOB_CACHE_ENDPOINT: %w", s.Label, err)
 	}
@@ -47,4 +48,28 @@ func (s *Spec) announce(ctx context.Context, img *image.Image, env Env) error {
 		fmt.Fprintf(env.Stderr, "%s: the CAS behind the registry lacks %d of %d blobs; they are uploaded\n", s.Label, len(missing), len(blobs))
 	}
 	return nil
+}
+
+var blobCaches struct {
+	mu     sync.Mutex
+	stores map[string]cas.REAPI
+}
+
+// blobCache returns one connection per endpoint for the whole process: a
+// multi_deploy of a fleet announces every image over it.
+func blobCache(endpoint string) (cas.REAPI, error) {
+	blobCaches.mu.Lock()
+	defer blobCaches.mu.Unlock()
+	if s, ok := blobCaches.stores[endpoint]; ok {
+		return s, nil
+	}
+	s, err := cas.OpenREAPI(endpoint, cas.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if blobCaches.stores == nil {
+		blobCaches.stores = map[string]cas.REAPI{}
+	}
+	blobCaches.stores[endpoint] = s
+	return s, nil
 }
