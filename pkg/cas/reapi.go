@@ -79,6 +79,11 @@ func EncodeFindMissing(instance string, bs []Blob) ([]byte, error) {
 		out = protowire.AppendTag(out, 1, protowire.BytesType)
 		out = protowire.AppendString(out, instance)
 	}
+	return appendDigests(out, bs)
+}
+
+// appendDigests appends bs as field 2, the digest list of both messages.
+func appendDigests(out []byte, bs []Blob) ([]byte, error) {
 	for _, b := range bs {
 		d, err := encodeDigest(b)
 		if err != nil {
@@ -113,16 +118,7 @@ func DecodeFindMissing(b []byte) (string, []Blob, error) {
 
 // EncodeMissing encodes a FindMissingBlobsResponse (missing_blob_digests = 2).
 func EncodeMissing(bs []Blob) ([]byte, error) {
-	var out []byte
-	for _, b := range bs {
-		d, err := encodeDigest(b)
-		if err != nil {
-			return nil, err
-		}
-		out = protowire.AppendTag(out, 2, protowire.BytesType)
-		out = protowire.AppendBytes(out, d)
-	}
-	return out, nil
+	return appendDigests(nil, bs)
 }
 
 // decodeMissing decodes a FindMissingBlobsResponse.

@@ -405,12 +405,7 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 	if byDigest && ref != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the manifest hashes to %s, not %s", digest, ref)
 	}
-	var doc struct {
-		MediaType oci.MediaType    `json:"mediaType"`
-		Config    *oci.Descriptor  `json:"config"`
-		Layers    []oci.Descriptor `json:"layers"`
-		Manifests []oci.Descriptor `json:"manifests"`
-	}
+	var doc oci.Document
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return errf(http.StatusBadRequest, "MANIFEST_INVALID", "not JSON: %v", err)
 	}

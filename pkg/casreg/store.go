@@ -147,9 +147,10 @@ func (s *store) tags(repo string) ([]string, bool) {
 
 func (s *store) uploadPath(id string) string { return filepath.Join(s.dir, "uploads", id) }
 
-// writeFile writes b to path through a temp file of its own and a rename:
+// writeFile writes b to path through a temp file of its own and a rename.
+// Unlike atomicfile's fixed PATH.partial, the temp name is unique, so
 // concurrent writers of one path (pushes of a layer many images share)
-// each succeed, and a reader never sees part of a file.
+// each succeed; a reader never sees part of a file.
 func writeFile(path string, b []byte) error {
 	return writeFrom(path, func(w io.Writer) error {
 		_, err := w.Write(b)

@@ -269,12 +269,7 @@ func (w *layoutWalker) check(d oci.Descriptor, what string) error {
 	if err != nil {
 		return err
 	}
-	var doc struct {
-		MediaType oci.MediaType    `json:"mediaType"`
-		Config    *oci.Descriptor  `json:"config"`
-		Layers    []oci.Descriptor `json:"layers"`
-		Manifests []oci.Descriptor `json:"manifests"`
-	}
+	var doc oci.Document
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return fmt.Errorf("blob %s (%s, from %s): not JSON: %w", d.Digest, what, b.src, err)
 	}

@@ -66,6 +66,15 @@ type Index struct {
 	Annotations   map[string]string `json:"annotations,omitempty"`
 }
 
+// Document is a manifest or an index read before knowing which it is:
+// Config is nil for an index, Manifests empty for a manifest.
+type Document struct {
+	MediaType MediaType    `json:"mediaType"`
+	Config    *Descriptor  `json:"config"`
+	Layers    []Descriptor `json:"layers"`
+	Manifests []Descriptor `json:"manifests"`
+}
+
 // ImageConfig is the OCI image config blob. Top-level fields the OCI spec
 // does not define (Docker's "container_config", "docker_version", ...)
 // describe how some other tool built an image and are dropped on read.
