@@ -119,6 +119,48 @@ func testBESPush(t *testing.T, casd *harness.Casd, ctrd *harness.Containerd, b *
 		t.Logf("%d faults injected in %d requests; both images arrived whole", fp.Injected(), fp.Requests())
 	})
 
+	t.Run("a backend restarted mid-push", func(t *testing.T) {
+		// The registry holds the backend's first request; the backend is
+		// restarted while its push is in flight. Bazel resends the events
+		// nobody acknowledged, and the new backend pushes.
+		reg4, err := harness.StartRegistry(harness.RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(reg4.Stop)
+		gate, err := harness.StartProxy(reg4.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(gate.Stop)
+		gate.Hold()
+		t.Cleanup(gate.Release)
+		done := make(chan harness.Result, 1)
+		go func() { r, _ := build(gate.Addr()); done <- r }()
+		for deadline := time.Now().Add(2 * time.Minute); gate.Held() == 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the backend sent the registry nothing")
+			}
+		}
+		if err := bes.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		gate.Release()
+		r := <-done
+		if r.Err != nil {
+			t.Fatalf("the build failed across the backend's restart: %v\n%s\nnew backend:\n%s", r.Err, tailLines(r.Stderr, 20), tailLines(bes.Log(), 20))
+		}
+		for repo, digest := range want {
+			if _, got, err := harness.RawManifest(reg4.Addr(), repo, "v1"); err != nil || got != digest {
+				t.Fatalf("%s:v1 is %s (%v), want %s", repo, got, err, digest)
+			}
+			if err := harness.VerifyImage(reg4.Addr() + "/" + repo + ":v1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("after the restart the new backend logged:\n%s", tailLines(bes.Log(), 6))
+	})
+
 	t.Run("bazel run @rules_img//cmd/bes", func(t *testing.T) {
 		// The way the guide starts the backend, from a user's workspace.
 		r := ws.Run("run", "@rules_img//cmd/bes", "--", "-h")

@@ -12,9 +12,11 @@ import (
 // BES is rules_img's Build Event Service backend (cmd/bes), built from this
 // checkout and started on a free loopback port.
 type BES struct {
-	top  string
-	proc *daemon
-	addr string
+	top    string
+	proc   *daemon
+	addr   string
+	cmd    []string
+	starts int
 }
 
 var cmdBuilds struct {
@@ -62,24 +64,36 @@ func StartBES(casEndpoint string, extra ...string) (*BES, error) {
 		return nil, err
 	}
 	b := &BES{top: top, addr: "127.0.0.1:" + strconv.Itoa(port)}
-	args := append([]string{"--port", strconv.Itoa(port), "--cas-endpoint", casEndpoint}, extra...)
-	if b.proc, err = startDaemon(exec.Command(bin, args...), top, "bes.log"); err != nil {
-		os.RemoveAll(top)
-		return nil, err
-	}
-	if err := b.proc.waitListening(b.addr, "bes"); err != nil {
+	b.cmd = append([]string{bin, "--port", strconv.Itoa(port), "--cas-endpoint", casEndpoint}, extra...)
+	if err := b.start(); err != nil {
 		b.Stop()
 		return nil, err
 	}
 	return b, nil
 }
 
+func (b *BES) start() error {
+	b.starts++
+	var err error
+	if b.proc, err = startDaemon(exec.Command(b.cmd[0], b.cmd[1:]...), b.top, fmt.Sprintf("bes-%d.log", b.starts)); err != nil {
+		return err
+	}
+	return b.proc.waitListening(b.addr, "bes")
+}
+
+// Restart stops the backend (SIGTERM, as a deployment would) and starts a
+// new one on the same port.
+func (b *BES) Restart() error {
+	b.proc.stop()
+	return b.start()
+}
+
 // Addr is what Bazel's --bes_backend takes after grpc://.
 func (b *BES) Addr() string { return b.addr }
 
-// Log returns everything the backend logged.
+// Log returns everything the backend logged since it last started.
 func (b *BES) Log() string {
-	out, _ := os.ReadFile(filepath.Join(b.top, "bes.log"))
+	out, _ := os.ReadFile(filepath.Join(b.top, fmt.Sprintf("bes-%d.log", b.starts)))
 	return string(out)
 }
 

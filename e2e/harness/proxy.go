@@ -102,6 +102,35 @@ type Proxy struct {
 	in      map[string]int64
 	uploads map[string]int64 // upload session id → bytes so far
 	reqs    []*Request
+	gate    chan struct{} // while set, requests wait for it to close
+	held    int           // requests waiting at the gate
+}
+
+// Hold makes requests wait in the proxy until Release: a test can then act
+// while a client is surely mid-push.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+// Held returns how many requests are waiting at the gate.
+func (p *Proxy) Held() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.held
+}
+
+// Release lets held requests (and later ones) through.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
 }
 
 // StartProxy starts a counting proxy in front of backend: "host:port" or an
@@ -230,6 +259,24 @@ func classify(path string) (cat Category, digest, upload string, isUpload bool) 
 
 func (p *Proxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		gate := p.gate
+		if gate != nil {
+			p.held++
+		}
+		p.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+			}
+			p.mu.Lock()
+			p.held--
+			p.mu.Unlock()
+			if r.Context().Err() != nil {
+				return
+			}
+		}
 		cat, digest, upload, isUpload := classify(r.URL.Path)
 		req := &Request{Method: r.Method, Path: r.URL.Path, Category: cat, Digest: digest}
 		p.mu.Lock()
