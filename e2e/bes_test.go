@@ -123,16 +123,7 @@ func testBESPush(t *testing.T, casd *harness.Casd, ctrd *harness.Containerd, b *
 		// The registry holds the backend's first request; the backend is
 		// restarted while its push is in flight. Bazel resends the events
 		// nobody acknowledged, and the new backend pushes.
-		reg4, err := harness.StartRegistry(harness.RegistryOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(reg4.Stop)
-		gate, err := harness.StartProxy(reg4.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(gate.Stop)
+		reg4, gate := startProxiedRegistry(t, harness.RegistryOptions{})
 		gate.Hold()
 		t.Cleanup(gate.Release)
 		done := make(chan harness.Result, 1)

@@ -229,9 +229,7 @@ func (g *Registry) upload(w http.ResponseWriter, r *http.Request, repo, id strin
 				return err
 			}
 			if ok {
-				w.Header().Set("Location", "/v2/"+repo+"/blobs/"+d)
-				w.Header().Set("Docker-Content-Digest", d)
-				w.WriteHeader(http.StatusCreated)
+				created(w, "/v2/"+repo+"/blobs/"+d, d)
 				return nil
 			}
 		}
@@ -353,10 +351,7 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 	g.BlobsUploaded.Add(1)
 	g.BlobBytesUploaded.Add(size)
 	g.log.Printf("blob %s (%d bytes) uploaded to %s", digest, size, repo)
-	w.Header().Set("Location", "/v2/"+repo+"/blobs/"+digest)
-	w.Header().Set("Docker-Content-Digest", digest)
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusCreated)
+	created(w, "/v2/"+repo+"/blobs/"+digest, digest)
 	return nil
 }
 
@@ -471,11 +466,16 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 	if tag != "" {
 		g.log.Printf("%s:%s -> %s", repo, tag, digest)
 	}
-	w.Header().Set("Location", "/v2/"+repo+"/manifests/"+digest)
+	created(w, "/v2/"+repo+"/manifests/"+digest, digest)
+	return nil
+}
+
+// created answers 201 for a blob or manifest now at location.
+func created(w http.ResponseWriter, location, digest string) {
+	w.Header().Set("Location", location)
 	w.Header().Set("Docker-Content-Digest", digest)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
-	return nil
 }
 
 func (g *Registry) tagList(w http.ResponseWriter, r *http.Request, repo string) *apiError {
