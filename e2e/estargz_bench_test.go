@@ -52,9 +52,9 @@ func TestEStargzBenchmark(t *testing.T) {
 	}
 
 	// Building: img layer on the lazy layer's own spec, from the execroot.
-	img := filepath.Join(t.TempDir(), "img")
-	if out, err := exec.Command("go", "build", "-o", img, "github.com/rules-img/rules_img/cmd/img").CombinedOutput(); err != nil {
-		t.Fatalf("go build img: %v\n%s", err, out)
+	img, err := harness.ImgBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	execRoot, err := ws.Info("execution_root")
 	if err != nil {

@@ -272,9 +272,9 @@ func runCases(t *testing.T) []hostileCase {
 	os.MkdirAll(tarOut, 0o755)
 
 	// Pull: the repository rule runs `img pull`; run it the same way.
-	img := filepath.Join(dir, "img")
-	if out, err := exec.Command("go", "build", "-o", img, "github.com/rules-img/rules_img/cmd/img").CombinedOutput(); err != nil {
-		t.Fatalf("building img: %v\n%s", err, out)
+	img, err := harness.ImgBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfgJSON := []byte(`{"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}`)
 	manifestJSON := []byte(fmt.Sprintf(`{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "%s", "size": %d}, "layers": []}`, sha(cfgJSON), len(cfgJSON)))

@@ -28,8 +28,18 @@ import (
 var ws = &harness.Bazel{Workspace: filepath.Join(harness.RepoRoot(), "e2e", "workspace")}
 
 func TestMain(m *testing.M) {
+	// Workspaces use rules_img as a release ships it, with its prebuilt img,
+	// so no output base compiles img; TestInstalledAsAUser and the source
+	// comparison there keep the source path tested.
+	rel, err := harness.MakeRelease()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	harness.UseRelease(rel)
 	code := m.Run()
 	ws.Shutdown()
+	rel.Remove()
 	os.Exit(code)
 }
 

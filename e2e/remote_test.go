@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -178,23 +177,22 @@ func TestRemoteExecution(t *testing.T) {
 		}
 	})
 
-	t.Run("launchers run img built for the host", func(t *testing.T) {
+	t.Run("launchers run the host's img", func(t *testing.T) {
 		// With an arm64 executor beside this amd64 machine, actions must get
-		// an img for the executor and launchers, which `bazel run` starts
-		// here, one for the host. Analysis shows it; nothing is built, so the
-		// executor's Go SDK only needs to exist for toolchain resolution.
+		// the released img for the executor and launchers, which `bazel run`
+		// starts here, the one for the host. Analysis shows it; nothing is
+		// built, so the executor's Go SDK (for //hello) only needs to exist
+		// for toolchain resolution.
 		sdk := fakeArm64GoSDK(t)
 		arm := []string{"--extra_execution_platforms=//platforms:remote_linux_arm64", "--platforms=//platforms:linux_amd64",
 			"--override_repository=rules_go~~go_sdk~rules_go__download_0_linux_arm64=" + sdk}
-		out, err := b.Must(append([]string{"cquery", `filter("cmd/img:img$", deps(//deploy:push_lazy))`, "--output=starlark",
-			`--starlark:expr=str(build_options(target)["//command_line_option:platforms"])`}, arm...)...)
+		out, err := b.Must(append([]string{"cquery", "//deploy:push_lazy", "--output=starlark",
+			`--starlark:expr=" ".join([f.path for f in providers(target)["DefaultInfo"].default_runfiles.files.to_list() if "rules_img_tool_" in f.path])`}, arm...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := strings.Fields(strings.TrimSpace(out))
-		sort.Strings(got)
-		if want := `[Label("//platforms:remote_linux_arm64")] [Label("@@platforms//host:host")]`; strings.Join(got, " ") != want {
-			t.Errorf("img is built for %v, want %s (actions on the executor, launcher on the host)", got, want)
+		if got, want := strings.TrimSpace(out), "external/rules_img~~img_tool~rules_img_tool_linux_amd64/img"; got != want {
+			t.Errorf("the launcher's runfiles hold img %q, want %q (the host's)", got, want)
 		}
 		out, err = b.Must(append([]string{"aquery", "mnemonic(ImageLayer, //hello:app_layer)"}, arm...)...)
 		if err != nil {
@@ -202,6 +200,9 @@ func TestRemoteExecution(t *testing.T) {
 		}
 		if !strings.Contains(out, "Execution platform: //platforms:remote_linux_arm64") {
 			t.Errorf("the layer action should run on the arm64 executor:\n%s", out)
+		}
+		if !strings.Contains(out, "rules_img_tool_linux_arm64/img") || strings.Contains(out, "rules_img_tool_linux_amd64/img") {
+			t.Errorf("the layer action on the arm64 executor should run the arm64 img:\n%s", out)
 		}
 	})
 

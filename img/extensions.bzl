@@ -1,5 +1,9 @@
-"""Module extensions: images, which pulls base images once per digest for every module."""
+"""Module extensions: images (base images pulled once per digest), img_tool (the prebuilt or source-built img) and rules_pkg_providers (layer_from_pkg without a rules_pkg dependency)."""
 
 load("//img/private:images_extension.bzl", _images = "images")
+load("//img/private:pkg_providers.bzl", _rules_pkg_providers = "rules_pkg_providers")
+load("//img/private:tool_extension.bzl", _img_tool = "img_tool")
 
 images = _images
+img_tool = _img_tool
+rules_pkg_providers = _rules_pkg_providers

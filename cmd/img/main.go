@@ -31,7 +31,7 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, subcommands[n].summary)
+		fmt.Fprintf(os.Stderr, "  %-15s %s\n", n, subcommands[n].summary)
 	}
 }
 

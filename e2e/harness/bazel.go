@@ -25,6 +25,9 @@ type Bazel struct {
 	OutputBase string   // empty: Bazel's default for the workspace
 	Startup    []string // extra startup flags
 	Env        []string // extra KEY=VALUE for the client, and so for `bazel run` targets
+	// FromSource keeps the workspace's own rules_img (the checkout, which
+	// builds img from source) where UseRelease would swap in the release.
+	FromSource bool
 }
 
 // Result is what one bazel invocation printed.
@@ -37,6 +40,9 @@ func (b *Bazel) args(args []string) []string {
 	var all []string
 	if b.OutputBase != "" {
 		all = append(all, "--output_base="+b.OutputBase)
+	}
+	if useRelease != nil && !b.FromSource {
+		all = append(all, "--bazelrc="+useRelease.rc)
 	}
 	all = append(all, b.Startup...)
 	return append(all, args...)

@@ -6,11 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 )
 
-// BES is rules_img's Build Event Service backend (cmd/bes), built from this
-// checkout and started on a free loopback port.
+// BES is rules_img's Build Event Service backend (img bes), from this
+// checkout's release, started on a free loopback port.
 type BES struct {
 	top    string
 	proc   *daemon
@@ -19,39 +18,19 @@ type BES struct {
 	starts int
 }
 
-var cmdBuilds struct {
-	mu    sync.Mutex
-	paths map[string]string
-}
-
-// cmdBinary builds ./cmd/NAME of this checkout once per test process.
-func cmdBinary(name string) (string, error) {
-	cmdBuilds.mu.Lock()
-	defer cmdBuilds.mu.Unlock()
-	if p, ok := cmdBuilds.paths[name]; ok {
-		return p, nil
-	}
-	dir, err := TempDir("rules_img_e2e_" + name + "_bin-")
+// ImgBinary is the released img of this checkout: the servers are its
+// subcommands (img bes, img registry), as users run them.
+func ImgBinary() (string, error) {
+	r, err := MakeRelease()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", path, "./cmd/"+name)
-	cmd.Dir = RepoRoot()
-	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, out)
-	}
-	if cmdBuilds.paths == nil {
-		cmdBuilds.paths = map[string]string{}
-	}
-	cmdBuilds.paths[name] = path
-	return path, nil
+	return r.Img(), nil
 }
 
 // StartBES starts the backend reading the CAS at casEndpoint (grpc://...).
 func StartBES(casEndpoint string, extra ...string) (*BES, error) {
-	bin, err := cmdBinary("bes")
+	bin, err := ImgBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +43,7 @@ func StartBES(casEndpoint string, extra ...string) (*BES, error) {
 		return nil, err
 	}
 	b := &BES{top: top, addr: "127.0.0.1:" + strconv.Itoa(port)}
-	b.cmd = append([]string{bin, "--port", strconv.Itoa(port), "--cas-endpoint", casEndpoint}, extra...)
+	b.cmd = append([]string{bin, "bes", "--port", strconv.Itoa(port), "--cas-endpoint", casEndpoint}, extra...)
 	if err := b.start(); err != nil {
 		b.Stop()
 		return nil, err

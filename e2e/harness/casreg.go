@@ -8,8 +8,8 @@ import (
 	"strconv"
 )
 
-// CASRegistry is rules_img's registry on the CAS (cmd/registry), built from
-// this checkout, with its blob cache endpoint, on free loopback ports.
+// CASRegistry is rules_img's registry on the CAS (img registry), from this
+// checkout's release, with its blob cache endpoint, on free loopback ports.
 type CASRegistry struct {
 	top            string
 	proc           *daemon
@@ -22,7 +22,7 @@ type CASRegistry struct {
 // StartCASRegistry serves the REAPI CAS at reapi (grpc://...) with the
 // given instance name; its data directory is its own temp dir.
 func StartCASRegistry(reapi, instance string, extra ...string) (*CASRegistry, error) {
-	bin, err := cmdBinary("registry")
+	bin, err := ImgBinary()
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func StartCASRegistry(reapi, instance string, extra ...string) (*CASRegistry, er
 		return nil, err
 	}
 	r := &CASRegistry{top: top, bin: bin, addr: "127.0.0.1:" + strconv.Itoa(port), grpcAddr: "127.0.0.1:" + strconv.Itoa(gport)}
-	r.args = append([]string{"--reapi-endpoint", reapi, "--remote-instance-name", instance,
+	r.args = append([]string{"registry", "--reapi-endpoint", reapi, "--remote-instance-name", instance,
 		"--port", strconv.Itoa(port), "--enable-blobcache", "--grpc-port", strconv.Itoa(gport),
 		"--data-dir", filepath.Join(top, "data")}, extra...)
 	if err := r.start(); err != nil {

@@ -9,25 +9,20 @@ load(":push_request.bzl", "push_request")
 load(":stamp.bzl", "STAMP_ATTRS", "stamped")
 
 # `bazel run` starts a launcher on the machine Bazel runs on, not on an
-# executor, so the img it runs is built for an execution platform with the
-# host's OS and CPU. Locally that is the platform actions use too, so img is
-# built once; with a Linux remote executor and a macOS host, the launcher gets
+# executor, so the img it runs is resolved for an execution platform with the
+# host's OS and CPU. Locally that is the platform actions use too, so one img
+# serves both; with a Linux remote executor and a macOS host, the launcher gets
 # a macOS img while actions get a Linux one.
 LAUNCHER_EXEC_GROUPS = {
-    "launcher": exec_group(exec_compatible_with = HOST_CONSTRAINTS),
-}
-
-LAUNCHER_ATTRS = {
-    "_img_run": attr.label(
-        default = "//cmd/img",
-        cfg = config.exec("launcher"),
-        executable = True,
+    "launcher": exec_group(
+        exec_compatible_with = HOST_CONSTRAINTS,
+        toolchains = ["//img:toolchain_type"],
     ),
 }
 
 def launcher_img(ctx):
-    """Returns the img File a launcher runs (see LAUNCHER_ATTRS)."""
-    return ctx.executable._img_run
+    """Returns the img File a launcher runs (a rule with LAUNCHER_EXEC_GROUPS)."""
+    return ctx.exec_groups["launcher"].toolchains["//img:toolchain_type"].img.executable
 
 def _stager(ctx, path):
     """Returns File -> (string, File) naming a file in the spec.
@@ -188,7 +183,7 @@ def deploy_attrs(verb, lazy, strategy_setting):
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
         "_remote_instance_name": attr.label(default = "//img/settings:remote_instance_name"),
         "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
-    }, **dict(STAMP_ATTRS, **LAUNCHER_ATTRS))
+    }, **STAMP_ATTRS)
 
 def remote_cache_fields(ctx):
     """The deploy spec's fields that say how to reach the Bazel remote cache."""

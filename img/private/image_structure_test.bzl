@@ -3,8 +3,10 @@
 load(":deploy.bzl", "image_spec", "write_img_script")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":toolchain.bzl", "img_tool")
 
 def _impl(ctx):
+    img = img_tool(ctx).executable
     label = display_label(ctx.label)
     image = ctx.attr.image
     if ImageManifestInfo in image or ImageIndexInfo in image:
@@ -19,14 +21,14 @@ def _impl(ctx):
             fail("%s: image must be an image_manifest, an image_index, or one OCI layout directory; %s is none of them" % (label, image.label))
         files = dirs
         source = "--layout \"$root/%s\"" % dirs[0].short_path
-    launcher = write_img_script(ctx, ctx.executable._img, "structure-test --target \"%s\" --root \"$root\" %s %s" % (
+    launcher = write_img_script(ctx, img, "structure-test --target \"%s\" --root \"$root\" %s %s" % (
         label,
         source,
         " ".join(["--config \"$root/%s\"" % c.short_path for c in ctx.files.configs]),
     ))
     return [DefaultInfo(
         executable = launcher,
-        runfiles = ctx.runfiles(files = [ctx.executable._img] + files + ctx.files.configs),
+        runfiles = ctx.runfiles(files = [img] + files + ctx.files.configs),
     )]
 
 image_structure_test = rule(
@@ -53,10 +55,8 @@ on every platform.""",
             allow_files = [".yaml", ".yml", ".json"],
             mandatory = True,
         ),
-        "_img": attr.label(
-            default = "//cmd/img",
-            cfg = "target",
-            executable = True,
-        ),
     },
+    # A test runs on its execution platform, which is the one the img
+    # toolchain is resolved for.
+    toolchains = ["//img:toolchain_type"],
 )

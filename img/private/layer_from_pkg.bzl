@@ -1,6 +1,6 @@
 """layer_from_pkg: rules_pkg's pkg_files, pkg_mklink, pkg_mkdirs and pkg_filegroup as one layer."""
 
-load("@rules_pkg//pkg:providers.bzl", "PackageDirsInfo", "PackageFilegroupInfo", "PackageFilesInfo", "PackageSymlinkInfo")
+load("@rules_img_pkg_providers//:providers.bzl", "ENABLED", "PackageDirsInfo", "PackageFilegroupInfo", "PackageFilesInfo", "PackageSymlinkInfo")
 load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "check_image_path", "write_layer")
 load(":labels.bzl", "display_label")
 
@@ -64,6 +64,13 @@ def _collect(target):
     return files, dirs, links
 
 def _layer_from_pkg_impl(ctx):
+    if not ENABLED:
+        fail("""%s: layer_from_pkg reads rules_pkg's providers, and this workspace has not named them.
+rules_img does not depend on rules_pkg; add to your MODULE.bazel:
+
+  bazel_dep(name = "rules_pkg", version = "1.0.1")  # or the version you use
+  img_pkg = use_extension("@rules_img//img:extensions.bzl", "rules_pkg_providers")
+  img_pkg.use(providers = "@rules_pkg//pkg:providers.bzl")""" % display_label(ctx.label))
     entries = []
     sources = []
     for target in ctx.attr.srcs:
@@ -143,12 +150,17 @@ newer rules_pkg, uid and gid) its rule declares: pkg_files defaults to 0644,
 pkg_mkdirs to 0755. A directory output in pkg_files goes in as its contents,
 with the declared mode on its files; its directories stay 0755. `file_metadata`
 overrides a path's attributes and `default_metadata` fills in what no rule sets.
-Two rules that place the same path are an error.""",
+Two rules that place the same path are an error.
+
+rules_img does not depend on rules_pkg: a workspace that uses this rule names
+rules_pkg's providers once in its MODULE.bazel (see the `rules_pkg_providers`
+module extension).""",
     attrs = dict(
         {k: v for k, v in LAYER_ATTRS.items() if k != "include_runfiles"},
         srcs = attr.label_list(
             doc = "pkg_files, pkg_mklink (pkg_symlink), pkg_mkdirs and pkg_filegroup targets.",
-            providers = [[PackageFilesInfo], [PackageFilegroupInfo], [PackageSymlinkInfo], [PackageDirsInfo]],
+            # Without rules_pkg the implementation explains what to add.
+            providers = [[PackageFilesInfo], [PackageFilegroupInfo], [PackageSymlinkInfo], [PackageDirsInfo]] if ENABLED else [],
         ),
     ),
     toolchains = LAYER_TOOLCHAINS,

@@ -1,6 +1,6 @@
 """multi_deploy: one `bazel run` for several pushes and loads."""
 
-load(":deploy.bzl", "LAUNCHER_ATTRS", "LAUNCHER_EXEC_GROUPS", "launcher_img", "write_launcher")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "launcher_img", "write_launcher")
 load(":providers.bzl", "DeployInfo")
 
 def _multi_deploy_impl(ctx):
@@ -14,13 +14,13 @@ multi_deploy = rule(
     implementation = _multi_deploy_impl,
     doc = """Runs several image_push and image_load targets from one `bazel run`,
 in parallel, and prints one summary. Flags after `--` apply to every operation.""",
-    attrs = dict({
+    attrs = {
         "operations": attr.label_list(
             doc = "image_push and image_load targets.",
             providers = [DeployInfo],
             mandatory = True,
         ),
-    }, **LAUNCHER_ATTRS),
+    },
     executable = True,
     exec_groups = LAUNCHER_EXEC_GROUPS,
 )

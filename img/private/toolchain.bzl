@@ -10,7 +10,8 @@ img_toolchain = rule(
     doc = "Declares an img binary; register it with toolchain(toolchain_type = \"@rules_img//img:toolchain_type\").",
     attrs = {
         "img": attr.label(
-            doc = "The img tool, built for the execution platform.",
+            doc = "The img tool for the execution platform: a prebuilt file or a binary target.",
+            allow_files = True,
             executable = True,
             cfg = "exec",
             mandatory = True,

@@ -1,4 +1,4 @@
-// Command registry is an OCI registry whose blobs are the entries of a
+// img registry is an OCI registry whose blobs are the entries of a
 // Bazel remote cache (REAPI CAS), for push_strategy cas_registry: a push
 // sends only manifests and tags, and pulls stream layers from the CAS.
 // Manifests, tags and blob sizes are kept in --data-dir.
@@ -27,7 +27,11 @@ import (
 	"github.com/rules-img/rules_img/pkg/casreg"
 )
 
-func main() {
+func init() {
+	subcommands["registry"] = subcommand{"serve an OCI registry whose blobs are a Bazel remote cache's (push strategy cas_registry)", registryMain}
+}
+
+func registryMain(args []string) error {
 	fs := flag.NewFlagSet("registry", flag.ExitOnError)
 	endpoint := fs.String("reapi-endpoint", "", "REAPI cache the builds use, as Bazel's --remote_cache (grpc://HOST:PORT, grpcs://..., unix://...)")
 	instance := fs.String("remote-instance-name", "", "REAPI instance name of that cache")
@@ -39,10 +43,10 @@ func main() {
 	blobStore := fs.String("blob-store", "reapi", "where uploaded blobs go: reapi (into the CAS) or upstream (kept in --data-dir; the CAS is only read)")
 	dataDir := fs.String("data-dir", defaultDataDir(), "where manifests, tags and blob sizes are kept across restarts")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: registry --reapi-endpoint grpc://HOST:PORT [--port 5000] [--enable-blobcache --grpc-port 5001] [--data-dir DIR]")
+		fmt.Fprintln(os.Stderr, "usage: img registry --reapi-endpoint grpc://HOST:PORT [--port 5000] [--enable-blobcache --grpc-port 5001] [--data-dir DIR]")
 		fs.PrintDefaults()
 	}
-	_ = fs.Parse(os.Args[1:])
+	_ = fs.Parse(args)
 	logger := log.New(os.Stderr, "registry: ", log.LstdFlags)
 	if *endpoint == "" {
 		logger.Fatal("--reapi-endpoint is required: the REAPI cache your builds use (their --remote_cache or --remote_executor)")
@@ -98,8 +102,9 @@ func main() {
 		srv.Shutdown(ctx)
 	}()
 	if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Fatal(err)
+		return err
 	}
+	return nil
 }
 
 // defaultDataDir follows the XDG state directory.

@@ -1,4 +1,4 @@
-// Command bes is a Build Event Service backend that pushes images built
+// img bes is a Build Event Service backend that pushes images built
 // with --@rules_img//img/settings:push_strategy=bes. Point Bazel at it with
 // --bes_backend=grpc://ADDRESS:PORT; it reads push requests and layers from
 // the CAS at --cas-endpoint and pushes them with its own registry
@@ -23,7 +23,11 @@ import (
 	"github.com/rules-img/rules_img/pkg/cas"
 )
 
-func main() {
+func init() {
+	subcommands["bes"] = subcommand{"serve a Build Event Service backend that pushes images of push strategy bes", besMain}
+}
+
+func besMain(args []string) error {
 	fs := flag.NewFlagSet("bes", flag.ExitOnError)
 	address := fs.String("address", "127.0.0.1", "address to listen on; the service has no auth, so keep it on loopback or behind a gateway")
 	port := fs.Int("port", 8980, "gRPC port Bazel's --bes_backend points at (0: any free port, printed on stdout)")
@@ -31,10 +35,10 @@ func main() {
 	helper := fs.String("credential-helper", "", "Bazel credential helper for the CAS")
 	jobs := fs.Int("jobs", 8, "images pushed at once")
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: bes --cas-endpoint grpc://HOST:PORT [--address 127.0.0.1] [--port 8980]")
+		fmt.Fprintln(os.Stderr, "usage: img bes --cas-endpoint grpc://HOST:PORT [--address 127.0.0.1] [--port 8980]")
 		fs.PrintDefaults()
 	}
-	_ = fs.Parse(os.Args[1:])
+	_ = fs.Parse(args)
 	logger := log.New(os.Stderr, "bes: ", log.LstdFlags)
 	if *casEndpoint == "" {
 		logger.Fatal("--cas-endpoint is required: the REAPI cache your builds use (their --remote_cache or --remote_executor)")
@@ -68,7 +72,5 @@ func main() {
 		<-sig
 		srv.Stop()
 	}()
-	if err := srv.Serve(lis); err != nil {
-		logger.Fatal(err)
-	}
+	return srv.Serve(lis)
 }

@@ -1,0 +1,231 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rules-img/rules_img/e2e/harness"
+)
+
+// installedWorkspace copies e2e/installed to a temp dir with its templates
+// filled in, and extra appended to its MODULE.bazel.
+func installedWorkspace(t *testing.T, rel *harness.Release, registry, digest, extra string) string {
+	t.Helper()
+	dir, err := harness.TempDir("rules_img_e2e_installed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	src := filepath.Join(harness.RepoRoot(), "e2e", "installed")
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := strings.NewReplacer("{{VERSION}}", harness.ReleaseVersion, "{{REGISTRY}}", registry,
+		"{{DIGEST}}", digest, "{{RULES_IMG_REGISTRY}}", rel.Registry)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(e.Name(), ".tmpl")
+		content := fill.Replace(string(b))
+		if name == "MODULE.bazel" {
+			content += extra
+		}
+		info, _ := e.Info()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// goRepos matches repositories that only a Go toolchain would bring.
+var goRepos = regexp.MustCompile(`(^|~)(go_sdk|go_default_sdk|go_host_compatible_sdk_label|go_toolchains|go_deps|rules_go|io_bazel_rules_go|gazelle|bazel_gazelle|com_github_[a-z_]+|org_golang_[a-z_]+)($|~)`)
+
+// TestInstalledAsAUser installs rules_img as users do: tools/release.sh
+// makes a release, and a workspace with no Go of its own depends on it
+// through the release's registry, in a fresh output base. It builds images of
+// an sh_binary and a file, pushes them to Distribution, loads them into
+// containerd, runs them, and fetches no Go SDK or Go module. The same
+// workspace with img built from source (img_tool.source()) gives the same
+// digests.
+func TestInstalledAsAUser(t *testing.T) {
+	rel, err := harness.MakeRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := harness.StartRegistry(harness.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Stop)
+	base, err := harness.PushBusyboxBase(reg.Addr(), "e2e/busybox", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrd, err := harness.StartContainerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ctrd.Stop)
+
+	dir := installedWorkspace(t, rel, reg.Addr(), base, "")
+	ob, err := harness.TempDir("rules_img_e2e_installed_ob-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// FromSource: the workspace's own resolution (the registry), not the
+	// suite's override.
+	b := &harness.Bazel{Workspace: dir, OutputBase: ob, FromSource: true, Env: []string{
+		"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
+	}}
+	t.Cleanup(func() { b.Shutdown(); os.RemoveAll(ob) })
+
+	start := time.Now()
+	if _, err := b.Must("build", "//:image", "//:plain"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("fresh output base to both images: %.1f s", time.Since(start).Seconds())
+	image := descriptorOf(t, b, "//:image")
+	plain := descriptorOf(t, b, "//:plain")
+
+	t.Run("no Go was fetched", func(t *testing.T) {
+		ents, err := os.ReadDir(filepath.Join(ob, "external"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names, bad []string
+		for _, e := range ents {
+			if !e.IsDir() {
+				continue
+			}
+			names = append(names, e.Name())
+			if goRepos.MatchString(e.Name()) {
+				bad = append(bad, e.Name())
+			}
+		}
+		if len(bad) > 0 {
+			t.Errorf("a workspace without Go fetched %v", bad)
+		}
+		if !contains(names, "rules_img~~img_tool~rules_img_tool_linux_amd64") {
+			t.Errorf("the prebuilt img was not fetched; external/ holds %v", names)
+		}
+	})
+
+	t.Run("every package of the release loads", func(t *testing.T) {
+		// No development file (a Go BUILD file, rules_go) was shipped.
+		if _, err := b.Must("query", "@rules_img//...", "--output=package"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("push and run", func(t *testing.T) {
+		if _, err := bazelRun(t, b, "//:push", nil, "--registry", reg.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		ref := reg.Addr() + "/e2e/installed:v1"
+		if _, got, err := harness.RawManifest(reg.Addr(), "e2e/installed", "v1"); err != nil || got != image.Digest {
+			t.Fatalf("e2e/installed:v1 is %s (%v), want %s", got, err, image.Digest)
+		}
+		if err := harness.VerifyImage(ref); err != nil {
+			t.Fatal(err)
+		}
+		if got := pullAndRun(t, ctrd, ref, "installed-push"); !strings.Contains(got, "installed rules_img says: hello from a workspace without Go") {
+			t.Errorf("the pushed image printed %q", got)
+		}
+	})
+
+	t.Run("load and run", func(t *testing.T) {
+		if _, err := bazelRun(t, b, "//:load", nil, "--daemon", "containerd"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ctrd.Run("docker.io/e2e/installed:load", "installed-load")
+		if err != nil || !strings.Contains(got, "installed rules_img says: hello from a workspace without Go") {
+			t.Fatalf("the loaded image: %v %q", err, got)
+		}
+	})
+
+	t.Run("layer_from_pkg without rules_pkg says what to add", func(t *testing.T) {
+		r := b.Run("build", "//:pkg_layer")
+		if r.Err == nil || !strings.Contains(r.Stderr, `img_pkg.use(providers = "@rules_pkg//pkg:providers.bzl")`) || !strings.Contains(r.Stderr, "//:pkg_layer") {
+			t.Errorf("want a failure naming the target and the lines to add, got %v:\n%s", r.Err, tailLines(r.Stderr, 15))
+		}
+	})
+
+	t.Run("img from source gives the same digests", func(t *testing.T) {
+		src := installedWorkspace(t, rel, reg.Addr(), base, `
+img_tool = use_extension("@rules_img//img:extensions.bzl", "img_tool")
+img_tool.source()
+`)
+		sob, err := harness.TempDir("rules_img_e2e_installed_src-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb := &harness.Bazel{Workspace: src, OutputBase: sob, FromSource: true}
+		t.Cleanup(func() { sb.Shutdown(); os.RemoveAll(sob) })
+		if got := descriptorOf(t, sb, "//:image"); got.Digest != image.Digest {
+			t.Errorf("//:image is %s with img from source, %s with the prebuilt one", got.Digest, image.Digest)
+		}
+		if got := descriptorOf(t, sb, "//:plain"); got.Digest != plain.Digest {
+			t.Errorf("//:plain is %s with img from source, %s with the prebuilt one", got.Digest, plain.Digest)
+		}
+		if _, err := os.Stat(filepath.Join(sob, "external", "rules_img~~img_tool~rules_img_tool_linux_amd64")); err == nil {
+			t.Error("img_tool.source() still downloaded the prebuilt img")
+		}
+		if _, err := os.Stat(filepath.Join(sob, "external", "rules_img~~img_tool~rules_img_host_tool", "img")); err != nil {
+			t.Errorf("img_tool.source() built no img: %v", err)
+		}
+	})
+
+	t.Run("a bad mirror fails naming the URL and the fix", func(t *testing.T) {
+		bad, err := harness.TempDir("rules_img_e2e_bad_mirror-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(bad) })
+		name := "img-" + harness.ReleaseVersion + "-linux-amd64"
+		if err := os.WriteFile(filepath.Join(bad, name), []byte("not img\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ base, want string }{
+			{"file://" + bad, "has sha256"},
+			{"file://" + filepath.Join(bad, "missing"), "the file is missing or the server is unreachable"},
+		} {
+			ws := installedWorkspace(t, rel, reg.Addr(), base, `
+img_tool = use_extension("@rules_img//img:extensions.bzl", "img_tool")
+img_tool.download(url_base = "`+c.base+`")
+`)
+			mob, err := harness.TempDir("rules_img_e2e_mirror_ob-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb := &harness.Bazel{Workspace: ws, OutputBase: mob, FromSource: true}
+			// No repository cache: it would answer by checksum without asking
+			// the mirror.
+			r := mb.Run("build", "//:plain", "--repository_cache=")
+			mb.Shutdown()
+			os.RemoveAll(mob)
+			url := c.base + "/" + name
+			if r.Err == nil || !strings.Contains(r.Stderr, url) || !strings.Contains(r.Stderr, c.want) || !strings.Contains(r.Stderr, "img_tool.source()") {
+				t.Errorf("mirror %s: want a failure naming %s, %q and the fixes, got %v:\n%s", c.base, url, c.want, r.Err, tailLines(r.Stderr, 15))
+			}
+		}
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
