@@ -127,6 +127,20 @@ func TestInstalledAsAUser(t *testing.T) {
 		}
 	})
 
+	t.Run("the registry's test module builds", func(t *testing.T) {
+		// .bcr/presubmit.yml builds e2e/bcr as shipped in the archive, its
+		// override pointing at the archive's root.
+		bob, err := harness.TempDir("rules_img_e2e_bcr-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bb := &harness.Bazel{Workspace: filepath.Join(rel.Module, "e2e", "bcr"), OutputBase: bob, FromSource: true}
+		t.Cleanup(func() { bb.Shutdown(); os.RemoveAll(bob) })
+		if _, err := bb.Must("build", "//...", "--output_groups=+tarball"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("push and run", func(t *testing.T) {
 		if _, err := bazelRun(t, b, "//:push", nil, "--registry", reg.Addr()); err != nil {
 			t.Fatal(err)

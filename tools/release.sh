@@ -59,11 +59,12 @@ done
 
 # --- the module archive -----------------------------------------------------
 # What a user's build reads: the Starlark API, the sources img is built from
-# by img_tool.source(), and the docs. Go BUILD files, tests and fuzz corpora
-# are development files (rules_go is a dev dependency).
+# by img_tool.source(), and the docs; and e2e/bcr, the Bazel Central
+# Registry's test module (.bcr/presubmit.yml). Go BUILD files, tests and fuzz
+# corpora are development files (rules_go is a dev dependency).
 module_files() {
 	git ls-files --cached --others --exclude-standard -- \
-		img oci container cmd pkg docs README.md LICENSE go.mod go.sum |
+		img oci container cmd pkg docs README.md LICENSE go.mod go.sum e2e/bcr |
 		grep -v -e '_test\.go$' -e '/testdata/' -e '^img/private/tests/' -e '^docs/BUILD.bazel$' |
 		while read -r f; do
 			[ -f "$f" ] || continue
