@@ -86,15 +86,34 @@ func TestInstallBenchmark(t *testing.T) {
 	noGoSrc := installedWorkspace(t, rel, reg.Addr(), base, sourceTag)
 	measure("no Go (e2e/installed)", "img_tool.source(), Go cache warm", noGoSrc, true, nil, "//:plain", "//:load")
 	measure("no Go (e2e/installed)", "img_tool.source(), Go cache cold", noGoSrc, true, coldGo(), "//:plain", "//:load")
+	before := os.Getenv("BEFORE_CHECKOUT")
+	var beforeRev string
+	if before != "" {
+		rev, _ := exec.Command("git", "-C", before, "rev-parse", "--short", "HEAD").Output()
+		beforeRev = strings.TrimSpace(string(rev))
+		// The same workspace on the old checkout, which every user had to
+		// build img from (rules_go, a Go SDK and go_deps were its dependencies).
+		old := installedWorkspace(t, rel, reg.Addr(), base, "")
+		module, err := os.ReadFile(filepath.Join(old, "MODULE.bazel"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		module = []byte(strings.Replace(string(module), `bazel_dep(name = "rules_img", version = "`+harness.ReleaseVersion+`")`,
+			`bazel_dep(name = "rules_img", version = "0.0.0")`+"\nlocal_path_override(module_name = \"rules_img\", path = \""+before+"\")", 1))
+		if err := os.WriteFile(filepath.Join(old, "MODULE.bazel"), module, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(filepath.Join(old, ".bazelrc"))
+		measure("no Go (e2e/installed)", "before: rules_go compiles img ("+beforeRev+")", old, true, nil, "//:plain", "//:load")
+	}
 
 	example := filepath.Join(harness.RepoRoot(), "examples", "go_service")
 	measure("Go example (examples/go_service)", "prebuilt", example, false, nil, "//:image", "//:load")
 	// The checkout as the example's override: no release there, so img is
 	// built from source.
 	measure("Go example (examples/go_service)", "source (checkout), Go cache warm", example, true, nil, "//:image", "//:load")
-	if before := os.Getenv("BEFORE_CHECKOUT"); before != "" {
-		rev, _ := exec.Command("git", "-C", before, "rev-parse", "--short", "HEAD").Output()
-		measure("Go example (examples/go_service)", "before: rules_go compiles img ("+strings.TrimSpace(string(rev))+")",
+	if before != "" {
+		measure("Go example (examples/go_service)", "before: rules_go compiles img ("+beforeRev+")",
 			filepath.Join(before, "examples", "go_service"), true, nil, "//:image", "//:load")
 	}
 
