@@ -47,6 +47,10 @@ check_buildifier() {
 # BUILD files for Go code are gazelle's: fail when they are out of date.
 check_gazelle() { bazel run //:gazelle -- -mode=diff; }
 
+# Every relative link in the Markdown files names a file, and every #anchor a
+# heading or <a id> of its target.
+check_doc_links() { files '*.md' | xargs -r go run ./tools/doclinks; }
+
 unit_tests() { go test ./...; }
 
 # Every fuzz target for a few seconds of new inputs (go test already ran the
@@ -97,6 +101,7 @@ step gofmt check_gofmt
 step "go vet" check_govet
 step buildifier check_buildifier
 step gazelle check_gazelle
+step "doc links" check_doc_links
 step "go test" unit_tests
 step fuzz fuzz_tests
 step "bazel test" bazel_tests
