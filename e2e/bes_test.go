@@ -152,6 +152,22 @@ func testBESPush(t *testing.T, casd *harness.Casd, ctrd *harness.Containerd, b *
 		t.Logf("after the restart the new backend logged:\n%s", tailLines(bes.Log(), 6))
 	})
 
+	t.Run("the log keeps the CAS password out", func(t *testing.T) {
+		// Nothing listens there: the backend opens the CAS on the first event.
+		other, err := harness.StartBES("grpcs://builder:s3cret-pw@127.0.0.1:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Stop()
+		log := other.Log()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log, "listening on") && time.Now().Before(deadline); log = other.Log() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if strings.Contains(log, "s3cret-pw") || !strings.Contains(log, "CAS grpcs://127.0.0.1:1") {
+			t.Errorf("the backend's log should name the CAS without its password:\n%s", log)
+		}
+	})
+
 	t.Run("bazel run @rules_img//cmd/bes", func(t *testing.T) {
 		// The way the guide starts the backend, from a user's workspace.
 		r := ws.Run("run", "@rules_img//cmd/bes", "--", "-h")

@@ -142,4 +142,6 @@ cat >"$REG/modules/rules_img/$VERSION/source.json" <<EOF
 EOF
 
 (cd "$OUT" && sha256sum "$ARCHIVE" img-"$VERSION"-* >SHA256SUMS)
+# The binaries' bytes depend on the Go that built them: say which.
+log "img built with $("$GO" version)"
 log "wrote $OUT: $ARCHIVE, ${#PLATFORMS[@]} img binaries, SHA256SUMS, registry/ (archive at $URL_BASE/$ARCHIVE)"

@@ -65,7 +65,7 @@ func besMain(args []string) error {
 	srv := grpc.NewServer()
 	build.RegisterPublishBuildEventServer(srv, backend)
 	fmt.Println(lis.Addr().String())
-	logger.Printf("listening on %s; CAS %s", lis.Addr(), *casEndpoint)
+	logger.Printf("listening on %s; CAS %s", lis.Addr(), cas.Redact(*casEndpoint))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() {

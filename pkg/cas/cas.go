@@ -44,7 +44,7 @@ const acceptedForms = "http://HOST[:PORT][/PREFIX], https://..., grpc://HOST:POR
 // --disk_cache. It does not contact the cache.
 func Open(endpoint string, opts Options) (Store, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("cache endpoint %q: %s; accepted forms: %s", redact(endpoint), why, acceptedForms)
+		return fmt.Errorf("cache endpoint %q: %s; accepted forms: %s", Redact(endpoint), why, acceptedForms)
 	}
 	if endpoint == "" {
 		return nil, bad("empty")
@@ -105,8 +105,9 @@ func validPort(p string) bool {
 	return err == nil && n > 0 && n < 65536
 }
 
-// redact drops userinfo from a URL-like endpoint for error messages.
-func redact(endpoint string) string {
+// Redact drops userinfo (a user name and password) from a URL-like
+// endpoint, for logs and error messages.
+func Redact(endpoint string) string {
 	if u, err := url.Parse(endpoint); err == nil && u.User != nil {
 		u.User = nil
 		return u.String()

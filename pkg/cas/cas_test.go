@@ -114,3 +114,17 @@ func TestDiskCache(t *testing.T) {
 		t.Errorf("bad digest: %v", err)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"grpcs://user:pw@cache.example:443":  "grpcs://cache.example:443",
+		"https://token@cache.example/prefix": "https://cache.example/prefix",
+		"grpc://cache.example:8980":          "grpc://cache.example:8980",
+		"/var/cache/bazel-disk":              "/var/cache/bazel-disk",
+		"grpc://us%zz:pw@host:1":             "grpc://host:1",
+	} {
+		if got := Redact(in); got != want || strings.Contains(got, "pw") {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func OpenREAPI(endpoint string, opts Options) (REAPI, error) {
 	}
 	r, ok := s.(REAPI)
 	if !ok {
-		return nil, fmt.Errorf("cache endpoint %q: want a REAPI server (grpc://, grpcs:// or unix://), not an HTTP or disk cache", redact(endpoint))
+		return nil, fmt.Errorf("cache endpoint %q: want a REAPI server (grpc://, grpcs:// or unix://), not an HTTP or disk cache", Redact(endpoint))
 	}
 	return r, nil
 }
