@@ -79,22 +79,10 @@ func TestRecipes(t *testing.T) {
 		}
 		recipes[name][path] = content
 	}
-	ctrd, err := harness.StartContainerd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ctrd.Stop)
+	ctrd := startContainerd(t)
 	for name, files := range recipes {
 		t.Run(name, func(t *testing.T) {
-			dir := pasteWorkspace(t, rel, files)
-			ob, err := harness.TempDir("rules_img_e2e_recipe_ob-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := &harness.Bazel{Workspace: dir, OutputBase: ob, FromSource: true, Env: []string{
-				"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
-			}}
-			t.Cleanup(func() { b.Shutdown(); os.RemoveAll(ob) })
+			b := freshBazel(t, pasteWorkspace(t, rel, files), "rules_img_e2e_recipe_ob-", ctrd)
 			if _, err := bazelRun(t, b, "//:load", nil, "--daemon", "containerd"); err != nil {
 				t.Fatal(err)
 			}
@@ -123,19 +111,8 @@ func TestReadmeQuickStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Stop)
-	ctrd, err := harness.StartContainerd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ctrd.Stop)
-	ob, err := harness.TempDir("rules_img_e2e_readme_ob-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &harness.Bazel{Workspace: dir, OutputBase: ob, FromSource: true, Env: []string{
-		"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
-	}}
-	t.Cleanup(func() { b.Shutdown(); os.RemoveAll(ob) })
+	ctrd := startContainerd(t)
+	b := freshBazel(t, dir, "rules_img_e2e_readme_ob-", ctrd)
 
 	index := descriptorOf(t, b, "//app:index")
 	if _, err := bazelRun(t, b, "//app:push", nil, "--registry", reg.Addr()); err != nil {

@@ -24,39 +24,20 @@ import (
 // before img was prebuilt (bench/install/run.sh makes one), measured the same
 // way. Run it with bench/install/run.sh; it writes docs/benchmarks/install.md.
 func TestInstallBenchmark(t *testing.T) {
-	rel, err := harness.MakeRelease()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := harness.StartRegistry(harness.RegistryOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(reg.Stop)
-	base, err := harness.PushBusyboxBase(reg.Addr(), "e2e/busybox", "v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrd, err := harness.StartContainerd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ctrd.Stop)
-	env := []string{"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace}
+	e := startInstalledEnv(t)
+	rel, reg, base := e.rel, e.reg, e.base
 
 	type row struct {
 		workspace, tool string
 		image, load     float64
-		note            string
 	}
 	var rows []row
 	measure := func(workspace, tool, dir string, fromSource bool, extraEnv []string, image, load string) {
-		ob, err := harness.TempDir("rules_img_e2e_install_bench-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &harness.Bazel{Workspace: dir, OutputBase: ob, FromSource: fromSource, Env: append(append([]string{}, env...), extraEnv...)}
-		defer func() { b.Shutdown(); os.RemoveAll(ob) }()
+		b := freshBazel(t, dir, "rules_img_e2e_install_bench-", e.ctrd)
+		b.FromSource = fromSource
+		b.Env = append(b.Env, extraEnv...)
+		// One new server per row; its output base goes when the test ends.
+		defer b.Shutdown()
 		start := time.Now()
 		if _, err := b.Must("build", image, "--disk_cache="); err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,17 +48,18 @@ func installedWorkspace(t *testing.T, rel *harness.Release, registry, digest, ex
 	return dir
 }
 
-// goRepos matches repositories that only a Go toolchain would bring.
-var goRepos = regexp.MustCompile(`(^|~)(go_sdk|go_default_sdk|go_host_compatible_sdk_label|go_toolchains|go_deps|rules_go|io_bazel_rules_go|gazelle|bazel_gazelle|com_github_[a-z_]+|org_golang_[a-z_]+)($|~)`)
+// installedEnv is what installing rules_img from a release needs: the
+// release, a Distribution holding a busybox base, and a containerd to run
+// images in.
+type installedEnv struct {
+	rel  *harness.Release
+	reg  *harness.Registry
+	base string // digest of e2e/busybox:v1 in reg
+	ctrd *harness.Containerd
+}
 
-// TestInstalledAsAUser installs rules_img as users do: tools/release.sh
-// makes a release, and a workspace with no Go of its own depends on it
-// through the release's registry, in a fresh output base. It builds images of
-// an sh_binary and a file, pushes them to Distribution, loads them into
-// containerd, runs them, and fetches no Go SDK or Go module. The same
-// workspace with img built from source (img_tool.source()) gives the same
-// digests.
-func TestInstalledAsAUser(t *testing.T) {
+func startInstalledEnv(t *testing.T) *installedEnv {
+	t.Helper()
 	rel, err := harness.MakeRelease()
 	if err != nil {
 		t.Fatal(err)
@@ -71,23 +73,52 @@ func TestInstalledAsAUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &installedEnv{rel: rel, reg: reg, base: base, ctrd: startContainerd(t)}
+}
+
+// startContainerd starts a containerd that is stopped when the test ends.
+func startContainerd(t *testing.T) *harness.Containerd {
+	t.Helper()
 	ctrd, err := harness.StartContainerd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ctrd.Stop)
+	return ctrd
+}
 
-	dir := installedWorkspace(t, rel, reg.Addr(), base, "")
-	ob, err := harness.TempDir("rules_img_e2e_installed_ob-")
+// freshBazel is Bazel in workspace with an output base of its own, removed
+// when the test ends. FromSource: the workspace resolves rules_img itself
+// (a registry, an override), not through the suite's release override.
+// With ctrd, `bazel run` launchers load into it.
+func freshBazel(t *testing.T, workspace, prefix string, ctrd *harness.Containerd) *harness.Bazel {
+	t.Helper()
+	ob, err := harness.TempDir(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// FromSource: the workspace's own resolution (the registry), not the
-	// suite's override.
-	b := &harness.Bazel{Workspace: dir, OutputBase: ob, FromSource: true, Env: []string{
-		"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace,
-	}}
+	b := &harness.Bazel{Workspace: workspace, OutputBase: ob, FromSource: true}
+	if ctrd != nil {
+		b.Env = []string{"CONTAINERD_ADDRESS=" + ctrd.Socket, "CONTAINERD_NAMESPACE=" + ctrd.Namespace}
+	}
 	t.Cleanup(func() { b.Shutdown(); os.RemoveAll(ob) })
+	return b
+}
+
+// goRepos matches repositories that only a Go toolchain would bring.
+var goRepos = regexp.MustCompile(`(^|~)(go_sdk|go_default_sdk|go_host_compatible_sdk_label|go_toolchains|go_deps|rules_go|io_bazel_rules_go|gazelle|bazel_gazelle|com_github_[a-z_]+|org_golang_[a-z_]+)($|~)`)
+
+// TestInstalledAsAUser installs rules_img as users do: tools/release.sh
+// makes a release, and a workspace with no Go of its own depends on it
+// through the release's registry, in a fresh output base. It builds images of
+// an sh_binary and a file, pushes them to Distribution, loads them into
+// containerd, runs them, and fetches no Go SDK or Go module. The same
+// workspace with img built from source (img_tool.source()) gives the same
+// digests.
+func TestInstalledAsAUser(t *testing.T) {
+	e := startInstalledEnv(t)
+	rel, reg, base, ctrd := e.rel, e.reg, e.base, e.ctrd
+	b := freshBazel(t, installedWorkspace(t, rel, reg.Addr(), base, ""), "rules_img_e2e_installed_ob-", ctrd)
 
 	start := time.Now()
 	if _, err := b.Must("build", "//:image", "//:plain"); err != nil {
@@ -98,7 +129,7 @@ func TestInstalledAsAUser(t *testing.T) {
 	plain := descriptorOf(t, b, "//:plain")
 
 	t.Run("no Go was fetched", func(t *testing.T) {
-		ents, err := os.ReadDir(filepath.Join(ob, "external"))
+		ents, err := os.ReadDir(filepath.Join(b.OutputBase, "external"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +146,7 @@ func TestInstalledAsAUser(t *testing.T) {
 		if len(bad) > 0 {
 			t.Errorf("a workspace without Go fetched %v", bad)
 		}
-		if !contains(names, "rules_img~~img_tool~rules_img_tool_linux_amd64") {
+		if !slices.Contains(names, "rules_img~~img_tool~rules_img_tool_linux_amd64") {
 			t.Errorf("the prebuilt img was not fetched; external/ holds %v", names)
 		}
 	})
@@ -130,12 +161,7 @@ func TestInstalledAsAUser(t *testing.T) {
 	t.Run("the registry's test module builds", func(t *testing.T) {
 		// .bcr/presubmit.yml builds e2e/bcr as shipped in the archive, its
 		// override pointing at the archive's root.
-		bob, err := harness.TempDir("rules_img_e2e_bcr-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bb := &harness.Bazel{Workspace: filepath.Join(rel.Module, "e2e", "bcr"), OutputBase: bob, FromSource: true}
-		t.Cleanup(func() { bb.Shutdown(); os.RemoveAll(bob) })
+		bb := freshBazel(t, filepath.Join(rel.Module, "e2e", "bcr"), "rules_img_e2e_bcr-", nil)
 		if _, err := bb.Must("build", "//...", "--output_groups=+tarball"); err != nil {
 			t.Fatal(err)
 		}
@@ -179,12 +205,8 @@ func TestInstalledAsAUser(t *testing.T) {
 img_tool = use_extension("@rules_img//img:extensions.bzl", "img_tool")
 img_tool.source()
 `)
-		sob, err := harness.TempDir("rules_img_e2e_installed_src-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sb := &harness.Bazel{Workspace: src, OutputBase: sob, FromSource: true}
-		t.Cleanup(func() { sb.Shutdown(); os.RemoveAll(sob) })
+		sb := freshBazel(t, src, "rules_img_e2e_installed_src-", nil)
+		sob := sb.OutputBase
 		if got := descriptorOf(t, sb, "//:image"); got.Digest != image.Digest {
 			t.Errorf("//:image is %s with img from source, %s with the prebuilt one", got.Digest, image.Digest)
 		}
@@ -217,29 +239,14 @@ img_tool.source()
 img_tool = use_extension("@rules_img//img:extensions.bzl", "img_tool")
 img_tool.download(url_base = "`+c.base+`")
 `)
-			mob, err := harness.TempDir("rules_img_e2e_mirror_ob-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			mb := &harness.Bazel{Workspace: ws, OutputBase: mob, FromSource: true}
+			mb := freshBazel(t, ws, "rules_img_e2e_mirror_ob-", nil)
 			// No repository cache: it would answer by checksum without asking
 			// the mirror.
 			r := mb.Run("build", "//:plain", "--repository_cache=")
-			mb.Shutdown()
-			os.RemoveAll(mob)
 			url := c.base + "/" + name
 			if r.Err == nil || !strings.Contains(r.Stderr, url) || !strings.Contains(r.Stderr, c.want) || !strings.Contains(r.Stderr, "img_tool.source()") {
 				t.Errorf("mirror %s: want a failure naming %s, %q and the fixes, got %v:\n%s", c.base, url, c.want, r.Err, tailLines(r.Stderr, 15))
 			}
 		}
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

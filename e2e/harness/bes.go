@@ -18,16 +18,6 @@ type BES struct {
 	starts int
 }
 
-// ImgBinary is the released img of this checkout: the servers are its
-// subcommands (img bes, img registry), as users run them.
-func ImgBinary() (string, error) {
-	r, err := MakeRelease()
-	if err != nil {
-		return "", err
-	}
-	return r.Img(), nil
-}
-
 // StartBES starts the backend reading the CAS at casEndpoint (grpc://...).
 func StartBES(casEndpoint string, extra ...string) (*BES, error) {
 	bin, err := ImgBinary()

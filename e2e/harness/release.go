@@ -66,6 +66,16 @@ func (r *Release) Img() string {
 	return filepath.Join(r.Dir, fmt.Sprintf("img-%s-%s-%s", ReleaseVersion, runtime.GOOS, runtime.GOARCH))
 }
 
+// ImgBinary is the released img of this checkout: the servers are its
+// subcommands (img bes, img registry), as users run them.
+func ImgBinary() (string, error) {
+	r, err := MakeRelease()
+	if err != nil {
+		return "", err
+	}
+	return r.Img(), nil
+}
+
 // Remove deletes the release's files.
 func (r *Release) Remove() { os.RemoveAll(r.Dir) }
 
