@@ -51,7 +51,9 @@ check_gazelle() { bazel run //:gazelle -- -mode=diff; }
 # heading or <a id> of its target.
 check_doc_links() { files '*.md' | xargs -r go run ./tools/doclinks; }
 
-unit_tests() { go test ./...; }
+# The servers' packages also under the race detector: they serve many
+# clients at once.
+unit_tests() { go test ./... && go test -race ./pkg/bes ./pkg/casreg ./pkg/cas; }
 
 # Every fuzz target for a few seconds of new inputs (go test already ran the
 # checked-in corpora).

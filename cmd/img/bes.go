@@ -13,8 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"sync"
 	"syscall"
+	"time"
 
 	build "google.golang.org/genproto/googleapis/devtools/build/v1"
 	"google.golang.org/grpc"
@@ -34,6 +34,9 @@ func besMain(args []string) error {
 	casEndpoint := fs.String("cas-endpoint", "", "REAPI cache the builds use, as Bazel's --remote_cache (grpc://HOST:PORT, grpcs://..., unix://...)")
 	helper := fs.String("credential-helper", "", "Bazel credential helper for the CAS")
 	jobs := fs.Int("jobs", 8, "images pushed at once")
+	pushTimeout := fs.Duration("push-timeout", bes.DefaultPushTimeout, "longest one image push may take before it fails")
+	maxInstances := fs.Int("max-instances", 16, "CAS clients kept open, one per REAPI instance name the builds use")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long streams in flight may take to finish")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: img bes --cas-endpoint grpc://HOST:PORT [--address 127.0.0.1] [--port 8980]")
 		fs.PrintDefaults()
@@ -43,21 +46,10 @@ func besMain(args []string) error {
 	if *casEndpoint == "" {
 		logger.Fatal("--cas-endpoint is required: the REAPI cache your builds use (their --remote_cache or --remote_executor)")
 	}
-	var mu sync.Mutex
-	stores := map[string]cas.Store{}
-	backend := &bes.Backend{Log: logger, Jobs: *jobs, Store: func(instance string) (cas.Store, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if s, ok := stores[instance]; ok {
-			return s, nil
-		}
-		s, err := cas.Open(*casEndpoint, cas.Options{CredentialHelper: *helper, InstanceName: instance})
-		if err != nil {
-			return nil, err
-		}
-		stores[instance] = s
-		return s, nil
+	stores := &bes.Stores{Max: *maxInstances, Open: func(instance string) (cas.Store, error) {
+		return cas.Open(*casEndpoint, cas.Options{CredentialHelper: *helper, InstanceName: instance})
 	}}
+	backend := &bes.Backend{Log: logger, Jobs: *jobs, PushTimeout: *pushTimeout, Store: stores.Get}
 	lis, err := net.Listen("tcp", net.JoinHostPort(*address, strconv.Itoa(*port)))
 	if err != nil {
 		logger.Fatal(err)
@@ -68,9 +60,18 @@ func besMain(args []string) error {
 	logger.Printf("listening on %s; CAS %s", lis.Addr(), cas.Redact(*casEndpoint))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	drained := make(chan struct{})
 	go func() {
-		<-sig
-		srv.Stop()
+		s := <-sig
+		logger.Printf("%v: no new streams; those in flight have %s to finish", s, *drain)
+		t := time.AfterFunc(*drain, srv.Stop)
+		srv.GracefulStop()
+		t.Stop()
+		close(drained)
 	}()
-	return srv.Serve(lis)
+	if err := srv.Serve(lis); err != nil {
+		return err
+	}
+	<-drained
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +19,10 @@ import (
 	"github.com/bazelbuild/remote-apis/build/bazel/semver"
 	"google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -38,8 +41,11 @@ type Casd struct {
 	conn  *grpc.ClientConn
 	port  int
 	inst  string
+	token string
 	reads atomic.Int64 // ByteStream.Read response bytes through the adapter
 	calls sync.Map     // method -> *atomic.Int64
+
+	unauthenticated atomic.Int64 // calls refused for want of the token
 
 	mu        sync.Mutex
 	blobReads map[string]int // ByteStream.Read requests by "sha256:hex"
@@ -52,6 +58,10 @@ type CasdOptions struct {
 	// Instance, when set, is the only instance name casd serves; requests
 	// for any other name (the empty one included) fail.
 	Instance string
+	// Token, when set, makes the adapter refuse every call without
+	// "authorization: Bearer TOKEN" (UNAUTHENTICATED), as an authenticating
+	// gateway in front of a shared cache does. Direct bypasses it.
+	Token string
 }
 
 // StartCasd boots buildbox-casd on a free loopback port with a cache in a
@@ -65,7 +75,7 @@ func StartCasd(o CasdOptions) (*Casd, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Casd{top: top, inst: o.Instance, blobReads: map[string]int{}}
+	c := &Casd{top: top, inst: o.Instance, token: o.Token, blobReads: map[string]int{}}
 	fail := func(err error) (*Casd, error) {
 		c.Stop()
 		return nil, err
@@ -176,6 +186,9 @@ func (c *Casd) HasBlob(digest string, size int64) (bool, error) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if c.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
+	}
 	res, err := repb.NewContentAddressableStorageClient(conn).FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{
 		InstanceName: c.inst,
 		BlobDigests:  []*repb.Digest{{Hash: strings.TrimPrefix(digest, "sha256:"), SizeBytes: size}},
@@ -185,6 +198,9 @@ func (c *Casd) HasBlob(digest string, size int64) (bool, error) {
 	}
 	return len(res.MissingBlobDigests) == 0, nil
 }
+
+// Unauthenticated counts the calls refused for want of Token.
+func (c *Casd) Unauthenticated() int64 { return c.unauthenticated.Load() }
 
 // Stop ends the adapter and casd (by PID) and removes the cache.
 func (c *Casd) Stop() {
@@ -214,6 +230,10 @@ func (c *Casd) forward(_ any, ss grpc.ServerStream) error {
 	n, _ := c.calls.LoadOrStore(method, new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
 	md, _ := metadata.FromIncomingContext(ss.Context())
+	if c.token != "" && !slices.Contains(md.Get("authorization"), "Bearer "+c.token) {
+		c.unauthenticated.Add(1)
+		return status.Errorf(codes.Unauthenticated, "%s without the cache's token", method)
+	}
 	ctx, cancel := context.WithCancel(metadata.NewOutgoingContext(ss.Context(), md.Copy()))
 	defer cancel()
 	cs, err := c.conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method)

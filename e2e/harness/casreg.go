@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 // CASRegistry is rules_img's registry on the CAS (img registry), from this
@@ -80,6 +81,16 @@ func (r *CASRegistry) BlobCache() string { return "grpc://" + r.grpcAddr }
 func (r *CASRegistry) Log() string {
 	out, _ := os.ReadFile(filepath.Join(r.top, fmt.Sprintf("registry-%d.log", r.starts)))
 	return string(out)
+}
+
+// DataDir is the registry's --data-dir.
+func (r *CASRegistry) DataDir() string { return filepath.Join(r.top, "data") }
+
+// Terminate sends SIGTERM to the registry alone and returns a channel
+// closed when it has exited; Restart starts it again.
+func (r *CASRegistry) Terminate() <-chan struct{} {
+	r.proc.cmd.Process.Signal(syscall.SIGTERM)
+	return r.proc.exited
 }
 
 // Stop ends the registry by PID and removes its directory.

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // Options selects where credentials come from.
@@ -264,19 +263,13 @@ func (k *Keychain) fromHelper(ctx context.Context, name, host string) (authn.Aut
 func helperAnswer(stdout, stderr []byte, failed error, bin, host string) (authn.Authenticator, string, error) {
 	source := "credential helper " + bin
 	if failed != nil {
-		// On failure the protocol puts an error message (never a secret) on
-		// stdout; a helper that breaks the protocol is not quoted.
-		msg := strings.TrimSpace(string(stdout))
-		if strings.Contains(msg, helperNotFound) {
+		// The protocol puts an error message on stdout, but a broken
+		// helper may print the secret there or on stderr: neither is
+		// quoted, only recognised.
+		if strings.Contains(string(stdout), helperNotFound) {
 			return authn.Anonymous, "anonymous (" + source + " has no credentials for " + host + ")", nil
 		}
-		if msg == "" {
-			msg = strings.TrimSpace(string(stderr))
-		}
-		if strings.Contains(strings.ToLower(msg), "secret") || strings.Contains(msg, "{") {
-			msg = "(output not shown: it looks like JSON or credentials)"
-		}
-		return nil, "", fmt.Errorf("%s get for %s failed (%v): %s", bin, host, failed, text.FirstLine(msg, 200))
+		return nil, "", fmt.Errorf("%s get for %s failed (%v); its output is not shown, as it may hold a secret: run `echo %s | %s get` to see it", bin, host, failed, host, bin)
 	}
 	var out struct {
 		Username string

@@ -191,9 +191,11 @@ func TestErrorsHideSecrets(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 
-	fakeHelper(t, dir, "broken", `echo "keychain locked"; exit 1`)
+	// A failing helper that prints a bare token (or user:password) on
+	// either stream: only its exit status and a fixed hint are shown.
+	fakeHelper(t, dir, "broken", `echo "ghp_3f9a1c"; echo "bob:ghp_3f9a1c" >&2; exit 1`)
 	k, _ = New(Options{CredentialHelper: "broken"})
-	if _, err := k.Resolve(reg); err == nil || !strings.Contains(err.Error(), "keychain locked") {
+	if _, err := k.Resolve(reg); err == nil || strings.Contains(err.Error(), "ghp_3f9a1c") || !strings.Contains(err.Error(), "exit status 1") {
 		t.Errorf("err = %v", err)
 	}
 

@@ -19,10 +19,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	build "google.golang.org/genproto/googleapis/devtools/build/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/rules-img/rules_img/pkg/cas"
@@ -47,11 +49,22 @@ type Backend struct {
 	Log *log.Logger
 	// Jobs bounds the pushes running at once over all streams.
 	Jobs int
+	// PushTimeout bounds one push (0: DefaultPushTimeout), so a registry
+	// that stops answering fails the push instead of holding the build.
+	PushTimeout time.Duration
 
 	once   sync.Once
 	sem    chan struct{}
 	shared push.Shared
 }
+
+// DefaultPushTimeout is Backend.PushTimeout's default.
+const DefaultPushTimeout = 30 * time.Minute
+
+// maxSets bounds the file sets one stream may announce that hold a push
+// request or name other sets; other sets cost nothing. A build has a few
+// per target; a stream past this is not a build's.
+const maxSets = 1 << 20
 
 // PublishLifecycleEvent accepts lifecycle events; nothing in them matters.
 func (b *Backend) PublishLifecycleEvent(context.Context, *build.PublishLifecycleEventRequest) (*emptypb.Empty, error) {
@@ -75,20 +88,26 @@ func (b *Backend) PublishBuildToolEventStream(stream build.PublishBuildEvent_Pub
 		b.sem = make(chan struct{}, jobs)
 	})
 	s := &invocation{b: b, ctx: stream.Context(), sets: map[string]*namedSet{}}
-	var acks []*build.PublishBuildToolEventStreamResponse
+	var acks ackRanges
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err == nil {
+			oe := req.GetOrderedBuildEvent()
+			if err = s.handle(oe.GetEvent()); err != nil {
+				// Acknowledging an event this backend could not read would
+				// let a build pass whose push never ran.
+				err = status.Errorf(codes.InvalidArgument, "rules_img bes: event %d: %v", oe.GetSequenceNumber(), err)
+			}
+			acks.add(oe.GetStreamId(), oe.GetSequenceNumber())
 		}
 		if err != nil {
 			s.wg.Wait()
 			b.Log.Printf("build %s: event stream broken: %v (%d pushes finished; Bazel resends the events it retries with)", s.uuid, err, s.pushed)
 			return err
 		}
-		oe := req.GetOrderedBuildEvent()
-		s.handle(oe.GetEvent())
-		acks = append(acks, &build.PublishBuildToolEventStreamResponse{StreamId: oe.GetStreamId(), SequenceNumber: oe.GetSequenceNumber()})
 	}
 	s.wg.Wait()
 	if len(s.failures) > 0 {
@@ -99,20 +118,47 @@ func (b *Backend) PublishBuildToolEventStream(stream build.PublishBuildEvent_Pub
 	if s.pushed > 0 {
 		b.Log.Printf("build %s: %d image(s) pushed", s.uuid, s.pushed)
 	}
-	for _, a := range acks {
-		if err := stream.Send(a); err != nil {
-			return err
+	return acks.send(stream)
+}
+
+// ackRanges holds the events to acknowledge as runs of sequence numbers
+// (Bazel numbers them 1, 2, 3, ...), so a long stream costs a few words.
+type ackRanges []ackRange
+
+type ackRange struct {
+	id       *build.StreamId
+	from, to int64
+}
+
+func (a *ackRanges) add(id *build.StreamId, seq int64) {
+	if n := len(*a); n > 0 {
+		last := &(*a)[n-1]
+		if last.to+1 == seq && proto.Equal(last.id, id) {
+			last.to = seq
+			return
+		}
+	}
+	*a = append(*a, ackRange{id: id, from: seq, to: seq})
+}
+
+func (a ackRanges) send(stream build.PublishBuildEvent_PublishBuildToolEventStreamServer) error {
+	for _, r := range a {
+		for seq := r.from; seq <= r.to; seq++ {
+			if err := stream.Send(&build.PublishBuildToolEventStreamResponse{StreamId: r.id, SequenceNumber: seq}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// invocation is the state of one event stream.
+// invocation is the state of one event stream. Only the stream's goroutine
+// touches uuid and sets; pushes get copies.
 type invocation struct {
 	b    *Backend
 	ctx  context.Context
 	uuid string
-	sets map[string]*namedSet
+	sets map[string]*namedSet // only sets with push requests or children
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex
@@ -126,43 +172,52 @@ type namedSet struct {
 }
 
 // handle reads one event and starts the pushes it calls for.
-func (s *invocation) handle(ev *build.BuildEvent) {
+func (s *invocation) handle(ev *build.BuildEvent) error {
 	be := ev.GetBazelEvent()
 	if be == nil || be.GetTypeUrl() != bepTypeURL {
-		return
+		return nil
 	}
 	e, err := decodeEvent(be.GetValue())
 	if err != nil {
-		s.b.Log.Printf("build %s: skipping an event: %v", s.uuid, err)
-		return
+		return err
 	}
 	switch {
 	case e.uuid != "":
 		s.uuid = e.uuid
 	case e.setID != "":
-		s.sets[e.setID] = &namedSet{files: e.setFiles, children: e.setChildren}
+		// Keep what walk reads, nothing else: an empty set is one that
+		// holds no push request.
+		set := &namedSet{children: e.setChildren}
+		for _, f := range e.setFiles {
+			if strings.HasSuffix(f.name, deploy.RequestSuffix) {
+				set.files = append(set.files, f)
+			}
+		}
+		if len(set.files) == 0 && len(set.children) == 0 {
+			return nil
+		}
+		if len(s.sets) >= maxSets {
+			return fmt.Errorf("more than %d file sets with push requests or children in one stream", maxSets)
+		}
+		s.sets[e.setID] = set
 	case e.completed && e.success && e.aspect == "":
 		var requests []file
-		var missing []string
-		s.walk(e.defaultSets, map[string]bool{}, &requests, &missing)
-		if len(missing) > 0 {
-			// Bazel announces a set before any event that names it; say so
-			// if it did not, since a push could hide behind it.
-			s.b.Log.Printf("build %s: %s names file sets %s that the stream never announced", s.uuid, e.label, strings.Join(missing, ", "))
-		}
+		s.walk(e.defaultSets, map[string]bool{}, &requests)
+		uuid := s.uuid
 		for _, f := range requests {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.push(e.label, f)
+				s.push(uuid, e.label, f)
 			}()
 		}
 	}
+	return nil
 }
 
 // walk collects the push requests among the files of sets and their
-// children.
-func (s *invocation) walk(ids []string, seen map[string]bool, out *[]file, missing *[]string) {
+// children. A set never stored held none.
+func (s *invocation) walk(ids []string, seen map[string]bool, out *[]file) {
 	for _, id := range ids {
 		if seen[id] {
 			continue
@@ -170,38 +225,42 @@ func (s *invocation) walk(ids []string, seen map[string]bool, out *[]file, missi
 		seen[id] = true
 		set, ok := s.sets[id]
 		if !ok {
-			*missing = append(*missing, id)
 			continue
 		}
-		for _, f := range set.files {
-			if strings.HasSuffix(f.name, deploy.RequestSuffix) {
-				*out = append(*out, f)
-			}
-		}
-		s.walk(set.children, seen, out, missing)
+		*out = append(*out, set.files...)
+		s.walk(set.children, seen, out)
 	}
 }
 
-func (s *invocation) push(label string, f file) {
+func (s *invocation) push(uuid, label string, f file) {
 	select {
 	case s.b.sem <- struct{}{}:
 		defer func() { <-s.b.sem }()
 	case <-s.ctx.Done():
-		s.fail(label, s.ctx.Err())
+		s.fail(uuid, label, s.ctx.Err())
 		return
 	}
-	msg, err := s.b.pushRequest(s.ctx, label, f)
+	timeout := s.b.PushTimeout
+	if timeout <= 0 {
+		timeout = DefaultPushTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	msg, err := s.b.pushRequest(ctx, label, f)
 	if err != nil {
-		s.fail(label, err)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("not done after %s (img bes --push-timeout): %w", timeout, err)
+		}
+		s.fail(uuid, label, err)
 		return
 	}
 	s.mu.Lock()
 	s.pushed++
 	s.mu.Unlock()
-	s.b.Log.Printf("build %s: pushed %s", s.uuid, msg)
+	s.b.Log.Printf("build %s: pushed %s", uuid, msg)
 }
 
-func (s *invocation) fail(label string, err error) {
+func (s *invocation) fail(uuid, label string, err error) {
 	// deploy's errors mostly start with the label already.
 	line := err.Error()
 	if !strings.HasPrefix(line, label) {
@@ -210,7 +269,7 @@ func (s *invocation) fail(label string, err error) {
 	s.mu.Lock()
 	s.failures = append(s.failures, line)
 	s.mu.Unlock()
-	s.b.Log.Printf("build %s: FAILED %s", s.uuid, line)
+	s.b.Log.Printf("build %s: FAILED %s", uuid, line)
 }
 
 // pushRequest reads a push request from the CAS and runs it.

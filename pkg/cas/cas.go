@@ -36,6 +36,9 @@ var ErrNotFound = errors.New("not in the remote cache")
 type Options struct {
 	CredentialHelper string // path or name (looked up on PATH) of a Bazel credential helper; "" none
 	InstanceName     string // REAPI instance name; "" none
+	// Headers go with every gRPC call, as gRPC metadata (e.g. a bearer
+	// token for the registry's blob cache endpoint).
+	Headers map[string]string
 }
 
 const acceptedForms = "http://HOST[:PORT][/PREFIX], https://..., grpc://HOST:PORT, grpcs://HOST:PORT, HOST:PORT (grpcs), unix:///SOCKET, file:///DIR or /DIR"
@@ -66,7 +69,7 @@ func Open(endpoint string, opts Options) (Store, error) {
 		if err != nil || host == "" || !validPort(port) {
 			return nil, bad("not a URL, absolute path or HOST:PORT")
 		}
-		return newGRPC("grpcs", endpoint, opts.InstanceName, helper)
+		return newGRPC("grpcs", endpoint, opts.InstanceName, helper, opts.Headers)
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil {
@@ -85,12 +88,12 @@ func Open(endpoint string, opts Options) (Store, error) {
 		if u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
 			return nil, bad("want only HOST:PORT after the scheme")
 		}
-		return newGRPC(strings.ToLower(u.Scheme), u.Host, opts.InstanceName, helper)
+		return newGRPC(strings.ToLower(u.Scheme), u.Host, opts.InstanceName, helper, opts.Headers)
 	case "unix":
 		if u.Host != "" || !filepath.IsAbs(u.Path) {
 			return nil, bad("want an absolute socket path, as unix:///path/to/socket")
 		}
-		return newGRPC("unix", u.Path, opts.InstanceName, helper)
+		return newGRPC("unix", u.Path, opts.InstanceName, helper, opts.Headers)
 	case "file":
 		if (u.Host != "" && u.Host != "localhost") || !filepath.IsAbs(u.Path) {
 			return nil, bad("want an absolute directory, as file:///path/to/dir")

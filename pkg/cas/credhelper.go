@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/rules-img/rules_img/pkg/internal/text"
 )
 
 // credHelper runs a Bazel credential helper (`HELPER get`, {"uri":...} on
@@ -74,11 +71,8 @@ func (h *credHelper) run(ctx context.Context, uri string) (cachedHeaders, error)
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		msg := fmt.Sprintf("credential helper %s failed: %v", h.path, err)
-		if line := text.FirstLine(stderr.String(), 300); line != "" {
-			msg += ": " + line
-		}
-		return cachedHeaders{}, errors.New(msg)
+		// Its output may hold the secret: it is never quoted.
+		return cachedHeaders{}, fmt.Errorf("credential helper %s failed (%v); its output is not shown, as it may hold a secret: run `echo '{\"uri\":\"%s\"}' | %s get` to see it", h.path, err, uri, h.path)
 	}
 	return parseHelperOutput(h.path, stdout.Bytes())
 }

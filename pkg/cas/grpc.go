@@ -31,7 +31,7 @@ type grpcStore struct {
 
 // newGRPC connects lazily; scheme is grpc, grpcs or unix (addr is then the
 // socket path).
-func newGRPC(scheme, addr, instance string, helper *credHelper) (Store, error) {
+func newGRPC(scheme, addr, instance string, helper *credHelper, headers map[string]string) (Store, error) {
 	target, authority := "dns:///"+addr, addr
 	creds := insecure.NewCredentials()
 	switch scheme {
@@ -44,8 +44,25 @@ func newGRPC(scheme, addr, instance string, helper *credHelper) (Store, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
 	}
-	if helper != nil {
-		opts = append(opts, grpc.WithStreamInterceptor(helperInterceptor(helper, authority)))
+	if helper != nil || len(headers) > 0 {
+		add := authMetadata(helper, headers, authority)
+		opts = append(opts,
+			grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				ctx, err := add(ctx, method)
+				if err != nil {
+					return nil, err
+				}
+				return streamer(ctx, desc, cc, method, opts...)
+			}),
+			// Unary calls (FindMissingBlobs) need the same headers: a cache
+			// that wants auth refuses them otherwise.
+			grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				ctx, err := add(ctx, method)
+				if err != nil {
+					return err
+				}
+				return invoker(ctx, method, req, reply, cc, opts...)
+			}))
 	}
 	conn, err := grpc.NewClient(target, opts...)
 	if err != nil {
@@ -58,12 +75,19 @@ func newGRPC(scheme, addr, instance string, helper *credHelper) (Store, error) {
 	return &grpcStore{name: name, instance: instance, conn: conn, bs: bytestream.NewByteStreamClient(conn)}, nil
 }
 
-// helperInterceptor sends the credential helper's headers as metadata. The
-// URI given to the helper is https://AUTHORITY/SERVICE, as Bazel (grpc-java)
-// gives it, so helpers written for Bazel match it.
-func helperInterceptor(helper *credHelper, authority string) grpc.StreamClientInterceptor {
+// authMetadata returns what adds the static headers and the credential
+// helper's headers to a call's metadata. The URI given to the helper is
+// https://AUTHORITY/SERVICE, as Bazel (grpc-java) gives it, so helpers
+// written for Bazel match it.
+func authMetadata(helper *credHelper, headers map[string]string, authority string) func(context.Context, string) (context.Context, error) {
 	host := strings.TrimSuffix(authority, ":443")
-	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return func(ctx context.Context, method string) (context.Context, error) {
+		for k, v := range headers {
+			ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(k), v)
+		}
+		if helper == nil {
+			return ctx, nil
+		}
 		service := strings.TrimPrefix(method, "/")
 		if i := strings.LastIndex(service, "/"); i >= 0 {
 			service = service[:i]
@@ -77,7 +101,7 @@ func helperInterceptor(helper *credHelper, authority string) grpc.StreamClientIn
 				ctx = metadata.AppendToOutgoingContext(ctx, strings.ToLower(k), v)
 			}
 		}
-		return streamer(ctx, desc, cc, method, opts...)
+		return ctx, nil
 	}
 }
 

@@ -144,7 +144,8 @@ func writeHelper(t *testing.T, out string, exit int) (path, requests string) {
 	requests = filepath.Join(dir, "requests")
 	script := fmt.Sprintf("#!/bin/sh\n[ \"$1\" = get ] || exit 2\ncat >> %q\necho >> %q\n", requests, requests)
 	if exit != 0 {
-		script += fmt.Sprintf("echo 'no credentials for you' >&2\necho second line >&2\nexit %d\n", exit)
+		// A broken helper that prints its secret on failure.
+		script += fmt.Sprintf("echo 'user:TOPSECRET' >&2\necho 'TOPSECRET'\nexit %d\n", exit)
 	} else {
 		script += "cat <<'JSON'\n" + out + "\nJSON\n"
 	}
@@ -198,7 +199,7 @@ func TestCredentialHelperFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.Open(context.Background(), digestOf([]byte("x")), 1)
-	if err == nil || !strings.Contains(err.Error(), helper) || !strings.Contains(err.Error(), "no credentials for you") || strings.Contains(err.Error(), "second line") {
+	if err == nil || !strings.Contains(err.Error(), helper) || !strings.Contains(err.Error(), "exit status 3") || strings.Contains(err.Error(), "TOPSECRET") {
 		t.Fatalf("got %v", err)
 	}
 	if errors.Is(err, ErrNotFound) {

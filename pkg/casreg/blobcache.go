@@ -2,15 +2,19 @@ package casreg
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // BlobCache is the registry's gRPC blob cache endpoint: REAPI's
@@ -18,7 +22,11 @@ import (
 // with strategy cas_registry calls it with every blob of its images, so the
 // registry learns their sizes (which the distribution API never sends) and
 // the pusher learns which blobs it must still upload.
-func (g *Registry) BlobCache() *grpc.Server {
+//
+// A size announced here is believed (buildbox-casd answers FindMissingBlobs
+// by hash alone), so only pushers may call it: with token set, a call must
+// carry "authorization: Bearer TOKEN".
+func (g *Registry) BlobCache(token string) *grpc.Server {
 	srv := grpc.NewServer(grpc.ForceServerCodec(cas.RawCodec{}))
 	srv.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "build.bazel.remote.execution.v2.ContentAddressableStorage",
@@ -26,6 +34,9 @@ func (g *Registry) BlobCache() *grpc.Server {
 		Methods: []grpc.MethodDesc{{
 			MethodName: "FindMissingBlobs",
 			Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				if err := checkToken(ctx, token); err != nil {
+					return nil, err
+				}
 				var req []byte
 				if err := dec(&req); err != nil {
 					return nil, err
@@ -41,12 +52,35 @@ func (g *Registry) BlobCache() *grpc.Server {
 	return srv
 }
 
+func checkToken(ctx context.Context, token string) error {
+	if token == "" {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get("authorization") {
+		if subtle.ConstantTimeCompare([]byte(v), []byte("Bearer "+token)) == 1 {
+			return nil
+		}
+	}
+	return status.Error(codes.Unauthenticated, "the blob cache endpoint wants the token of the registry's --blobcache-token-file: give pushers its path in IMG_BLOB_CACHE_TOKEN_FILE")
+}
+
 func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) {
 	// The caller's instance name is its own cache's; the registry reads its
 	// CAS with the one it was started with.
 	_, blobs, err := cas.DecodeFindMissing(req)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	for _, b := range blobs {
+		if oci.CheckDigest(b.Digest) != nil || b.Size < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "blob %q with size %d", b.Digest, b.Size)
+		}
+		// Refused before the CAS is asked: nothing of the request is
+		// recorded when one blob of it contradicts what is known.
+		if known, ok := g.st.size(b.Digest); ok && known != b.Size {
+			return nil, status.Errorf(codes.InvalidArgument, "blob %s has %d bytes, not %d", b.Digest, known, b.Size)
+		}
 	}
 	missing, err := g.blobs.Missing(ctx, blobs)
 	if err != nil {
@@ -57,10 +91,16 @@ func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) 
 		gone[b.Digest] = true
 	}
 	for _, b := range blobs {
-		if !gone[b.Digest] {
-			if err := g.st.setSize(b.Digest, b.Size); err != nil {
-				return nil, status.Error(codes.Internal, err.Error())
+		if gone[b.Digest] {
+			continue
+		}
+		if err := g.st.setSize(b.Digest, b.Size, false); err != nil {
+			var c *sizeConflict
+			if errors.As(err, &c) {
+				return nil, status.Error(codes.InvalidArgument, err.Error())
 			}
+			g.log.Printf("FindMissingBlobs: %v", err)
+			return nil, status.Error(codes.Internal, "recording a blob size failed; the registry's log has the detail")
 		}
 	}
 	return cas.EncodeMissing(missing)

@@ -9,6 +9,7 @@
 package casreg
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -20,9 +21,12 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rules-img/rules_img/pkg/cas"
 	"github.com/rules-img/rules_img/pkg/oci"
@@ -42,23 +46,68 @@ type Blobs interface {
 type Registry struct {
 	blobs Blobs
 	st    *store
+	opts  Options
 	log   *log.Logger
+
+	sessions sync.Map // upload ID -> *sync.Mutex, held while a request writes it
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	// Counters for logs and tests.
 	BlobsServed, BlobBytesServed, BlobsUploaded, BlobBytesUploaded atomic.Int64
 }
 
-// New opens the data directory dir (created when missing).
-func New(blobs Blobs, dir string, logger *log.Logger) (*Registry, error) {
+// Options bound what one client can make the registry hold.
+type Options struct {
+	Log *log.Logger // nil: discard
+	// MaxUploadSize bounds one blob upload (0: DefaultMaxUploadSize).
+	MaxUploadSize int64
+	// UploadExpiry is how long an upload session may sit unused before it
+	// is removed (0: DefaultUploadExpiry).
+	UploadExpiry time.Duration
+	// IdleTimeout cuts a request body or blob response that has not moved
+	// MinProgress bytes for this long (0: DefaultIdleTimeout).
+	IdleTimeout time.Duration
+}
+
+// Defaults for Options: a blob as large as common registries take, a
+// session a slow client can come back to, and a minute without progress.
+const (
+	DefaultMaxUploadSize = 10 << 30
+	DefaultUploadExpiry  = time.Hour
+	DefaultIdleTimeout   = time.Minute
+	// MinProgress is what a body must bring per IdleTimeout for its
+	// deadline to move on: a client trickling bytes cannot hold a
+	// connection and a session for ever.
+	MinProgress = 64 << 10
+)
+
+// New opens the data directory dir (created when missing). Close stops its
+// session janitor.
+func New(blobs Blobs, dir string, o Options) (*Registry, error) {
 	st, err := openStore(dir)
 	if err != nil {
 		return nil, err
 	}
-	if logger == nil {
-		logger = log.New(io.Discard, "", 0)
+	if o.Log == nil {
+		o.Log = log.New(io.Discard, "", 0)
 	}
-	return &Registry{blobs: blobs, st: st, log: logger}, nil
+	if o.MaxUploadSize <= 0 {
+		o.MaxUploadSize = DefaultMaxUploadSize
+	}
+	if o.UploadExpiry <= 0 {
+		o.UploadExpiry = DefaultUploadExpiry
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	g := &Registry{blobs: blobs, st: st, opts: o, log: o.Log, stop: make(chan struct{})}
+	go g.janitor()
+	return g, nil
 }
+
+// Close stops background work; requests in flight are the HTTP server's.
+func (g *Registry) Close() { g.stopOnce.Do(func() { close(g.stop) }) }
 
 // maxManifest bounds a manifest body; registries commonly allow 4 MiB.
 const maxManifest = 4 << 20
@@ -88,12 +137,59 @@ func writeErr(w http.ResponseWriter, r *http.Request, e *apiError) {
 // ServeHTTP routes /v2/ requests.
 func (g *Registry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rc := http.NewResponseController(w)
+	if r.Body != nil {
+		_ = rc.SetReadDeadline(time.Now().Add(g.opts.IdleTimeout))
+		r.Body = &flowBody{ReadCloser: r.Body, rc: rc, idle: g.opts.IdleTimeout}
+	}
 	if err := g.route(w, r); err != nil {
 		if err.status >= 500 {
 			g.log.Printf("%s %s: %s", r.Method, r.URL.Path, err.message)
 		}
+		if err.status == http.StatusInternalServerError {
+			// The detail names files of the data directory: it is for the
+			// operator's log, not for clients.
+			err = errf(err.status, err.code, "internal error; the registry's log has the detail")
+		}
 		writeErr(w, r, err)
 	}
+}
+
+// flowBody moves the connection's read deadline on while a request body
+// brings at least MinProgress bytes per idle period.
+type flowBody struct {
+	io.ReadCloser
+	rc    *http.ResponseController
+	idle  time.Duration
+	since int
+}
+
+func (f *flowBody) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if f.since += n; f.since >= MinProgress {
+		f.since = 0
+		_ = f.rc.SetReadDeadline(time.Now().Add(f.idle))
+	}
+	return n, err
+}
+
+// flowWriter is flowBody's counterpart for a blob response.
+type flowWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	idle  time.Duration
+	since int
+}
+
+func (f *flowWriter) Write(p []byte) (int, error) {
+	if f.since == 0 {
+		_ = f.rc.SetWriteDeadline(time.Now().Add(f.idle))
+	}
+	n, err := f.w.Write(p)
+	if f.since += n; f.since >= MinProgress {
+		f.since = 0
+	}
+	return n, err
 }
 
 func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
@@ -180,10 +276,17 @@ func (g *Registry) blob(w http.ResponseWriter, r *http.Request, digest string) *
 	defer rc.Close()
 	blobHeaders(w, digest, size)
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), rc)
+	out := &flowWriter{w: w, rc: http.NewResponseController(w), idle: g.opts.IdleTimeout}
+	n, err := io.Copy(io.MultiWriter(out, h), rc)
 	g.BlobBytesServed.Add(n)
-	if err == nil && "sha256:"+hex.EncodeToString(h.Sum(nil)) != digest {
-		err = fmt.Errorf("the CAS returned bytes that hash to something else")
+	if err == nil && (n != size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != digest) {
+		err = fmt.Errorf("the CAS returned %d bytes that hash to something else", n)
+	}
+	if err == nil {
+		// The bytes prove the size; no announcement can change it now.
+		if serr := g.st.setSize(digest, size, true); serr != nil {
+			g.log.Printf("GET blob %s: %v", digest, serr)
+		}
 	}
 	if err != nil {
 		// The headers are gone: break the connection, so the client sees a
@@ -243,7 +346,9 @@ func (g *Registry) upload(w http.ResponseWriter, r *http.Request, repo, id strin
 		f.Close()
 		if d := q.Get("digest"); d != "" {
 			// Monolithic: the body is the whole blob.
-			if _, aerr := appendBody(g.st.uploadPath(id), r.Body); aerr != nil {
+			unlock := g.lockSession(id)
+			defer unlock()
+			if _, aerr := g.appendBody(g.st.uploadPath(id), r, -1); aerr != nil {
 				os.Remove(g.st.uploadPath(id))
 				return aerr
 			}
@@ -257,31 +362,118 @@ func (g *Registry) upload(w http.ResponseWriter, r *http.Request, repo, id strin
 	path := g.st.uploadPath(id)
 	fi, err := os.Stat(path)
 	if err != nil {
-		return errf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "no upload session %s: it was finished, cancelled or never started", id)
+		return errf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "no upload session %s: it was finished, cancelled, expired or never started", id)
 	}
-	switch r.Method {
-	case http.MethodGet:
+	if r.Method == http.MethodGet {
 		w.Header().Set("Location", "/v2/"+repo+"/blobs/uploads/"+id)
 		setRange(w, fi.Size())
 		w.WriteHeader(http.StatusNoContent)
 		return nil
+	}
+	if r.Method != http.MethodDelete && r.Method != http.MethodPatch && r.Method != http.MethodPut {
+		return errf(http.StatusMethodNotAllowed, "UNSUPPORTED", "%s of an upload is not supported", r.Method)
+	}
+	// One request at a time writes a session; a second one would
+	// interleave its bytes with the first's.
+	unlock, ok := g.tryLockSession(id)
+	if !ok {
+		return errf(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", "upload %s is being written by another request; send chunks one after another", id)
+	}
+	defer unlock()
+	if !exists(path) {
+		return errf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "no upload session %s: it was finished, cancelled or expired", id)
+	}
+	start, aerr := contentRangeStart(r)
+	if aerr != nil {
+		return aerr
+	}
+	switch r.Method {
 	case http.MethodDelete:
 		os.Remove(path)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case http.MethodPatch:
-		n, aerr := appendBody(path, r.Body)
+		n, aerr := g.appendBody(path, r, start)
 		if aerr != nil {
 			return aerr
 		}
 		return uploadAccepted(w, repo, id, n)
-	case http.MethodPut:
-		if _, aerr := appendBody(path, r.Body); aerr != nil {
+	default: // PUT
+		if _, aerr := g.appendBody(path, r, start); aerr != nil {
 			return aerr
 		}
 		return g.finish(w, r, repo, id, q.Get("digest"))
 	}
-	return errf(http.StatusMethodNotAllowed, "UNSUPPORTED", "%s of an upload is not supported", r.Method)
+}
+
+// contentRangeStart reads the first byte of a chunk's Content-Range
+// ("START-END", also "bytes START-END/TOTAL"); -1 when there is none.
+func contentRangeStart(r *http.Request) (int64, *apiError) {
+	v := strings.TrimSpace(r.Header.Get("Content-Range"))
+	if v == "" {
+		return -1, nil
+	}
+	v = strings.TrimPrefix(v, "bytes ")
+	v, _, _ = strings.Cut(v, "/")
+	from, to, ok := strings.Cut(v, "-")
+	start, err1 := strconv.ParseInt(from, 10, 64)
+	end, err2 := strconv.ParseInt(to, 10, 64)
+	if !ok || err1 != nil || err2 != nil || start < 0 || end < start-1 {
+		return 0, errf(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", "Content-Range %q is not START-END", r.Header.Get("Content-Range"))
+	}
+	return start, nil
+}
+
+func (g *Registry) lockSession(id string) func() {
+	m, _ := g.sessions.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+func (g *Registry) tryLockSession(id string) (func(), bool) {
+	m, _ := g.sessions.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	if !mu.TryLock() {
+		return nil, false
+	}
+	return mu.Unlock, true
+}
+
+// janitor removes upload sessions unused for longer than UploadExpiry, so
+// abandoned ones do not fill the disk until a restart.
+func (g *Registry) janitor() {
+	tick := time.NewTicker(max(g.opts.UploadExpiry/4, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-g.stop:
+			return
+		case <-tick.C:
+		}
+		g.expireSessions()
+	}
+}
+
+func (g *Registry) expireSessions() {
+	ents, err := os.ReadDir(filepath.Dir(g.st.uploadPath("x")))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) < g.opts.UploadExpiry {
+			continue
+		}
+		unlock, ok := g.tryLockSession(e.Name())
+		if !ok {
+			continue // a request is writing it right now
+		}
+		os.Remove(g.st.uploadPath(e.Name()))
+		g.sessions.Delete(e.Name())
+		unlock()
+		g.log.Printf("upload session %s expired after %s unused", e.Name(), g.opts.UploadExpiry)
+	}
 }
 
 func setRange(w http.ResponseWriter, n int64) {
@@ -302,26 +494,52 @@ func uploadAccepted(w http.ResponseWriter, repo, id string, n int64) *apiError {
 }
 
 // appendBody adds a request body to an upload and returns the new length.
-func appendBody(path string, body io.Reader) (int64, *apiError) {
+// start, unless -1, is where the chunk says it begins: it must be the
+// session's length. A body that fails or exceeds MaxUploadSize leaves the
+// session as it was.
+func (g *Registry) appendBody(path string, r *http.Request, start int64) (int64, *apiError) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return 0, errf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "upload session gone: %v", err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(f, body); err != nil {
-		return 0, errf(http.StatusBadRequest, "BLOB_UPLOAD_INVALID", "reading the upload: %v", err)
-	}
 	fi, err := f.Stat()
 	if err != nil {
 		return 0, errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
-	return fi.Size(), nil
+	have := fi.Size()
+	if start >= 0 && start != have {
+		return 0, errf(http.StatusRequestedRangeNotSatisfiable, "BLOB_UPLOAD_INVALID", "the chunk starts at byte %d, but the upload holds %d bytes: send the chunk that starts there", start, have)
+	}
+	room := g.opts.MaxUploadSize - have
+	tooBig := func() *apiError {
+		return errf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "a blob may hold at most %d bytes here (the registry's --max-upload-size)", g.opts.MaxUploadSize)
+	}
+	if r.ContentLength > room {
+		return 0, tooBig()
+	}
+	n, err := io.Copy(f, io.LimitReader(r.Body, room+1))
+	if err == nil && n > room {
+		err = tooBig()
+	}
+	if err != nil {
+		// Nothing of a failed chunk stays: the client resumes at have.
+		if terr := f.Truncate(have); terr != nil {
+			os.Remove(path)
+		}
+		if e, ok := err.(*apiError); ok {
+			return 0, e
+		}
+		return 0, errf(http.StatusBadRequest, "BLOB_UPLOAD_INVALID", "reading the upload: %v", err)
+	}
+	return have + n, nil
 }
 
 // finish checks an upload against its digest and writes it to the blob
 // store; the session ends either way.
 func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, digest string) *apiError {
 	path := g.st.uploadPath(id)
+	defer g.sessions.Delete(id)
 	defer os.Remove(path)
 	if err := checkDigest(digest); err != nil {
 		return err
@@ -345,7 +563,7 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 	if err := g.blobs.Write(r.Context(), digest, size, f); err != nil {
 		return errf(http.StatusServiceUnavailable, "UNAVAILABLE", "storing %s in %s: %v", digest, g.blobs, err)
 	}
-	if err := g.st.setSize(digest, size); err != nil {
+	if err := g.st.setSize(digest, size, true); err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
 	g.BlobsUploaded.Add(1)
@@ -371,7 +589,7 @@ func (g *Registry) manifests(w http.ResponseWriter, r *http.Request, repo, ref s
 		if digest == "" {
 			return errf(http.StatusNotFound, "MANIFEST_UNKNOWN", "%s:%s is not in this registry", repo, ref)
 		}
-		raw, mt, err := g.st.manifest(digest)
+		raw, mt, err := g.st.manifest(repo, digest)
 		if err != nil {
 			return errf(http.StatusInternalServerError, "UNKNOWN", "reading manifest %s: %v", digest, err)
 		}
@@ -400,60 +618,25 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 	if byDigest && ref != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the manifest hashes to %s, not %s", digest, ref)
 	}
+	if err := checkUniqueKeys(raw); err != nil {
+		return errf(http.StatusBadRequest, "MANIFEST_INVALID", "%v", err)
+	}
 	var doc oci.Document
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return errf(http.StatusBadRequest, "MANIFEST_INVALID", "not JSON: %v", err)
 	}
-	mt := oci.MediaType(r.Header.Get("Content-Type"))
-	if mt == "" || strings.Contains(string(mt), "octet-stream") {
-		mt = doc.MediaType
+	mt, aerr := manifestType(r.Header.Get("Content-Type"), doc)
+	if aerr != nil {
+		return aerr
 	}
-	var blobs []cas.Blob
 	switch {
-	case mt.IsIndex() || (mt == "" && doc.Manifests != nil):
-		for _, d := range doc.Manifests {
-			if oci.CheckDigest(d.Digest) != nil || !g.st.hasManifest(d.Digest) {
-				return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "the index names manifest %s, which was not pushed here: push the platforms' manifests first", d.Digest)
-			}
+	case mt.IsIndex():
+		if aerr := g.checkChildren(repo, doc.Manifests); aerr != nil {
+			return aerr
 		}
-		if mt == "" {
-			mt = oci.MediaTypeIndex
-		}
-	case mt.IsManifest() || (mt == "" && doc.Config != nil):
-		if doc.Config == nil {
-			return errf(http.StatusBadRequest, "MANIFEST_INVALID", "the manifest has no config")
-		}
-		for _, d := range append([]oci.Descriptor{*doc.Config}, doc.Layers...) {
-			if d.MediaType.IsNonDistributable() {
-				continue
-			}
-			if oci.CheckDigest(d.Digest) != nil || d.Size < 0 {
-				return errf(http.StatusBadRequest, "MANIFEST_INVALID", "descriptor %q with size %d", d.Digest, d.Size)
-			}
-			blobs = append(blobs, cas.Blob{Digest: d.Digest, Size: d.Size})
-		}
-		if mt == "" {
-			mt = oci.MediaTypeManifest
-		}
-	default:
-		return errf(http.StatusBadRequest, "MANIFEST_INVALID", "media type %q is neither an image manifest nor an index", mt)
-	}
-	if len(blobs) > 0 {
-		missing, err := g.blobs.Missing(r.Context(), blobs)
-		if err != nil {
-			return errf(http.StatusServiceUnavailable, "UNAVAILABLE", "%v", err)
-		}
-		if len(missing) > 0 {
-			var names []string
-			for _, b := range missing {
-				names = append(names, fmt.Sprintf("%s (%d bytes)", b.Digest, b.Size))
-			}
-			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "the CAS %s lacks %s: upload them first (a push uploads what the blob cache endpoint reports missing)", g.blobs, strings.Join(names, ", "))
-		}
-		for _, b := range blobs {
-			if err := g.st.setSize(b.Digest, b.Size); err != nil {
-				return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
-			}
+	case mt.IsManifest():
+		if aerr := g.checkBlobs(r.Context(), doc); aerr != nil {
+			return aerr
 		}
 	}
 	tag := ""
@@ -467,6 +650,146 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 		g.log.Printf("%s:%s -> %s", repo, tag, digest)
 	}
 	created(w, "/v2/"+repo+"/manifests/"+digest, digest)
+	return nil
+}
+
+// manifestType is the media type a manifest is stored and served as: the
+// body's own when it has one (a Content-Type that says otherwise is
+// refused), else the Content-Type, else what the body's shape says.
+func manifestType(contentType string, doc oci.Document) (oci.MediaType, *apiError) {
+	ct := oci.MediaType(strings.TrimSpace(strings.Split(contentType, ";")[0]))
+	if ct == "" || strings.Contains(string(ct), "octet-stream") {
+		ct = ""
+	}
+	mt := doc.MediaType
+	switch {
+	case mt != "" && ct != "" && ct != mt:
+		return "", errf(http.StatusBadRequest, "MANIFEST_INVALID", "the body's mediaType is %s, but Content-Type says %s", mt, ct)
+	case mt == "" && ct != "":
+		mt = ct
+	case mt == "" && doc.Manifests != nil:
+		mt = oci.MediaTypeIndex
+	case mt == "" && doc.Config != nil:
+		mt = oci.MediaTypeManifest
+	}
+	switch {
+	case mt.IsIndex() && doc.Config != nil, mt.IsManifest() && doc.Manifests != nil:
+		return "", errf(http.StatusBadRequest, "MANIFEST_INVALID", "a %s with the fields of another kind (config and manifests)", mt)
+	case mt.IsManifest() && doc.Config == nil:
+		return "", errf(http.StatusBadRequest, "MANIFEST_INVALID", "the manifest has no config")
+	case !mt.IsIndex() && !mt.IsManifest():
+		return "", errf(http.StatusBadRequest, "MANIFEST_INVALID", "media type %q is neither an image manifest nor an index", mt)
+	}
+	return mt, nil
+}
+
+// checkChildren requires every manifest an index names to be in repo, with
+// the size the index gives: a client reading the index there must find them.
+func (g *Registry) checkChildren(repo string, children []oci.Descriptor) *apiError {
+	for _, d := range children {
+		if oci.CheckDigest(d.Digest) != nil || g.st.resolve(repo, d.Digest) == "" {
+			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "the index names manifest %q, which is not in %s: push the platforms' manifests to this repository first", d.Digest, repo)
+		}
+		raw, _, err := g.st.manifest(repo, d.Digest)
+		if err != nil {
+			return errf(http.StatusInternalServerError, "UNKNOWN", "reading manifest %s: %v", d.Digest, err)
+		}
+		if int64(len(raw)) != d.Size {
+			return errf(http.StatusBadRequest, "SIZE_INVALID", "the index gives manifest %s a size of %d bytes; it has %d", d.Digest, d.Size, len(raw))
+		}
+	}
+	return nil
+}
+
+// checkBlobs requires every blob of an image manifest to be one the
+// registry knows, with the size it knows, and present in the CAS. A
+// manifest never teaches a size: a wrong one would make the CAS read fail,
+// and buildbox-casd drops a blob read past its end, for every client.
+func (g *Registry) checkBlobs(ctx context.Context, doc oci.Document) *apiError {
+	var blobs []cas.Blob
+	for _, d := range append([]oci.Descriptor{*doc.Config}, doc.Layers...) {
+		if d.MediaType.IsNonDistributable() {
+			continue
+		}
+		if oci.CheckDigest(d.Digest) != nil || d.Size < 0 {
+			return errf(http.StatusBadRequest, "MANIFEST_INVALID", "descriptor %q with size %d", d.Digest, d.Size)
+		}
+		known, ok := g.st.size(d.Digest)
+		if !ok {
+			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "blob %s is unknown to this registry: upload it first, or announce it to the blob cache endpoint (IMG_BLOB_CACHE_ENDPOINT)", d.Digest)
+		}
+		if known != d.Size {
+			return errf(http.StatusBadRequest, "SIZE_INVALID", "the manifest gives blob %s a size of %d bytes; it has %d", d.Digest, d.Size, known)
+		}
+		blobs = append(blobs, cas.Blob{Digest: d.Digest, Size: d.Size})
+	}
+	if len(blobs) == 0 {
+		return nil
+	}
+	missing, err := g.blobs.Missing(ctx, blobs)
+	if err != nil {
+		return errf(http.StatusServiceUnavailable, "UNAVAILABLE", "%v", err)
+	}
+	if len(missing) > 0 {
+		var names []string
+		for _, b := range missing {
+			names = append(names, fmt.Sprintf("%s (%d bytes)", b.Digest, b.Size))
+		}
+		return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "the CAS %s lacks %s: upload them first (a push uploads what the blob cache endpoint reports missing)", g.blobs, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// maxDepth bounds JSON nesting; manifests nest four levels.
+const maxDepth = 64
+
+// checkUniqueKeys refuses JSON in which an object repeats a key: parsers
+// disagree on which one wins, so two readers could see two manifests
+// under one digest.
+func checkUniqueKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var walk func(depth int) error
+	walk = func(depth int) error {
+		if depth > maxDepth {
+			return fmt.Errorf("nested deeper than %d levels", maxDepth)
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'):
+			seen := map[string]bool{}
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				key, _ := k.(string)
+				if seen[key] {
+					return fmt.Errorf("key %q appears twice in one object", key)
+				}
+				seen[key] = true
+				if err := walk(depth + 1); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		case json.Delim('['):
+			for dec.More() {
+				if err := walk(depth + 1); err != nil {
+					return err
+				}
+			}
+			_, err = dec.Token()
+			return err
+		}
+		return nil
+	}
+	if err := walk(0); err != nil {
+		return fmt.Errorf("not valid JSON: %v", err)
+	}
 	return nil
 }
 

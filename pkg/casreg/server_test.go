@@ -69,12 +69,13 @@ func (m *memCAS) Write(_ context.Context, digest string, _ int64, r io.Reader) e
 
 func serve(t *testing.T, blobs Blobs, dir string) (*Registry, string) {
 	t.Helper()
-	g, err := New(blobs, dir, nil)
+	g, err := New(blobs, dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(srv.Close)
+	t.Cleanup(g.Close)
 	return g, strings.TrimPrefix(srv.URL, "http://")
 }
 
@@ -196,7 +197,7 @@ func TestBlobCacheTeachesSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := g.BlobCache()
+	gs := g.BlobCache("")
 	go gs.Serve(lis)
 	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

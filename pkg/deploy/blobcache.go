@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/rules-img/rules_img/pkg/cas"
@@ -20,7 +22,7 @@ func (s *Spec) announce(ctx context.Context, img *image.Image, env Env) error {
 		fmt.Fprintf(env.Stderr, "%s: strategy cas_registry without IMG_BLOB_CACHE_ENDPOINT (the registry's --grpc-port, as grpc://HOST:PORT): the registry cannot tell which blobs the CAS has, so they are uploaded\n", s.Label)
 		return nil
 	}
-	store, err := blobCache(endpoint)
+	store, err := blobCache(endpoint, env.getenv("IMG_BLOB_CACHE_TOKEN_FILE"))
 	if err != nil {
 		return fmt.Errorf("%s: IMG_BLOB_CACHE_ENDPOINT: %w", s.Label, err)
 	}
@@ -56,20 +58,30 @@ var blobCaches struct {
 }
 
 // blobCache returns one connection per endpoint for the whole process: a
-// multi_deploy of a fleet announces every image over it.
-func blobCache(endpoint string) (cas.REAPI, error) {
+// multi_deploy of a fleet announces every image over it. tokenFile, if
+// set, holds the token the registry's --blobcache-token-file wants.
+func blobCache(endpoint, tokenFile string) (cas.REAPI, error) {
 	blobCaches.mu.Lock()
 	defer blobCaches.mu.Unlock()
-	if s, ok := blobCaches.stores[endpoint]; ok {
+	key := endpoint + "\x00" + tokenFile
+	if s, ok := blobCaches.stores[key]; ok {
 		return s, nil
 	}
-	s, err := cas.OpenREAPI(endpoint, cas.Options{})
+	var opts cas.Options
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("IMG_BLOB_CACHE_TOKEN_FILE: %w", err)
+		}
+		opts.Headers = map[string]string{"authorization": "Bearer " + strings.TrimSpace(string(b))}
+	}
+	s, err := cas.OpenREAPI(endpoint, opts)
 	if err != nil {
 		return nil, err
 	}
 	if blobCaches.stores == nil {
 		blobCaches.stores = map[string]cas.REAPI{}
 	}
-	blobCaches.stores[endpoint] = s
+	blobCaches.stores[key] = s
 	return s, nil
 }

@@ -14,9 +14,17 @@ var (
 	tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 )
 
+// MaxRepositoryLen is the longest repository name CNCF Distribution and
+// Docker Hub take; it also keeps every path component under the file
+// system's 255-byte name limit.
+const MaxRepositoryLen = 255
+
 // CheckRepository rejects a repository path the distribution spec does not
 // allow.
 func CheckRepository(repository string) error {
+	if len(repository) > MaxRepositoryLen {
+		return fmt.Errorf("repository %.40q... is %d characters long; registries take at most %d", repository, len(repository), MaxRepositoryLen)
+	}
 	if !repositoryRE.MatchString(repository) {
 		return fmt.Errorf("repository %q is not a valid name (lowercase letters, digits, separators, slashes)", repository)
 	}
