@@ -26,6 +26,9 @@ SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras 
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
 CRANE_VERSION=v0.20.7
+# The OCI distribution-spec conformance suite (a program since 2025), run
+# against img registry and CNCF Distribution by e2e/conformance_test.go.
+CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 log() { printf 'setup: %s\n' "$*" >&2; }
@@ -202,6 +205,11 @@ prepare_modules() {
 	if [ "$("$CACHE/bin/crane" version 2>/dev/null)" != "$CRANE_VERSION" ]; then
 		log "building crane $CRANE_VERSION"
 		GOBIN=$CACHE/bin "$CACHE/go-sdk/bin/go" install "github.com/google/go-containerregistry/cmd/crane@$CRANE_VERSION"
+	fi
+	if [ "$(cat "$CACHE/bin/conformance.version" 2>/dev/null)" != "$CONFORMANCE_VERSION" ]; then
+		log "building the OCI distribution conformance suite $CONFORMANCE_VERSION"
+		GOBIN=$CACHE/bin "$CACHE/go-sdk/bin/go" install "github.com/opencontainers/distribution-spec/conformance@$CONFORMANCE_VERSION"
+		echo "$CONFORMANCE_VERSION" >"$CACHE/bin/conformance.version"
 	fi
 }
 

@@ -94,7 +94,7 @@ func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) 
 		if gone[b.Digest] {
 			continue
 		}
-		if err := g.st.setSize(b.Digest, b.Size, false); err != nil {
+		if err := g.st.setSize(b.Digest, b.Size, false, ""); err != nil {
 			var c *sizeConflict
 			if errors.As(err, &c) {
 				return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -113,7 +113,7 @@ type Local struct {
 	CAS cas.REAPI
 }
 
-func (l Local) path(digest string) string { return filepath.Join(l.Dir, hexOf(digest)) }
+func (l Local) path(digest string) string { return filepath.Join(l.Dir, keyOf(digest)) }
 
 func (l Local) String() string { return l.CAS.String() + " (uploads in " + l.Dir + ")" }
 

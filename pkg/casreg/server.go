@@ -206,7 +206,7 @@ func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
 	// The repository name may hold slashes: the route is the rightmost
 	// keyword (the longest of those found at one place).
 	kind, at := "", -1
-	for _, k := range []string{"/blobs/uploads/", "/blobs/uploads", "/blobs/", "/manifests/", "/tags/list"} {
+	for _, k := range []string{"/blobs/uploads/", "/blobs/uploads", "/blobs/", "/manifests/", "/tags/list", "/referrers/"} {
 		if i := strings.LastIndex(rest, k); i > at {
 			kind, at = k, i
 		}
@@ -220,7 +220,9 @@ func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
 		case "/blobs/uploads/", "/blobs/uploads":
 			return g.upload(w, r, repo, arg)
 		case "/blobs/":
-			return g.blob(w, r, arg)
+			return g.blob(w, r, repo, arg)
+		case "/referrers/":
+			return g.referrers(w, r, repo, arg)
 		case "/manifests/":
 			return g.manifests(w, r, repo, arg)
 		case "/tags/list":
@@ -234,29 +236,44 @@ func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
 }
 
 func checkDigest(d string) *apiError {
-	if err := oci.CheckDigest(d); err != nil {
+	if err := validDigest(d); err != nil {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "%v", err)
 	}
 	return nil
 }
 
-// blob serves GET and HEAD of a blob from the CAS.
-func (g *Registry) blob(w http.ResponseWriter, r *http.Request, digest string) *apiError {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+// blob serves GET, HEAD and DELETE of a blob in repo; the bytes come from
+// the CAS.
+func (g *Registry) blob(w http.ResponseWriter, r *http.Request, repo, digest string) *apiError {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodDelete {
 		return errf(http.StatusMethodNotAllowed, "UNSUPPORTED", "%s of a blob is not supported", r.Method)
 	}
 	if err := checkDigest(digest); err != nil {
 		return err
 	}
-	size, ok := g.st.size(digest)
-	if !ok {
-		return errf(http.StatusNotFound, "BLOB_UNKNOWN", "blob %s unknown to this registry: it knows the blobs of manifests pushed here, blobs uploaded here and those announced to its blob cache endpoint", digest)
+	info, ok := g.st.blob(digest)
+	if !ok || g.st.blobDeleted(repo, digest) {
+		return errf(http.StatusNotFound, "BLOB_UNKNOWN", "blob %s is unknown to this registry in %s: it knows the blobs of manifests pushed here, blobs uploaded here and those announced to its blob cache endpoint", digest, repo)
 	}
+	if r.Method == http.MethodDelete {
+		// The CAS is Bazel's: the blob leaves this repository only.
+		if err := g.st.deleteBlob(repo, digest); err != nil {
+			return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return nil
+	}
+	size, where := info.size, info.casBlob(digest)
 	gone := func() *apiError {
 		return errf(http.StatusNotFound, "BLOB_UNKNOWN", "blob %s (%d bytes) is not in the CAS %s: it was evicted, or never stored; rebuild and push the image again", digest, size, g.blobs)
 	}
+	first, last, aerr := byteRange(r.Header.Get("Range"), size)
+	if aerr != nil {
+		w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+		return aerr
+	}
 	if r.Method == http.MethodHead {
-		missing, err := g.blobs.Missing(r.Context(), []cas.Blob{{Digest: digest, Size: size}})
+		missing, err := g.blobs.Missing(r.Context(), []cas.Blob{where})
 		if err != nil {
 			return errf(http.StatusServiceUnavailable, "UNAVAILABLE", "%v", err)
 		}
@@ -266,7 +283,7 @@ func (g *Registry) blob(w http.ResponseWriter, r *http.Request, digest string) *
 		blobHeaders(w, digest, size)
 		return nil
 	}
-	rc, err := g.blobs.Open(r.Context(), digest, size)
+	rc, err := g.blobs.Open(r.Context(), where.Digest, where.Size)
 	if errors.Is(err, cas.ErrNotFound) {
 		return gone()
 	}
@@ -274,17 +291,36 @@ func (g *Registry) blob(w http.ResponseWriter, r *http.Request, digest string) *
 		return errf(http.StatusServiceUnavailable, "UNAVAILABLE", "%v", err)
 	}
 	defer rc.Close()
-	blobHeaders(w, digest, size)
-	h := sha256.New()
 	out := &flowWriter{w: w, rc: http.NewResponseController(w), idle: g.opts.IdleTimeout}
+	if first >= 0 {
+		// A range is served from the bytes as the CAS sends them; only a
+		// whole blob can be checked against its digest.
+		blobHeaders(w, digest, last-first+1)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, size))
+		w.WriteHeader(http.StatusPartialContent)
+		if _, err := io.CopyN(io.Discard, rc, first); err != nil {
+			g.log.Printf("GET blob %s range: %v", digest, err)
+			panic(http.ErrAbortHandler)
+		}
+		n, err := io.CopyN(out, rc, last-first+1)
+		g.BlobBytesServed.Add(n)
+		if err != nil {
+			g.log.Printf("GET blob %s range: %v", digest, err)
+			panic(http.ErrAbortHandler)
+		}
+		return nil
+	}
+	blobHeaders(w, digest, size)
+	h := hasherFor(digest)
 	n, err := io.Copy(io.MultiWriter(out, h), rc)
 	g.BlobBytesServed.Add(n)
-	if err == nil && (n != size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != digest) {
+	alg, _, _ := strings.Cut(digest, ":")
+	if err == nil && (n != size || sum(alg, h) != digest) {
 		err = fmt.Errorf("the CAS returned %d bytes that hash to something else", n)
 	}
-	if err == nil {
+	if err == nil && !info.verified {
 		// The bytes prove the size; no announcement can change it now.
-		if serr := g.st.setSize(digest, size, true); serr != nil {
+		if serr := g.st.setSize(digest, size, true, info.cas); serr != nil {
 			g.log.Printf("GET blob %s: %v", digest, serr)
 		}
 	}
@@ -298,6 +334,37 @@ func (g *Registry) blob(w http.ResponseWriter, r *http.Request, digest string) *
 	return nil
 }
 
+// byteRange reads a Range header of one range over size bytes: first and
+// last byte, or -1, -1 for none (or several, which are answered whole).
+func byteRange(h string, size int64) (first, last int64, err *apiError) {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return -1, -1, nil
+	}
+	bad := errf(http.StatusRequestedRangeNotSatisfiable, "RANGE_INVALID", "range %q of a %d-byte blob", h, size)
+	from, to, _ := strings.Cut(spec, "-")
+	switch {
+	case from == "": // the last N bytes
+		n, perr := strconv.ParseInt(to, 10, 64)
+		if perr != nil || n <= 0 || size == 0 {
+			return 0, 0, bad
+		}
+		return max(size-n, 0), size - 1, nil
+	default:
+		a, perr := strconv.ParseInt(from, 10, 64)
+		if perr != nil || a < 0 || a >= size {
+			return 0, 0, bad
+		}
+		b := size - 1
+		if to != "" {
+			if b, perr = strconv.ParseInt(to, 10, 64); perr != nil || b < a {
+				return 0, 0, bad
+			}
+		}
+		return a, min(b, size-1), nil
+	}
+}
+
 func blobHeaders(w http.ResponseWriter, digest string, size int64) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
@@ -306,11 +373,11 @@ func blobHeaders(w http.ResponseWriter, digest string, size int64) {
 
 // present reports whether the CAS has a blob this registry knows the size of.
 func (g *Registry) present(ctx context.Context, digest string) (bool, *apiError) {
-	size, ok := g.st.size(digest)
+	info, ok := g.st.blob(digest)
 	if !ok {
 		return false, nil
 	}
-	missing, err := g.blobs.Missing(ctx, []cas.Blob{{Digest: digest, Size: size}})
+	missing, err := g.blobs.Missing(ctx, []cas.Blob{info.casBlob(digest)})
 	if err != nil {
 		return false, errf(http.StatusServiceUnavailable, "UNAVAILABLE", "%v", err)
 	}
@@ -332,6 +399,7 @@ func (g *Registry) upload(w http.ResponseWriter, r *http.Request, repo, id strin
 				return err
 			}
 			if ok {
+				g.st.undeleteBlob(repo, d)
 				created(w, "/v2/"+repo+"/blobs/"+d, d)
 				return nil
 			}
@@ -549,23 +617,28 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 		return errf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "upload session gone: %v", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	size, err := io.Copy(h, f)
+	// The CAS keys blobs by sha256; a blob named by another digest is
+	// stored under its sha256 too, and the store maps one to the other.
+	alg, _, _ := strings.Cut(digest, ":")
+	h, casHash := hasherFor(digest), sha256.New()
+	size, err := io.Copy(io.MultiWriter(h, casHash), f)
 	if err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+	if got := sum(alg, h); got != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the uploaded %d bytes hash to %s, not %s", size, got, digest)
 	}
+	casDigest := sum("sha256", casHash)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
-	if err := g.blobs.Write(r.Context(), digest, size, f); err != nil {
+	if err := g.blobs.Write(r.Context(), casDigest, size, f); err != nil {
 		return errf(http.StatusServiceUnavailable, "UNAVAILABLE", "storing %s in %s: %v", digest, g.blobs, err)
 	}
-	if err := g.st.setSize(digest, size, true); err != nil {
+	if err := g.st.setSize(digest, size, true, casDigest); err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
+	g.st.undeleteBlob(repo, digest)
 	g.BlobsUploaded.Add(1)
 	g.BlobBytesUploaded.Add(size)
 	g.log.Printf("blob %s (%d bytes) uploaded to %s", digest, size, repo)
@@ -575,7 +648,7 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 
 // manifests serves GET, HEAD and PUT of manifests by tag or digest.
 func (g *Registry) manifests(w http.ResponseWriter, r *http.Request, repo, ref string) *apiError {
-	byDigest := strings.HasPrefix(ref, "sha256:")
+	byDigest := strings.Contains(ref, ":")
 	if byDigest {
 		if err := checkDigest(ref); err != nil {
 			return err
@@ -602,8 +675,78 @@ func (g *Registry) manifests(w http.ResponseWriter, r *http.Request, repo, ref s
 		return nil
 	case http.MethodPut:
 		return g.putManifest(w, r, repo, ref, byDigest)
+	case http.MethodDelete:
+		return g.deleteManifest(w, repo, ref, byDigest)
 	}
 	return errf(http.StatusMethodNotAllowed, "UNSUPPORTED", "%s of a manifest is not supported", r.Method)
+}
+
+// deleteManifest removes a manifest (by digest: with its tags) or a tag
+// from repo.
+func (g *Registry) deleteManifest(w http.ResponseWriter, repo, ref string, byDigest bool) *apiError {
+	if !byDigest {
+		ok, err := g.st.deleteTag(repo, ref)
+		if err != nil {
+			return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		}
+		if !ok {
+			return errf(http.StatusNotFound, "MANIFEST_UNKNOWN", "%s has no tag %s", repo, ref)
+		}
+		g.log.Printf("%s:%s deleted", repo, ref)
+		w.WriteHeader(http.StatusAccepted)
+		return nil
+	}
+	if g.st.resolve(repo, ref) == "" {
+		return errf(http.StatusNotFound, "MANIFEST_UNKNOWN", "%s@%s is not in this registry", repo, ref)
+	}
+	subject := ""
+	if raw, _, err := g.st.manifest(repo, ref); err == nil {
+		var doc oci.Document
+		if json.Unmarshal(raw, &doc) == nil && doc.Subject != nil {
+			subject = doc.Subject.Digest
+		}
+	}
+	if err := g.st.deleteManifest(repo, ref, subject); err != nil {
+		return errf(http.StatusInternalServerError, "UNKNOWN", "deleting %s: %v", ref, err)
+	}
+	g.log.Printf("%s@%s deleted", repo, ref)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// referrers answers the Referrers API: an index of repo's manifests whose
+// subject is digest, filtered by ?artifactType=.
+func (g *Registry) referrers(w http.ResponseWriter, r *http.Request, repo, digest string) *apiError {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return errf(http.StatusMethodNotAllowed, "UNSUPPORTED", "%s of referrers is not supported", r.Method)
+	}
+	if err := checkDigest(digest); err != nil {
+		return err
+	}
+	all, err := g.st.referrers(repo, digest)
+	if err != nil {
+		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+	}
+	list := []oci.Descriptor{}
+	want := r.URL.Query().Get("artifactType")
+	for _, d := range all {
+		if want == "" || d.ArtifactType == want {
+			list = append(list, d)
+		}
+	}
+	if want != "" {
+		w.Header().Set("OCI-Filters-Applied", "artifactType")
+	}
+	body, jerr := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": oci.MediaTypeIndex, "manifests": list})
+	if jerr != nil {
+		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", jerr)
+	}
+	w.Header().Set("Content-Type", string(oci.MediaTypeIndex))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method == http.MethodGet {
+		w.Write(body)
+	}
+	return nil
 }
 
 func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref string, byDigest bool) *apiError {
@@ -615,6 +758,9 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 		return errf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", "manifest larger than %d bytes", maxManifest)
 	}
 	digest := oci.Digest(raw)
+	if byDigest {
+		digest = digestAs(ref, raw)
+	}
 	if byDigest && ref != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the manifest hashes to %s, not %s", digest, ref)
 	}
@@ -635,7 +781,7 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 			return aerr
 		}
 	case mt.IsManifest():
-		if aerr := g.checkBlobs(r.Context(), doc); aerr != nil {
+		if aerr := g.checkBlobs(r.Context(), repo, doc); aerr != nil {
 			return aerr
 		}
 	}
@@ -643,8 +789,23 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 	if !byDigest {
 		tag = ref
 	}
-	if err := g.st.putManifest(repo, tag, digest, mt, raw); err != nil {
+	// A subject need not be here (OCI 1.1): referrers may come first.
+	subject := ""
+	self := oci.Descriptor{MediaType: mt, Digest: digest, Size: int64(len(raw)), ArtifactType: doc.ArtifactType, Annotations: doc.Annotations}
+	if doc.Subject != nil {
+		if err := checkDigest(doc.Subject.Digest); err != nil {
+			return errf(http.StatusBadRequest, "MANIFEST_INVALID", "subject: %s", err.message)
+		}
+		subject = doc.Subject.Digest
+		if self.ArtifactType == "" && doc.Config != nil {
+			self.ArtifactType = string(doc.Config.MediaType)
+		}
+	}
+	if err := g.st.putManifest(repo, tag, digest, mt, raw, subject, self); err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "storing manifest %s: %v", digest, err)
+	}
+	if subject != "" {
+		w.Header().Set("OCI-Subject", subject)
 	}
 	if tag != "" {
 		g.log.Printf("%s:%s -> %s", repo, tag, digest)
@@ -687,7 +848,7 @@ func manifestType(contentType string, doc oci.Document) (oci.MediaType, *apiErro
 // the size the index gives: a client reading the index there must find them.
 func (g *Registry) checkChildren(repo string, children []oci.Descriptor) *apiError {
 	for _, d := range children {
-		if oci.CheckDigest(d.Digest) != nil || g.st.resolve(repo, d.Digest) == "" {
+		if validDigest(d.Digest) != nil || g.st.resolve(repo, d.Digest) == "" {
 			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "the index names manifest %q, which is not in %s: push the platforms' manifests to this repository first", d.Digest, repo)
 		}
 		raw, _, err := g.st.manifest(repo, d.Digest)
@@ -705,23 +866,23 @@ func (g *Registry) checkChildren(repo string, children []oci.Descriptor) *apiErr
 // registry knows, with the size it knows, and present in the CAS. A
 // manifest never teaches a size: a wrong one would make the CAS read fail,
 // and buildbox-casd drops a blob read past its end, for every client.
-func (g *Registry) checkBlobs(ctx context.Context, doc oci.Document) *apiError {
+func (g *Registry) checkBlobs(ctx context.Context, repo string, doc oci.Document) *apiError {
 	var blobs []cas.Blob
 	for _, d := range append([]oci.Descriptor{*doc.Config}, doc.Layers...) {
 		if d.MediaType.IsNonDistributable() {
 			continue
 		}
-		if oci.CheckDigest(d.Digest) != nil || d.Size < 0 {
+		if validDigest(d.Digest) != nil || d.Size < 0 {
 			return errf(http.StatusBadRequest, "MANIFEST_INVALID", "descriptor %q with size %d", d.Digest, d.Size)
 		}
-		known, ok := g.st.size(d.Digest)
-		if !ok {
-			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "blob %s is unknown to this registry: upload it first, or announce it to the blob cache endpoint (IMG_BLOB_CACHE_ENDPOINT)", d.Digest)
+		info, ok := g.st.blob(d.Digest)
+		if !ok || g.st.blobDeleted(repo, d.Digest) {
+			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "blob %s is unknown in %s: upload it first, or announce it to the blob cache endpoint (IMG_BLOB_CACHE_ENDPOINT)", d.Digest, repo)
 		}
-		if known != d.Size {
-			return errf(http.StatusBadRequest, "SIZE_INVALID", "the manifest gives blob %s a size of %d bytes; it has %d", d.Digest, d.Size, known)
+		if info.size != d.Size {
+			return errf(http.StatusBadRequest, "SIZE_INVALID", "the manifest gives blob %s a size of %d bytes; it has %d", d.Digest, d.Size, info.size)
 		}
-		blobs = append(blobs, cas.Blob{Digest: d.Digest, Size: d.Size})
+		blobs = append(blobs, info.casBlob(d.Digest))
 	}
 	if len(blobs) == 0 {
 		return nil
@@ -809,16 +970,20 @@ func (g *Registry) tagList(w http.ResponseWriter, r *http.Request, repo string) 
 	if !ok {
 		return errf(http.StatusNotFound, "NAME_UNKNOWN", "repository %s is not in this registry", repo)
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("n")); err == nil && n >= 0 {
-		last := r.URL.Query().Get("last")
-		var page []string
-		for _, t := range tags {
-			if t > last && len(page) < n {
-				page = append(page, t)
-			}
-		}
-		tags = page
+	// ?last= starts after a tag, with or without ?n= to bound the page.
+	q := r.URL.Query()
+	n, err := strconv.Atoi(q.Get("n"))
+	if err != nil || n < 0 {
+		n = len(tags)
 	}
+	last := q.Get("last")
+	page := []string{}
+	for _, t := range tags {
+		if t > last && len(page) < n {
+			page = append(page, t)
+		}
+	}
+	tags = page
 	w.Header().Set("Content-Type", "application/json")
 	return writeJSON(w, map[string]any{"name": repo, "tags": tags})
 }

@@ -69,10 +69,13 @@ type Index struct {
 // Document is a manifest or an index read before knowing which it is:
 // Config is nil for an index, Manifests empty for a manifest.
 type Document struct {
-	MediaType MediaType    `json:"mediaType"`
-	Config    *Descriptor  `json:"config"`
-	Layers    []Descriptor `json:"layers"`
-	Manifests []Descriptor `json:"manifests"`
+	MediaType    MediaType         `json:"mediaType"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Config       *Descriptor       `json:"config"`
+	Layers       []Descriptor      `json:"layers"`
+	Manifests    []Descriptor      `json:"manifests"`
+	Subject      *Descriptor       `json:"subject,omitempty"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
 }
 
 // ImageConfig is the OCI image config blob. Top-level fields the OCI spec
