@@ -1,7 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -25,8 +28,13 @@ func fileLayerMain(args []string) error {
 	var diffIDAnnotations, baseNameAnnotations repeatedFlag
 	fs.Var(&diffIDAnnotations, "diff-id-annotation", "annotation NAME set to the diffID (repeatable)")
 	fs.Var(&baseNameAnnotations, "base-name-annotation", "annotation NAME set to the file's base name (repeatable)")
+	casFunction := casDigestFunctionFlag(fs)
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
+	}
+	casFn, err := oci.CASDigestFunction(*casFunction)
+	if err != nil {
+		return fmt.Errorf("--cas-digest-function: %w", err)
 	}
 	if err := requireSubcommandFlags(fs, "src", "metadata"); err != nil {
 		return err
@@ -42,6 +50,11 @@ func fileLayerMain(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", who, *src, err)
 	}
+	if casFn != oci.CASSHA256 {
+		if m.CASDigest, err = fileDigest(*src, casFn); err != nil {
+			return fmt.Errorf("%s: %s: %w", who, *src, err)
+		}
+	}
 	all := map[string]string{}
 	for _, name := range baseNameAnnotations {
 		all[name] = filepath.Base(*src)
@@ -56,4 +69,27 @@ func fileLayerMain(args []string) error {
 		m.Annotations = all
 	}
 	return oci.WriteJSON(*metaPath, m)
+}
+
+// casDigestFunctionFlag is --cas-digest-function, for the actions that write
+// layer metadata.
+func casDigestFunctionFlag(fs *flag.FlagSet) *string {
+	return fs.String("cas-digest-function", oci.CASSHA256, "Bazel's --digest_function (sha256 or sha1): other than sha256, the metadata records the blob's key in the remote cache")
+}
+
+// fileDigest hashes a file with algorithm alg.
+func fileDigest(path, alg string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h, err := oci.NewHash(alg + ":")
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return oci.DigestOf(alg, h), nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -41,8 +42,13 @@ func layerMain(args []string) error {
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
 	var diffIDAnnotations repeatedFlag
 	fs.Var(&diffIDAnnotations, "diff-id-annotation", "annotation NAME set to the layer's diffID, e.g. io.deis.oras.content.digest (repeatable)")
+	casFunction := casDigestFunctionFlag(fs)
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
+	}
+	casFn, err := oci.CASDigestFunction(*casFunction)
+	if err != nil {
+		return fmt.Errorf("--cas-digest-function: %w", err)
 	}
 	switch {
 	case (*specPath == "") == (*fromTar == ""):
@@ -67,7 +73,7 @@ func layerMain(args []string) error {
 	}
 	c := compress.Options{Algorithm: *algorithm, Level: *level, Jobs: *jobs}
 
-	err := writeLayer(*blobPath, *metaPath, annotations, diffIDAnnotations, func(blob io.Writer) (oci.LayerMetadata, error) {
+	err = writeLayer(*blobPath, *metaPath, casFn, annotations, diffIDAnnotations, func(blob io.Writer) (oci.LayerMetadata, error) {
 		if *fromTar != "" {
 			in, err := os.Open(*fromTar)
 			if err != nil {
@@ -111,16 +117,26 @@ func layerMain(args []string) error {
 }
 
 // writeLayer writes the blob and its metadata; both appear, or neither.
-func writeLayer(blobPath, metaPath string, annotations map[string]string, diffIDAnnotations []string, build func(io.Writer) (oci.LayerMetadata, error)) error {
+// casFn is Bazel's digest function: other than sha256, the blob's key in
+// the remote cache is hashed as it is written.
+func writeLayer(blobPath, metaPath, casFn string, annotations map[string]string, diffIDAnnotations []string, build func(io.Writer) (oci.LayerMetadata, error)) error {
 	var set atomicfile.Set
 	defer set.Abort()
 	var m oci.LayerMetadata
+	var casHash hash.Hash
 	err := set.Write(blobPath, func(w io.Writer) (err error) {
+		if casFn != oci.CASSHA256 {
+			casHash, _ = oci.NewHash(casFn + ":")
+			w = io.MultiWriter(w, casHash)
+		}
 		m, err = build(w)
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if casHash != nil {
+		m.CASDigest = oci.DigestOf(casFn, casHash)
 	}
 	// The user's annotations join the layer's own (eStargz's TOC digest);
 	// a user's value for the same key wins.

@@ -52,6 +52,7 @@ func registryMain(args []string) error {
 	expiry := fs.Duration("upload-expiry", casreg.DefaultUploadExpiry, "an upload session unused this long is removed")
 	idle := fs.Duration("idle-timeout", casreg.DefaultIdleTimeout, fmt.Sprintf("a request body or blob response that moves less than %d KiB in this time is cut off", casreg.MinProgress>>10))
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long requests in flight may take to finish")
+	digestFn := fs.String("digest-function", "sha256", "the function the cache keys blobs by, as the builds' --digest_function: sha256 or sha1")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: img registry --reapi-endpoint grpc://HOST:PORT [--port 5000] [--enable-blobcache --grpc-port 5001] [--data-dir DIR]")
 		fs.PrintDefaults()
@@ -77,7 +78,7 @@ func registryMain(args []string) error {
 	default:
 		logger.Fatalf("--blob-store %q: use reapi or upstream", *blobStore)
 	}
-	reg, err := casreg.New(blobs, *dataDir, casreg.Options{Log: logger, MaxUploadSize: *maxUpload, UploadExpiry: *expiry, IdleTimeout: *idle})
+	reg, err := casreg.New(blobs, *dataDir, casreg.Options{Log: logger, MaxUploadSize: *maxUpload, UploadExpiry: *expiry, IdleTimeout: *idle, CASDigestFunction: *digestFn})
 	if err != nil {
 		logger.Fatal(err)
 	}

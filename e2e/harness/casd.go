@@ -58,6 +58,9 @@ type CasdOptions struct {
 	// Instance, when set, is the only instance name casd serves; requests
 	// for any other name (the empty one included) fail.
 	Instance string
+	// DigestFunction, when set, is casd's --digest-function (SHA1, ...):
+	// it keys its CAS by that hash instead of SHA-256.
+	DigestFunction string
 	// Token, when set, makes the adapter refuse every call without
 	// "authorization: Bearer TOKEN" (UNAUTHENTICATED), as an authenticating
 	// gateway in front of a shared cache does. Direct bypasses it.
@@ -86,6 +89,9 @@ func StartCasd(o CasdOptions) (*Casd, error) {
 	args := []string{"--bind=127.0.0.1:" + strconv.Itoa(c.port), "--log-level=info"}
 	if o.Execute {
 		args = append(args, "--buildbox-run=/usr/bin/buildbox-run-hosttools", "--jobs=2")
+	}
+	if o.DigestFunction != "" {
+		args = append(args, "--digest-function="+o.DigestFunction)
 	}
 	if o.Instance != "" {
 		// Without a remote, casd serves the instance names listed here
@@ -169,8 +175,12 @@ func (c *Casd) noteRead(b []byte) {
 	parts := strings.Split(req.ResourceName, "/")
 	for i := 0; i+1 < len(parts); i++ {
 		if parts[i] == "blobs" {
+			alg := "sha256:"
+			if len(parts[i+1]) == 40 {
+				alg = "sha1:" // casd started with --digest-function SHA1
+			}
 			c.mu.Lock()
-			c.blobReads["sha256:"+parts[i+1]]++
+			c.blobReads[alg+parts[i+1]]++
 			c.mu.Unlock()
 			return
 		}
@@ -191,7 +201,7 @@ func (c *Casd) HasBlob(digest string, size int64) (bool, error) {
 	}
 	res, err := repb.NewContentAddressableStorageClient(conn).FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{
 		InstanceName: c.inst,
-		BlobDigests:  []*repb.Digest{{Hash: strings.TrimPrefix(digest, "sha256:"), SizeBytes: size}},
+		BlobDigests:  []*repb.Digest{{Hash: digest[strings.Index(digest, ":")+1:], SizeBytes: size}},
 	})
 	if err != nil {
 		return false, err

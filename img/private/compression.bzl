@@ -15,8 +15,24 @@ COMPRESSION_ATTRS = {
     "_compress": attr.label(default = "//img/settings:compress"),
     "_compression_level": attr.label(default = "//img/settings:compression_level"),
     "_compression_jobs": attr.label(default = "//img/settings:compression_jobs"),
+    "_digest_function": attr.label(default = "//img/settings:digest_function"),
     "_estargz": attr.label(default = "//img/settings:estargz"),
 }
+
+def cas_digest_args(ctx):
+    """Returns img's --cas-digest-function flag for an action that writes layer metadata.
+
+    Args:
+        ctx: the rule context; its rule has COMPRESSION_ATTRS.
+
+    Returns:
+        A list of arguments, empty for Bazel's default sha256 (so those
+        actions' command lines, and cache keys, stay as they were).
+    """
+    function = ctx.attr._digest_function[BuildSettingInfo].value
+    if function == "sha256":
+        return []
+    return ["--cas-digest-function", function]
 
 _BEST_LEVEL = {"gzip": "9", "zstd": "4"}
 

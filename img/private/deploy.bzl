@@ -183,6 +183,7 @@ def deploy_attrs(verb, lazy, strategy_setting):
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
         "_remote_instance_name": attr.label(default = "//img/settings:remote_instance_name"),
         "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
+        "_digest_function": attr.label(default = "//img/settings:digest_function"),
     }, **STAMP_ATTRS)
 
 def remote_cache_fields(ctx):
@@ -191,7 +192,9 @@ def remote_cache_fields(ctx):
         "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
         "remote_instance_name": ctx.attr._remote_instance_name[BuildSettingInfo].value,
         "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
-    }
+    } | ({} if ctx.attr._digest_function[BuildSettingInfo].value == "sha256" else {
+        "cas_digest_function": ctx.attr._digest_function[BuildSettingInfo].value,
+    })
 
 def strategy(ctx):
     """The strategy attribute, with "auto" resolved through its setting."""

@@ -1,7 +1,7 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "check_estargz", "compression_args", "estargz_enabled")
+load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
 load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
@@ -205,6 +205,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     args.add("--blob", blob)
     args.add("--metadata", metadata)
     args.add_all(compress_flags)
+    args.add_all(cas_digest_args(ctx))
     for key, value in ctx.attr.annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     for name in ctx.attr.diff_id_annotations:

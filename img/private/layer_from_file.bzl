@@ -1,5 +1,6 @@
 """layer_from_file: any file as a layer blob, as it is (OCI artifacts)."""
 
+load(":compression.bzl", "cas_digest_args")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
@@ -21,6 +22,7 @@ def _layer_from_file_impl(ctx):
     for key, value in ctx.attr.annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     args.add("--metadata", metadata)
+    args.add_all(cas_digest_args(ctx))
 
     # Only the metadata is written: the blob is the file itself.
     ctx.actions.run(
@@ -45,6 +47,7 @@ layer_from_file = rule(
 Only its metadata is computed (digest, size); nothing is tarred or compressed.
 For a tar that should become a filesystem layer, use layer_from_tar.""",
     attrs = {
+        "_digest_function": attr.label(default = "//img/settings:digest_function"),
         "src": attr.label(doc = "The file.", allow_single_file = True, mandatory = True),
         "media_type": attr.string(
             doc = "The blob's media type, e.g. application/vnd.cncf.helm.chart.content.v1.tar+gzip.",

@@ -1,6 +1,6 @@
 """layer_from_tar: a layer from an existing tar (plain, gzip or zstd)."""
 
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
+load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "cas_digest_args", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
@@ -63,6 +63,7 @@ def tar_layer(
         blob = ctx.actions.declare_file(name + _EXTENSIONS[compress])
         args.add_all(flags)
     args.add("--blob", blob)
+    args.add_all(cas_digest_args(ctx))
     for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     ctx.actions.run(

@@ -73,20 +73,26 @@ func TestDecodeTruncated(t *testing.T) {
 }
 
 func TestParseBytestreamURI(t *testing.T) {
-	hash := strings.Repeat("ab", 32)
+	hash, sha1 := strings.Repeat("ab", 32), strings.Repeat("cd", 20)
 	for _, c := range []struct {
 		uri, instance string
 		size          int64
 		err           string
+		digest        string // "": sha256:<hash>
 	}{
-		{"bytestream://127.0.0.1:8980/blobs/" + hash + "/42", "", 42, ""},
-		{"bytestream://cache.example:443/ci/main/blobs/" + hash + "/7", "ci/main", 7, ""},
-		{"file:///home/u/.cache/bazel/x.img_push.json", "", 0, "--remote_cache or --remote_executor"},
-		{"bytestream://h/blobs/" + hash, "", 0, "is not bytestream://"},
-		{"bytestream://h/blobs/zz/7", "", 0, "not a sha256 hash"},
-		{"bytestream://h/blobs/" + hash + "/999999999999", "", 0, "size"},
-		{"http://h/blobs/" + hash + "/7", "", 0, "not a bytestream"},
+		{"bytestream://127.0.0.1:8980/blobs/" + hash + "/42", "", 42, "", ""},
+		{"bytestream://cache.example:443/ci/main/blobs/" + hash + "/7", "ci/main", 7, "", ""},
+		// --digest_function=SHA1
+		{"bytestream://127.0.0.1:8980/blobs/" + sha1 + "/42", "", 42, "", "sha1:" + sha1},
+		{"file:///home/u/.cache/bazel/x.img_push.json", "", 0, "--remote_cache or --remote_executor", ""},
+		{"bytestream://h/blobs/" + hash, "", 0, "is not bytestream://", ""},
+		{"bytestream://h/blobs/zz/7", "", 0, "not a sha256 or sha1 hash", ""},
+		{"bytestream://h/blobs/" + hash + "/999999999999", "", 0, "size", ""},
+		{"http://h/blobs/" + hash + "/7", "", 0, "not a bytestream", ""},
 	} {
+		if c.digest == "" {
+			c.digest = "sha256:" + hash
+		}
 		instance, digest, size, err := parseBytestreamURI(c.uri)
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
@@ -94,7 +100,7 @@ func TestParseBytestreamURI(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || instance != c.instance || size != c.size || digest != "sha256:"+hash {
+		if err != nil || instance != c.instance || size != c.size || digest != c.digest {
 			t.Errorf("%s: %q %q %d %v", c.uri, instance, digest, size, err)
 		}
 	}

@@ -323,10 +323,16 @@ func parseBytestreamURI(uri string) (instance, digest string, size int64, err er
 	if err != nil || size < 0 || size > maxRequestSize {
 		return "", "", 0, fmt.Errorf("%q: size %q is not a push request's", uri, sz)
 	}
-	if oci.CheckDigest("sha256:"+hash) != nil {
-		return "", "", 0, fmt.Errorf("%q: %q is not a sha256 hash", uri, hash)
+	// Bazel's digest function shows in the hash's length: 64 hex digits
+	// for SHA-256, 40 for SHA-1 (--digest_function=SHA1).
+	digest = "sha256:" + hash
+	if len(hash) == 40 {
+		digest = "sha1:" + hash
 	}
-	return strings.Join(parts[:len(parts)-3], "/"), "sha256:" + hash, size, nil
+	if oci.CheckCASDigest(digest) != nil {
+		return "", "", 0, fmt.Errorf("%q: %q is not a sha256 or sha1 hash", uri, hash)
+	}
+	return strings.Join(parts[:len(parts)-3], "/"), digest, size, nil
 }
 
 // logWriter turns a push's progress lines into log lines.

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // Store opens blobs by digest from one cache.
@@ -125,15 +127,16 @@ func Redact(endpoint string) string {
 	return endpoint
 }
 
-// parseDigest returns the hex of a "sha256:<hex>" digest.
+// parseDigest returns the hex of a remote cache key, sha256:<hex> or (for
+// a cache keyed by --digest_function=SHA1) sha1:<hex>.
 func parseDigest(digest string, size int64) (string, error) {
-	hex, ok := strings.CutPrefix(digest, "sha256:")
-	if !ok || len(hex) != 64 || strings.Trim(hex, "0123456789abcdef") != "" {
-		return "", fmt.Errorf("cas: invalid digest %q: want sha256:<64 lowercase hex>", digest)
+	if err := oci.CheckCASDigest(digest); err != nil {
+		return "", fmt.Errorf("cas: %w", err)
 	}
 	if size < 0 {
 		return "", fmt.Errorf("cas: invalid size %d for %s", size, digest)
 	}
+	_, hex, _ := strings.Cut(digest, ":")
 	return hex, nil
 }
 

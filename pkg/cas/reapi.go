@@ -154,7 +154,12 @@ func decodeDigest(b []byte) (Blob, error) {
 	err := fields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		switch {
 		case num == 1 && typ == protowire.BytesType:
+			// REAPI names no algorithm in a Digest: the hash's length
+			// tells SHA-1 (40 hex digits) from SHA-256.
 			d.Digest = "sha256:" + string(v)
+			if len(v) == 40 {
+				d.Digest = "sha1:" + string(v)
+			}
 		case num == 2 && typ == protowire.VarintType:
 			n, _ := protowire.ConsumeVarint(v)
 			d.Size = int64(n)
@@ -296,4 +301,57 @@ func (s *grpcStore) Write(ctx context.Context, digest string, size int64, r io.R
 		return fmt.Errorf("cas: write %s to %s: committed %d of %d bytes", digest, s.name, resp.GetCommittedSize(), size)
 	}
 	return nil
+}
+
+// CapabilitiesMethod is REAPI's Capabilities.GetCapabilities.
+const CapabilitiesMethod = "/build.bazel.remote.execution.v2.Capabilities/GetCapabilities"
+
+// digestFunctionNames are REAPI's DigestFunction.Value numbers.
+var digestFunctionNames = map[uint64]string{1: "sha256", 2: "sha1", 3: "md5", 5: "sha384", 6: "sha512", 9: "blake3"}
+
+// DigestFunctions asks the cache which digest functions it keys blobs by
+// (lowercase: sha256, sha1, ...), from its CacheCapabilities.
+func (s *grpcStore) DigestFunctions(ctx context.Context) ([]string, error) {
+	var req []byte
+	if s.instance != "" {
+		req = protowire.AppendTag(req, 1, protowire.BytesType)
+		req = protowire.AppendString(req, s.instance)
+	}
+	var resp []byte
+	if err := s.conn.Invoke(ctx, CapabilitiesMethod, &req, &resp, grpc.ForceCodec(RawCodec{})); err != nil {
+		return nil, fmt.Errorf("cas: GetCapabilities at %s: %w", s.name, err)
+	}
+	var out []string
+	add := func(n uint64) {
+		if name, ok := digestFunctionNames[n]; ok {
+			out = append(out, name)
+		} else {
+			out = append(out, fmt.Sprintf("digest function %d", n))
+		}
+	}
+	err := fields(resp, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		if num != 1 || typ != protowire.BytesType { // cache_capabilities
+			return nil
+		}
+		return fields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
+			if num != 1 { // digest_functions, packed or not
+				return nil
+			}
+			if typ == protowire.VarintType {
+				n, _ := protowire.ConsumeVarint(v)
+				add(n)
+				return nil
+			}
+			for len(v) > 0 {
+				n, l := protowire.ConsumeVarint(v)
+				if l < 0 {
+					return protowire.ParseError(l)
+				}
+				add(n)
+				v = v[l:]
+			}
+			return nil
+		})
+	})
+	return out, err
 }

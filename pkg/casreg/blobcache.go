@@ -2,11 +2,13 @@ package casreg
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -72,14 +74,17 @@ func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) 
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	fn := g.opts.CASDigestFunction
 	for _, b := range blobs {
-		if oci.CheckDigest(b.Digest) != nil || b.Size < 0 {
-			return nil, status.Errorf(codes.InvalidArgument, "blob %q with size %d", b.Digest, b.Size)
+		if !strings.HasPrefix(b.Digest, fn+":") || b.Size < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "blob %q with size %d: this registry's CAS is keyed by %s (its --digest-function)", b.Digest, b.Size, fn)
 		}
 		// Refused before the CAS is asked: nothing of the request is
 		// recorded when one blob of it contradicts what is known.
-		if known, ok := g.st.size(b.Digest); ok && known != b.Size {
-			return nil, status.Errorf(codes.InvalidArgument, "blob %s has %d bytes, not %d", b.Digest, known, b.Size)
+		if d, ok := g.casToOCI(b.Digest); ok {
+			if known, ok := g.st.size(d); ok && known != b.Size {
+				return nil, status.Errorf(codes.InvalidArgument, "blob %s has %d bytes, not %d", b.Digest, known, b.Size)
+			}
 		}
 	}
 	missing, err := g.blobs.Missing(ctx, blobs)
@@ -94,7 +99,14 @@ func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) 
 		if gone[b.Digest] {
 			continue
 		}
-		if err := g.st.setSize(b.Digest, b.Size, false, ""); err != nil {
+		d, ok := g.casToOCI(b.Digest)
+		if !ok {
+			if d, err = g.learnDigest(ctx, b); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := g.st.setSize(d, b.Size, false, b.Digest); err != nil {
 			var c *sizeConflict
 			if errors.As(err, &c) {
 				return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -104,6 +116,41 @@ func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) 
 		}
 	}
 	return cas.EncodeMissing(missing)
+}
+
+// casToOCI is the OCI digest a CAS key holds: itself for a sha256 CAS,
+// else what the registry learned.
+func (g *Registry) casToOCI(casDigest string) (string, bool) {
+	if g.opts.CASDigestFunction == oci.CASSHA256 {
+		return casDigest, true
+	}
+	return g.st.ociDigest(casDigest)
+}
+
+// learnDigest reads a blob the CAS keys by another function than sha256
+// and records its sha256: an image names it by that, and the CAS key alone
+// does not tell it. Once per blob; the bytes are checked against the key.
+func (g *Registry) learnDigest(ctx context.Context, b cas.Blob) (string, error) {
+	rc, err := g.blobs.Open(ctx, b.Digest, b.Size)
+	if err != nil {
+		return "", status.Errorf(codes.Unavailable, "reading %s from the CAS: %v", b.Digest, err)
+	}
+	defer rc.Close()
+	key, _ := oci.NewHash(b.Digest)
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(key, h), rc)
+	alg, _, _ := strings.Cut(b.Digest, ":")
+	if err != nil || n != b.Size || oci.DigestOf(alg, key) != b.Digest {
+		return "", status.Errorf(codes.InvalidArgument, "blob %s: the CAS holds other than %d bytes under it (%d read, %v)", b.Digest, b.Size, n, err)
+	}
+	d := oci.DigestOf("sha256", h)
+	if err := g.st.setSize(d, b.Size, true, b.Digest); err != nil {
+		return "", status.Error(codes.Internal, err.Error())
+	}
+	if err := g.st.setCASKey(b.Digest, d); err != nil {
+		return "", status.Error(codes.Internal, err.Error())
+	}
+	return d, nil
 }
 
 // Local keeps uploaded blobs in DIR and reads the rest from the CAS: the

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -68,6 +67,9 @@ type Options struct {
 	// IdleTimeout cuts a request body or blob response that has not moved
 	// MinProgress bytes for this long (0: DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// CASDigestFunction is the function the CAS keys blobs by: "sha256"
+	// (or "") or "sha1" (a cache for Bazel's --digest_function=SHA1).
+	CASDigestFunction string
 }
 
 // Defaults for Options: a blob as large as common registries take, a
@@ -100,6 +102,9 @@ func New(blobs Blobs, dir string, o Options) (*Registry, error) {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.CASDigestFunction, err = oci.CASDigestFunction(o.CASDigestFunction); err != nil {
+		return nil, err
 	}
 	g := &Registry{blobs: blobs, st: st, opts: o, log: o.Log, stop: make(chan struct{})}
 	go g.janitor()
@@ -617,10 +622,11 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 		return errf(http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN", "upload session gone: %v", err)
 	}
 	defer f.Close()
-	// The CAS keys blobs by sha256; a blob named by another digest is
-	// stored under its sha256 too, and the store maps one to the other.
+	// The CAS keys blobs by its digest function; a blob named by another
+	// digest is stored under that key, and the store maps one to the other.
 	alg, _, _ := strings.Cut(digest, ":")
-	h, casHash := hasherFor(digest), sha256.New()
+	casHash, _ := oci.NewHash(g.opts.CASDigestFunction + ":")
+	h := hasherFor(digest)
 	size, err := io.Copy(io.MultiWriter(h, casHash), f)
 	if err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
@@ -628,7 +634,7 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 	if got := sum(alg, h); got != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the uploaded %d bytes hash to %s, not %s", size, got, digest)
 	}
-	casDigest := sum("sha256", casHash)
+	casDigest := oci.DigestOf(g.opts.CASDigestFunction, casHash)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
@@ -637,6 +643,11 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 	}
 	if err := g.st.setSize(digest, size, true, casDigest); err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+	}
+	if casDigest != digest {
+		if err := g.st.setCASKey(casDigest, digest); err != nil {
+			return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
+		}
 	}
 	g.st.undeleteBlob(repo, digest)
 	g.BlobsUploaded.Add(1)

@@ -28,6 +28,8 @@ import (
 //	                         upload or a hash-checked read proved it; then
 //	                         " cas=DIGEST" when the CAS keeps it under another
 //	                         digest (a sha512 blob, under its sha256)
+//	DIR/caskeys/KEY          the OCI digest of a CAS key, when the CAS keys
+//	                         blobs by another function (sha1)
 //	DIR/repos/REPO/_manifests/KEY  the manifest's media type in REPO
 //	DIR/repos/REPO/_tags/TAG  the digest it names
 //	DIR/repos/REPO/_deleted/KEY    a blob deleted from REPO (the CAS keeps it)
@@ -45,7 +47,7 @@ func openStore(dir string) (*store, error) {
 	if err := os.RemoveAll(filepath.Join(dir, "uploads")); err != nil {
 		return nil, fmt.Errorf("registry data directory: %w", err)
 	}
-	for _, sub := range []string{"manifests", "sizes", "repos", "uploads"} {
+	for _, sub := range []string{"manifests", "sizes", "caskeys", "repos", "uploads"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("registry data directory: %w", err)
 		}
@@ -133,11 +135,26 @@ func (s *store) blob(digest string) (blobInfo, bool) {
 	for _, w := range f[1:] {
 		if w == "verified" {
 			b.verified = true
-		} else if d, ok := strings.CutPrefix(w, "cas="); ok && validDigest(d) == nil {
+		} else if d, ok := strings.CutPrefix(w, "cas="); ok && oci.CheckCASDigest(d) == nil {
 			b.cas = d
 		}
 	}
 	return b, true
+}
+
+// setCASKey records which OCI digest a CAS key holds, for a CAS keyed by
+// another function than the digest's.
+func (s *store) setCASKey(casDigest, digest string) error {
+	return writeFile(filepath.Join(s.dir, "caskeys", keyOf(casDigest)), []byte(digest))
+}
+
+// ociDigest is the OCI digest of a CAS key setCASKey recorded.
+func (s *store) ociDigest(casDigest string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "caskeys", keyOf(casDigest)))
+	if err != nil || validDigest(string(b)) != nil {
+		return "", false
+	}
+	return string(b), true
 }
 
 // deleteBlob hides a blob from repo; the CAS, and other repositories,

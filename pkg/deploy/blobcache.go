@@ -9,6 +9,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/cas"
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // announce tells the blob cache endpoint of a cas_registry (cmd/registry)
@@ -34,12 +35,32 @@ func (s *Spec) announce(ctx context.Context, img *image.Image, env Env) error {
 			blobs = append(blobs, cas.Blob{Digest: d, Size: n})
 		}
 	}
+	// The CAS's keys: with Bazel's --digest_function=SHA1 the registry
+	// (started with --digest-function sha1) maps each to its OCI digest.
+	fn, err := oci.CASDigestFunction(s.CASDigestFunction)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.Label, err)
+	}
 	for _, m := range img.Manifests {
-		add(m.ConfigDigest, int64(len(m.Config)))
+		config := m.ConfigDigest
+		if fn != oci.CASSHA256 {
+			config = oci.DigestWith(fn, m.Config)
+		}
+		add(config, int64(len(m.Config)))
 		for _, l := range m.Layers {
-			if !l.MediaType.IsNonDistributable() {
-				add(l.Digest, l.Size)
+			if l.MediaType.IsNonDistributable() {
+				continue
 			}
+			key := l.Digest
+			if fn != oci.CASSHA256 {
+				if l.Source != nil {
+					continue // a base image's layer: not in the CAS, uploaded by the push
+				}
+				if key = l.CASDigest; key == "" {
+					return fmt.Errorf("%s: layer %s: its metadata records no %s key for the remote cache: rebuild with --@rules_img//img/settings:digest_function=%s", s.Label, l.Digest, fn, fn)
+				}
+			}
+			add(key, l.Size)
 		}
 	}
 	missing, err := store.Missing(ctx, blobs)

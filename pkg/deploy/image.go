@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/rules-img/rules_img/pkg/cas"
@@ -96,11 +98,51 @@ func (s *Spec) manifest(ms ManifestSpec, src Sources) (image.Manifest, error) {
 			Digest:    md.Digest,
 			Size:      md.Size,
 			DiffID:    md.DiffID,
+			CASDigest: md.CASDigest,
 			Source:    md.Source,
 			Open:      s.opener(ls, md, src),
 		})
 	}
 	return m, nil
+}
+
+// casKey is the layer's key in the remote cache: its digest, or, when
+// Bazel hashes with another function, the key its metadata recorded.
+func (s *Spec) casKey(md oci.LayerMetadata) (string, error) {
+	fn, err := oci.CASDigestFunction(s.CASDigestFunction)
+	if err != nil {
+		return "", err
+	}
+	if fn == oci.CASSHA256 {
+		return md.Digest, nil
+	}
+	if !strings.HasPrefix(md.CASDigest, fn+":") {
+		return "", fmt.Errorf("its metadata records no %s key for the remote cache (--@rules_img//img/settings:digest_function=%s): rebuild it with that setting", fn, fn)
+	}
+	return md.CASDigest, nil
+}
+
+// checkDigestFunction explains a failed cache read that comes from a
+// digest function mismatch: Bazel's --digest_function and the
+// digest_function setting must agree, and the cache says which it keys by.
+func (s *Spec) checkDigestFunction(ctx context.Context, cache cas.Store) error {
+	c, ok := cache.(interface {
+		DigestFunctions(context.Context) ([]string, error)
+	})
+	if !ok {
+		return nil
+	}
+	fns, err := c.DigestFunctions(ctx)
+	if err != nil || len(fns) == 0 {
+		return nil
+	}
+	want, _ := oci.CASDigestFunction(s.CASDigestFunction)
+	if slices.Contains(fns, want) {
+		return nil
+	}
+	return fmt.Errorf("the remote cache %s keys blobs by %s, and the image's layers were described for %s: "+
+		"a build with Bazel's --digest_function=%s needs --@rules_img//img/settings:digest_function=%s too (put both in .bazelrc)",
+		cache, strings.Join(fns, ", "), want, strings.ToUpper(fns[0]), fns[0])
 }
 
 func (s *Spec) missing(what string, err error) error {
@@ -125,7 +167,11 @@ func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Ope
 		}
 		var cacheErr error
 		if src.Cache != nil {
-			r, err := src.Cache.Open(ctx, md.Digest, md.Size)
+			key, err := s.casKey(md)
+			if err != nil {
+				return nil, fmt.Errorf("%s (%s): %w", name, ls.Metadata, err)
+			}
+			r, err := src.Cache.Open(ctx, key, md.Size)
 			if err == nil {
 				return image.Verify(r, md.Digest, md.Size, name+" (from "+src.Cache.String()+")"), nil
 			}
@@ -139,6 +185,11 @@ func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Ope
 				return nil, fmt.Errorf("%s of base image %s/%s: %w", name, md.Source.Registry, md.Source.Repository, err)
 			}
 			return image.Verify(r, md.Digest, md.Size, name), nil
+		}
+		if cacheErr != nil {
+			if err := s.checkDigestFunction(ctx, src.Cache); err != nil {
+				return nil, fmt.Errorf("%s (%s): %w", name, ls.Metadata, err)
+			}
 		}
 		switch {
 		case errors.Is(cacheErr, cas.ErrNotFound):

@@ -46,6 +46,9 @@ type Spec struct {
 	RemoteCache      string `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
 	RemoteInstance   string `json:"remote_instance_name,omitempty"` // its REAPI instance name
 	CredentialHelper string `json:"credential_helper,omitempty"`    // Bazel credential helper for that cache
+	// CASDigestFunction is Bazel's --digest_function when not sha256 ("sha1"):
+	// the cache keys blobs by it (layer metadata records each key).
+	CASDigestFunction string `json:"cas_digest_function,omitempty"`
 
 	// Load.
 	Daemon string `json:"daemon,omitempty"` // auto, docker, containerd, podman, tar

@@ -6,10 +6,10 @@ package image
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 
 	"github.com/rules-img/rules_img/pkg/oci"
 )
@@ -29,6 +29,9 @@ type Layer struct {
 	Digest    string // sha256 of the blob
 	Size      int64
 	DiffID    string
+	// CASDigest is its key in the Bazel remote cache, when not Digest
+	// (a cache keyed by --digest_function=SHA1).
+	CASDigest string
 	// Source is set for base-image layers: a repository that holds the
 	// blob, so a push to the same registry can mount it instead of
 	// uploading.
@@ -72,7 +75,11 @@ func (i *Image) RootDigest() string {
 // Verify wraps r so that reading it to EOF fails unless exactly size bytes
 // with the given sha256 digest came through. name is used in the error.
 func Verify(r io.ReadCloser, digest string, size int64, name string) io.ReadCloser {
-	return &verifier{r: r, h: sha256.New(), digest: digest, size: size, name: name}
+	h, err := oci.NewHash(digest)
+	if err != nil {
+		h = sha256.New() // the digest cannot match: reading fails with both
+	}
+	return &verifier{r: r, h: h, digest: digest, size: size, name: name}
 }
 
 // ChangedOutput is what to do when a registry or daemon finds that a build
@@ -121,7 +128,8 @@ func (v *verifier) Read(p []byte) (int, error) {
 		if v.h == nil {
 			return n, err
 		}
-		if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); got != v.digest {
+		alg, _, _ := strings.Cut(v.digest, ":")
+		if got := oci.DigestOf(alg, v.h); got != v.digest {
 			return n, fmt.Errorf("%s: blob %s arrived with digest %s; the source holds different bytes", v.name, v.digest, got)
 		}
 	}

@@ -23,10 +23,14 @@ const (
 // LayerMetadata is what a layer action writes beside its blob. Everything
 // downstream of a layer (manifest, push, load specs) reads this, never the blob.
 type LayerMetadata struct {
-	MediaType   MediaType         `json:"mediaType"`
-	Digest      string            `json:"digest"` // sha256 of the blob as stored
-	Size        int64             `json:"size"`   // bytes of the blob as stored
-	DiffID      string            `json:"diffID"` // sha256 of the uncompressed tar
+	MediaType MediaType `json:"mediaType"`
+	Digest    string    `json:"digest"` // sha256 of the blob as stored
+	Size      int64     `json:"size"`   // bytes of the blob as stored
+	DiffID    string    `json:"diffID"` // sha256 of the uncompressed tar
+	// CASDigest is the blob's key in Bazel's remote cache when Bazel hashes
+	// with another function than SHA-256 (--digest_function=SHA1:
+	// "sha1:<hex>"); empty, the key is Digest.
+	CASDigest   string            `json:"casDigest,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	// Source is set for layers of a pulled base image: where to fetch the
 	// blob when bytes are needed and it was not downloaded.
