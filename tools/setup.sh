@@ -14,8 +14,9 @@ GAZELLE_VERSION=v0.43.0
 GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
 BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
-# gcc: cgo for `go test -race` and the C++ recipe's cc_binary.
-TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc)
+# gcc: cgo for `go test -race` and the C++ recipe's cc_binary; strace:
+# the registry's durable writes (e2e/casreg_durable_test.go).
+TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc strace)
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
 # rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which

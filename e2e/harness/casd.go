@@ -34,16 +34,19 @@ import (
 // Bazel 7 only speaks 2.0, so the adapter lowers low_api_version in
 // GetCapabilities. Everything else is casd's own answer.
 type Casd struct {
-	top   string
-	proc  *daemon
-	lis   net.Listener
-	srv   *grpc.Server
-	conn  *grpc.ClientConn
-	port  int
-	inst  string
-	token string
-	reads atomic.Int64 // ByteStream.Read response bytes through the adapter
-	calls sync.Map     // method -> *atomic.Int64
+	top    string
+	proc   *daemon
+	lis    net.Listener
+	srv    *grpc.Server
+	conn   *grpc.ClientConn
+	port   int
+	inst   string
+	token  string
+	bin    string
+	args   []string
+	starts int
+	reads  atomic.Int64 // ByteStream.Read response bytes through the adapter
+	calls  sync.Map     // method -> *atomic.Int64
 
 	unauthenticated atomic.Int64 // calls refused for want of the token
 
@@ -99,6 +102,7 @@ func StartCasd(o CasdOptions) (*Casd, error) {
 		args = append(args, "--local-server-instance="+o.Instance)
 	}
 	args = append(args, filepath.Join(top, "cache"))
+	c.bin, c.args = bin, args
 	if c.proc, err = startDaemon(exec.Command(bin, args...), top, "casd.log"); err != nil {
 		return fail(err)
 	}
@@ -207,6 +211,18 @@ func (c *Casd) HasBlob(digest string, size int64) (bool, error) {
 		return false, err
 	}
 	return len(res.MissingBlobDigests) == 0, nil
+}
+
+// Restart stops casd (SIGTERM) and starts it again on the same port with
+// the same cache directory; the adapter reconnects by itself.
+func (c *Casd) Restart() error {
+	c.proc.stop()
+	c.starts++
+	var err error
+	if c.proc, err = startDaemon(exec.Command(c.bin, c.args...), c.top, fmt.Sprintf("casd-%d.log", c.starts)); err != nil {
+		return err
+	}
+	return c.proc.waitListening(c.backend(), "buildbox-casd")
 }
 
 // Unauthenticated counts the calls refused for want of Token.

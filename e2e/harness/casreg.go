@@ -83,6 +83,9 @@ func (r *CASRegistry) Log() string {
 	return string(out)
 }
 
+// PID is the registry process's, for /proc/PID/status.
+func (r *CASRegistry) PID() int { return r.proc.cmd.Process.Pid }
+
 // DataDir is the registry's --data-dir.
 func (r *CASRegistry) DataDir() string { return filepath.Join(r.top, "data") }
 
