@@ -101,7 +101,7 @@ func (g *Registry) findMissing(ctx context.Context, req []byte) ([]byte, error) 
 		}
 		d, ok := g.casToOCI(b.Digest)
 		if !ok {
-			if d, err = g.learnDigest(ctx, b); err != nil {
+			if err := g.learnDigest(ctx, b); err != nil {
 				return nil, err
 			}
 			continue
@@ -130,10 +130,10 @@ func (g *Registry) casToOCI(casDigest string) (string, bool) {
 // learnDigest reads a blob the CAS keys by another function than sha256
 // and records its sha256: an image names it by that, and the CAS key alone
 // does not tell it. Once per blob; the bytes are checked against the key.
-func (g *Registry) learnDigest(ctx context.Context, b cas.Blob) (string, error) {
+func (g *Registry) learnDigest(ctx context.Context, b cas.Blob) error {
 	rc, err := g.blobs.Open(ctx, b.Digest, b.Size)
 	if err != nil {
-		return "", status.Errorf(codes.Unavailable, "reading %s from the CAS: %v", b.Digest, err)
+		return status.Errorf(codes.Unavailable, "reading %s from the CAS: %v", b.Digest, err)
 	}
 	defer rc.Close()
 	key, _ := oci.NewHash(b.Digest)
@@ -141,16 +141,18 @@ func (g *Registry) learnDigest(ctx context.Context, b cas.Blob) (string, error) 
 	n, err := io.Copy(io.MultiWriter(key, h), rc)
 	alg, _, _ := strings.Cut(b.Digest, ":")
 	if err != nil || n != b.Size || oci.DigestOf(alg, key) != b.Digest {
-		return "", status.Errorf(codes.InvalidArgument, "blob %s: the CAS holds other than %d bytes under it (%d read, %v)", b.Digest, b.Size, n, err)
+		return status.Errorf(codes.InvalidArgument, "blob %s: the CAS holds other than %d bytes under it (%d read, %v)", b.Digest, b.Size, n, err)
 	}
 	d := oci.DigestOf("sha256", h)
-	if err := g.st.setSize(d, b.Size, true, b.Digest); err != nil {
-		return "", status.Error(codes.Internal, err.Error())
+	err = g.st.setSize(d, b.Size, true, b.Digest)
+	if err == nil {
+		err = g.st.setCASKey(b.Digest, d)
 	}
-	if err := g.st.setCASKey(b.Digest, d); err != nil {
-		return "", status.Error(codes.Internal, err.Error())
+	if err != nil {
+		g.log.Printf("FindMissingBlobs: recording %s: %v", b.Digest, err)
+		return status.Error(codes.Internal, "recording a blob failed; the registry's log has the detail")
 	}
-	return d, nil
+	return nil
 }
 
 // Local keeps uploaded blobs in DIR and reads the rest from the CAS: the
