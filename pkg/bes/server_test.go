@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	build "google.golang.org/genproto/googleapis/devtools/build/v1"
 	"google.golang.org/grpc"
@@ -196,5 +197,27 @@ func TestStoresAreBounded(t *testing.T) {
 	}
 	if s.Len() != 4 || opened != 101 || closed != 97 {
 		t.Errorf("kept %d, opened %d, closed %d; want 4, 101, 97", s.Len(), opened, closed)
+	}
+}
+
+// blockingStore never answers until the push's context ends.
+type blockingStore struct{ cas.Store }
+
+func (blockingStore) Open(ctx context.Context, _ string, _ int64) (io.ReadCloser, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (blockingStore) String() string { return "a cache that never answers" }
+
+func TestPushesHaveADeadline(t *testing.T) {
+	logs := &syncBuffer{}
+	c := startBackend(t, &Backend{Log: log.New(logs, "", 0), PushTimeout: 200 * time.Millisecond,
+		Store: func(string) (cas.Store, error) { return blockingStore{}, nil }})
+	// The store answers only when the push's context ends: the stream can
+	// end only through the deadline.
+	_, err := run(t, c, started("u"), pushSet("1"), completed("//app:push", "1"))
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "//app:push") || !strings.Contains(err.Error(), "--push-timeout") {
+		t.Fatalf("stream ended with %v, want the push failed naming its target and the timeout", err)
 	}
 }
