@@ -15,7 +15,18 @@ step() {
 	local name=$1 start=$SECONDS
 	shift
 	printf '\n=== %s\n' "$name"
-	if "$@"; then
+	# In a subshell of its own, outside any if or ||: there set -e holds, so
+	# a failing command inside a step fails it (inside an if, bash ignores
+	# set -e, and a gofmt parse error once passed the format step).
+	local rc=0
+	set +e
+	(
+		set -e
+		"$@"
+	)
+	rc=$?
+	set -e
+	if [ "$rc" = 0 ]; then
 		timings+=("$(printf '%-22s ok   %4ds' "$name" $((SECONDS - start)))")
 	else
 		timings+=("$(printf '%-22s FAIL %4ds' "$name" $((SECONDS - start)))")
@@ -24,7 +35,7 @@ step() {
 }
 
 # Tracked and new (not ignored) files, so a fresh clone and a work tree agree.
-files() { git ls-files --cached --others --exclude-standard -- "$@" | while read -r f; do [ -f "$f" ] && echo "$f"; done; }
+files() { git ls-files --cached --others --exclude-standard -- "$@" | while read -r f; do if [ -f "$f" ]; then echo "$f"; fi; done; }
 
 check_gofmt() {
 	local bad
@@ -85,7 +96,7 @@ e2e_disk() {
 			chmod -R u+w "$d" 2>/dev/null || true
 			rm -rf "$d"
 		done
-	free=$(df -P -BG /var/tmp "$user_root" 2>/dev/null | awk 'NR>1 {gsub("G","",$4); if (min == "" || $4 < min) min = $4} END {print min}')
+	free=$( (df -P -BG /var/tmp "$user_root" 2>/dev/null || true) | awk 'NR>1 {gsub("G","",$4); if (min == "" || $4 < min) min = $4} END {print min}')
 	if [ "${free:-0}" -lt "$E2E_MIN_FREE_GB" ]; then
 		echo "e2e needs ${E2E_MIN_FREE_GB} GiB free in /var/tmp and $user_root; ${free:-0} GiB are."
 		echo "The largest Bazel output bases (remove those of workspaces you no longer use with 'bazel clean --expunge' there):"

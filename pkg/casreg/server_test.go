@@ -249,9 +249,25 @@ func TestConcurrentPushesOfOneImage(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	want, _ := img.Digest()
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("push %d: %v", i, err)
+			continue
+		}
+		// Each repository serves the whole image: its digest, and every
+		// blob hashed on the way (validate reads them all).
+		ref, _ := name.ParseReference(fmt.Sprintf("%s/svc%d/app:v1", host, i), name.Insecure)
+		got, err := remote.Image(ref)
+		if err != nil {
+			t.Errorf("pull %d: %v", i, err)
+			continue
+		}
+		if d, _ := got.Digest(); d != want {
+			t.Errorf("svc%d/app:v1 is %s, pushed %s", i, d, want)
+		}
+		if err := validate.Image(got); err != nil {
+			t.Errorf("svc%d/app:v1: %v", i, err)
 		}
 	}
 }
