@@ -5,8 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -90,7 +88,7 @@ func TestCASRegistryUnderAttack(t *testing.T) {
 	cfgSize := int64(len(must(img.RawConfigFile())))
 	// A blob Bazel put in the cache that no one has pushed here yet.
 	orphan := bytes.Repeat([]byte("bazel output "), 1000)
-	orphanDigest := digestOf(orphan)
+	orphanDigest := sha(orphan)
 	direct, err := cas.OpenREAPI("grpc://"+casd.Direct(), cas.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +123,12 @@ func TestCASRegistryUnderAttack(t *testing.T) {
 		// size that contradicts the layer's bytes is refused.
 		noToken, _ := cas.OpenREAPI(reg.BlobCache(), cas.Options{})
 		_, err := noToken.Missing(context.Background(), []cas.Blob{{Digest: ld.String(), Size: lsize + 4096}})
-		if status.Code(errorsCause(err)) != codes.Unauthenticated || !strings.Contains(err.Error(), "IMG_BLOB_CACHE_TOKEN_FILE") {
+		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "IMG_BLOB_CACHE_TOKEN_FILE") {
 			t.Errorf("FindMissingBlobs without the token: %v", err)
 		}
 		withToken, _ := cas.OpenREAPI(reg.BlobCache(), cas.Options{Headers: map[string]string{"authorization": "Bearer " + blobcacheToken}})
 		_, err = withToken.Missing(context.Background(), []cas.Blob{{Digest: ld.String(), Size: lsize + 4096}})
-		if status.Code(errorsCause(err)) != codes.InvalidArgument {
+		if status.Code(err) != codes.InvalidArgument {
 			t.Errorf("FindMissingBlobs with a wrong size: %v", err)
 		}
 		if err := harness.VerifyImage(reg.Addr() + "/" + victim); err != nil {
@@ -240,7 +238,7 @@ func TestCASRegistryUnderAttack(t *testing.T) {
 			t.Errorf("the first request got %d", code)
 		}
 		data := []byte("0123456789ABCDEFGHIJ")
-		if code, body := c.do("PUT", id+"?digest="+digestOf(data), "", ""); code != http.StatusCreated {
+		if code, body := c.do("PUT", id+"?digest="+sha(data), "", ""); code != http.StatusCreated {
 			t.Errorf("finishing the upload: %d %s", code, body)
 		}
 	})
@@ -303,7 +301,7 @@ func TestCASRegistryUnderAttack(t *testing.T) {
 		pr, pw := io.Pipe()
 		got := make(chan string, 1)
 		go func() {
-			req, _ := http.NewRequest("PUT", c.base+id+"?digest="+digestOf(data), pr)
+			req, _ := http.NewRequest("PUT", c.base+id+"?digest="+sha(data), pr)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				got <- err.Error()
@@ -332,7 +330,7 @@ func TestCASRegistryUnderAttack(t *testing.T) {
 		if err := reg.Restart(); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := c.do("HEAD", "/v2/e2e/drain/blobs/"+digestOf(data), "", ""); code != http.StatusOK {
+		if code, _ := c.do("HEAD", "/v2/e2e/drain/blobs/"+sha(data), "", ""); code != http.StatusOK {
 			t.Errorf("the drained upload is not there after a restart: %d", code)
 		}
 	})
@@ -445,11 +443,6 @@ func countDirs(t *testing.T, root string) int {
 	return n
 }
 
-func digestOf(b []byte) string {
-	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
-}
-
 func writeExecutable(t *testing.T, path, script string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
@@ -462,19 +455,4 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-// errorsCause unwraps to the gRPC status error inside err.
-func errorsCause(err error) error {
-	for e := err; e != nil; {
-		if _, ok := status.FromError(e); ok {
-			return e
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			break
-		}
-		e = u.Unwrap()
-	}
-	return err
 }

@@ -241,7 +241,7 @@ func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
 }
 
 func checkDigest(d string) *apiError {
-	if err := validDigest(d); err != nil {
+	if err := oci.CheckRegistryDigest(d); err != nil {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "%v", err)
 	}
 	return nil
@@ -316,11 +316,11 @@ func (g *Registry) blob(w http.ResponseWriter, r *http.Request, repo, digest str
 		return nil
 	}
 	blobHeaders(w, digest, size)
-	h := hasherFor(digest)
+	h, _ := oci.NewHash(digest)
 	n, err := io.Copy(io.MultiWriter(out, h), rc)
 	g.BlobBytesServed.Add(n)
 	alg, _, _ := strings.Cut(digest, ":")
-	if err == nil && (n != size || sum(alg, h) != digest) {
+	if err == nil && (n != size || oci.DigestOf(alg, h) != digest) {
 		err = fmt.Errorf("the CAS returned %d bytes that hash to something else", n)
 	}
 	if err == nil && !info.verified {
@@ -626,12 +626,12 @@ func (g *Registry) finish(w http.ResponseWriter, r *http.Request, repo, id, dige
 	// digest is stored under that key, and the store maps one to the other.
 	alg, _, _ := strings.Cut(digest, ":")
 	casHash, _ := oci.NewHash(g.opts.CASDigestFunction + ":")
-	h := hasherFor(digest)
+	h, _ := oci.NewHash(digest)
 	size, err := io.Copy(io.MultiWriter(h, casHash), f)
 	if err != nil {
 		return errf(http.StatusInternalServerError, "UNKNOWN", "%v", err)
 	}
-	if got := sum(alg, h); got != digest {
+	if got := oci.DigestOf(alg, h); got != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the uploaded %d bytes hash to %s, not %s", size, got, digest)
 	}
 	casDigest := oci.DigestOf(g.opts.CASDigestFunction, casHash)
@@ -770,7 +770,8 @@ func (g *Registry) putManifest(w http.ResponseWriter, r *http.Request, repo, ref
 	}
 	digest := oci.Digest(raw)
 	if byDigest {
-		digest = digestAs(ref, raw)
+		alg, _, _ := strings.Cut(ref, ":")
+		digest = oci.DigestWith(alg, raw)
 	}
 	if byDigest && ref != digest {
 		return errf(http.StatusBadRequest, "DIGEST_INVALID", "the manifest hashes to %s, not %s", digest, ref)
@@ -859,7 +860,7 @@ func manifestType(contentType string, doc oci.Document) (oci.MediaType, *apiErro
 // the size the index gives: a client reading the index there must find them.
 func (g *Registry) checkChildren(repo string, children []oci.Descriptor) *apiError {
 	for _, d := range children {
-		if validDigest(d.Digest) != nil || g.st.resolve(repo, d.Digest) == "" {
+		if oci.CheckRegistryDigest(d.Digest) != nil || g.st.resolve(repo, d.Digest) == "" {
 			return errf(http.StatusBadRequest, "MANIFEST_BLOB_UNKNOWN", "the index names manifest %q, which is not in %s: push the platforms' manifests to this repository first", d.Digest, repo)
 		}
 		raw, _, err := g.st.manifest(repo, d.Digest)
@@ -883,7 +884,7 @@ func (g *Registry) checkBlobs(ctx context.Context, repo string, doc oci.Document
 		if d.MediaType.IsNonDistributable() {
 			continue
 		}
-		if validDigest(d.Digest) != nil || d.Size < 0 {
+		if oci.CheckRegistryDigest(d.Digest) != nil || d.Size < 0 {
 			return errf(http.StatusBadRequest, "MANIFEST_INVALID", "descriptor %q with size %d", d.Digest, d.Size)
 		}
 		info, ok := g.st.blob(d.Digest)

@@ -151,7 +151,7 @@ func (s *store) setCASKey(casDigest, digest string) error {
 // ociDigest is the OCI digest of a CAS key setCASKey recorded.
 func (s *store) ociDigest(casDigest string) (string, bool) {
 	b, err := os.ReadFile(filepath.Join(s.dir, "caskeys", keyOf(casDigest)))
-	if err != nil || validDigest(string(b)) != nil {
+	if err != nil || oci.CheckRegistryDigest(string(b)) != nil {
 		return "", false
 	}
 	return string(b), true
@@ -287,9 +287,9 @@ func exists(path string) bool {
 // resolve turns a tag or digest of repo into a digest; "" when unknown.
 func (s *store) resolve(repo, ref string) string {
 	rdir := s.repoDir(repo)
-	if validDigest(ref) != nil {
+	if oci.CheckRegistryDigest(ref) != nil {
 		b, err := os.ReadFile(filepath.Join(rdir, "_tags", ref))
-		if err != nil || validDigest(string(b)) != nil {
+		if err != nil || oci.CheckRegistryDigest(string(b)) != nil {
 			return ""
 		}
 		return string(b)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 )
 
@@ -64,10 +65,26 @@ func DigestWith(alg string, b []byte) string {
 // CheckCASDigest accepts a remote cache's key: sha256:<64 hex> or
 // sha1:<40 hex>, lowercase.
 func CheckCASDigest(d string) error {
+	if checkDigestOf(d, "sha256", "sha1") != nil {
+		return fmt.Errorf("digest %q is not a remote cache key (sha256:<64 lowercase hex> or sha1:<40 lowercase hex>)", d)
+	}
+	return nil
+}
+
+// CheckRegistryDigest accepts the digests the distribution spec names:
+// sha256:<64 hex> or sha512:<128 hex>, lowercase.
+func CheckRegistryDigest(d string) error {
+	if checkDigestOf(d, "sha256", "sha512") != nil {
+		return fmt.Errorf("digest %q: want sha256:<64 lowercase hex digits> or sha512:<128 lowercase hex digits>", d)
+	}
+	return nil
+}
+
+func checkDigestOf(d string, algs ...string) error {
 	alg, h, _ := strings.Cut(d, ":")
 	a, ok := digestAlgorithms[alg]
-	if !ok || alg == "sha512" || len(h) != a.hexLen || strings.Trim(h, "0123456789abcdef") != "" {
-		return fmt.Errorf("digest %q is not a remote cache key (sha256:<64 lowercase hex> or sha1:<40 lowercase hex>)", d)
+	if !ok || !slices.Contains(algs, alg) || len(h) != a.hexLen || strings.Trim(h, "0123456789abcdef") != "" {
+		return fmt.Errorf("digest %q", d)
 	}
 	return nil
 }
