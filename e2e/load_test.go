@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,16 +195,41 @@ func TestLoadTarDaemon(t *testing.T) {
 	if _, err := bazelRun(t, ws, "//deploy:load", nil, "--daemon", "tar", "--output", out); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(out); err != nil || st.Size() == 0 {
-		t.Fatalf("tarball: %v", err)
+	// The tarball is what `docker load` reads: skopeo finds the image under
+	// its tag, and containerd imports it and runs it.
+	raw, err := harness.Skopeo("inspect", "--raw", "docker-archive:"+out+":"+helloRef)
+	if err != nil {
+		t.Fatalf("skopeo reads the tarball: %v\n%s", err, raw)
 	}
-	// A relative --output is relative to where bazel ran, not the runfiles.
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
+	}
+	if err := json.Unmarshal(raw, &m); err != nil || m.Config.Digest == "" || len(m.Layers) == 0 {
+		t.Fatalf("skopeo's manifest of the tarball: %v\n%s", err, raw)
+	}
+	ctrd, err := harness.StartContainerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ctrd.Stop)
+	if got, err := ctrd.Ctr("images", "import", out); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, got)
+	}
+	got, err := ctrd.Run(helloRef, "tar-run")
+	if err != nil || !strings.Contains(got, "hello, rules_img from linux/amd64 args=one") {
+		t.Fatalf("run the imported image: %v %q", err, got)
+	}
+	// A relative --output is relative to where bazel ran, not the runfiles;
+	// the same image gives the same bytes.
 	rel := filepath.Join(ws.Workspace, "e2e-load-tar-daemon.tar")
 	defer os.Remove(rel)
 	if _, err := bazelRun(t, ws, "//deploy:load", nil, "--daemon", "tar", "--output", filepath.Base(rel)); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := os.Stat(rel); err != nil || st.Size() == 0 {
-		t.Fatalf("relative --output: %v", err)
+	a, errA := os.ReadFile(out)
+	b, errB := os.ReadFile(rel)
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatalf("relative --output: %v %v; %d bytes, want the %d of the first tarball", errA, errB, len(b), len(a))
 	}
 }

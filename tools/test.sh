@@ -46,7 +46,7 @@ check_gofmt() {
 	return 1
 }
 
-check_govet() { go vet ./... && go vet -tags e2e ./e2e/...; }
+check_govet() { go vet ./... && go vet -tags bazel ./img/... && go vet -tags e2e ./e2e/...; }
 
 check_buildifier() {
 	files '*.bzl' '*.bazel' '*BUILD' 'MODULE.bazel' | xargs -r buildifier -mode=check -lint=warn -v=false || {

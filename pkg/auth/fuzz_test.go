@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/rules-img/rules_img/pkg/internal/leaktest"
 )
 
 // FuzzDockerConfig: a user's config.json, read before any network traffic.
@@ -21,10 +23,12 @@ func FuzzDockerConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := filepath.Join(t.TempDir(), "config.json")
 		os.WriteFile(p, b, 0o644)
+		// Every credential the fuzzer wrote, not only the seeded one.
+		secrets := append(leaktest.Secrets(b, "auth", "password", "identitytoken", "registrytoken"), "s3cr3t")
 		k, err := New(Options{DockerConfig: p})
 		if err != nil {
-			if strings.Contains(err.Error(), "s3cr3t") {
-				t.Fatalf("error quotes the config: %v", err)
+			if s := leaktest.Quoted(err.Error(), secrets); s != "" {
+				t.Fatalf("error quotes the config's %q: %v", s, err)
 			}
 			return
 		}
@@ -35,7 +39,7 @@ func FuzzDockerConfig(f *testing.F) {
 			if k.config.CredsStore != "" || len(k.config.CredHelpers) > 0 {
 				return
 			}
-			if _, err := k.Resolve(reg); err != nil && strings.Contains(err.Error(), "s3cr3t") {
+			if _, err := k.Resolve(reg); err != nil && leaktest.Quoted(err.Error(), secrets) != "" {
 				t.Fatalf("error quotes the config: %v", err)
 			}
 		}
@@ -66,6 +70,9 @@ func FuzzHelperAnswer(f *testing.F) {
 			q := strings.ToLower(quoted)
 			if strings.Contains(msg, "s3cr3t") && (strings.Contains(q, "secret") || strings.Contains(q, "{")) {
 				t.Fatalf("error quotes what may be a secret: %q", msg)
+			}
+			if s := leaktest.Quoted(msg, leaktest.Secrets(stdout, "secret")); s != "" {
+				t.Fatalf("error quotes the helper's secret %q: %q", s, msg)
 			}
 			if strings.ContainsAny(msg, "\n\x1b") {
 				t.Fatalf("error is not one printable line: %q", msg)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -24,8 +25,26 @@ func FuzzReadSpec(f *testing.F) {
 		p := filepath.Join(root, "spec.json")
 		os.WriteFile(p, b, 0o644)
 		s, err := ReadSpec(p, root)
-		if err == nil && len(s.Image.Manifests) == 0 {
+		if err != nil {
+			return
+		}
+		if len(s.Image.Manifests) == 0 {
 			t.Fatal("accepted a spec without manifests")
+		}
+		if s.Operation != "push" && s.Operation != "load" && s.Operation != "tarball" {
+			t.Fatalf("accepted operation %q", s.Operation)
+		}
+		// A tag file's comments and blank lines never become tags, and a
+		// destination file is one registry/repository pair.
+		if s.TagFile == "tags.txt" {
+			for _, tag := range s.Tags[len(s.Tags)-2:] {
+				if tag != "a" && tag != "b" {
+					t.Fatalf("tags from tags.txt: %q", s.Tags)
+				}
+			}
+		}
+		if s.DestinationFile != "" && (s.Registry == "" || s.Repository == "" || strings.ContainsAny(s.Registry+s.Repository, " \t\n")) {
+			t.Fatalf("destination %q %q", s.Registry, s.Repository)
 		}
 	})
 }

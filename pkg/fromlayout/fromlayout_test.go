@@ -12,7 +12,7 @@ import (
 
 type testLayout struct {
 	dir string
-	t   *testing.T
+	t   testing.TB
 }
 
 func (l testLayout) blob(b []byte, mediaType oci.MediaType) oci.Descriptor {
@@ -46,7 +46,7 @@ func (l testLayout) image(arch, content string) oci.Descriptor {
 	return m
 }
 
-func newLayout(t *testing.T) testLayout { return testLayout{dir: t.TempDir(), t: t} }
+func newLayout(t testing.TB) testLayout { return testLayout{dir: t.TempDir(), t: t} }
 
 func (l testLayout) finish(top ...oci.Descriptor) {
 	if err := os.WriteFile(filepath.Join(l.dir, "oci-layout"), []byte(`{"imageLayoutVersion": "1.0.0"}`), 0o644); err != nil {
@@ -189,6 +189,10 @@ func TestErrorsLeaveNothing(t *testing.T) {
 func FuzzLayoutIndex(f *testing.F) {
 	f.Add([]byte(`{"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:00", "size": 2}]}`))
 	f.Add([]byte(`{"manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:../../x", "size": -1}]}`))
+	// The fixture's own index, so the fuzzer starts from one that lists.
+	m := newLayout(f).image("amd64", "f")
+	good, _ := json.Marshal(oci.Index{SchemaVersion: 2, Manifests: []oci.Descriptor{m}})
+	f.Add(good)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l := newLayout(t)
 		l.image("amd64", "f")
@@ -196,6 +200,26 @@ func FuzzLayoutIndex(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(l.dir, "index.json"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		List(l.dir)
+		stored, err := List(l.dir)
+		if err != nil {
+			return
+		}
+		// What a listing names is a file under blobs/, and a config whose
+		// bytes were checked against its digest, whatever index.json says.
+		blobs := filepath.Join(l.dir, "blobs") + string(filepath.Separator)
+		for _, s := range stored {
+			b, err := os.ReadFile(s.Config)
+			if err != nil || !strings.HasPrefix(s.Config, blobs) {
+				t.Fatalf("config %s: %v", s.Config, err)
+			}
+			if got := oci.Digest(b); filepath.Base(s.Config) != strings.TrimPrefix(got, "sha256:") {
+				t.Fatalf("config %s holds %s", s.Config, got)
+			}
+			for _, ly := range s.Layers {
+				if _, err := os.Stat(ly.Blob); err != nil || !strings.HasPrefix(ly.Blob, blobs) || ly.Descriptor.Size < 0 {
+					t.Fatalf("layer %+v: %v", ly, err)
+				}
+			}
+		}
 	})
 }

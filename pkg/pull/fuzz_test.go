@@ -1,7 +1,10 @@
 package pull
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // FuzzParseManifest: a registry's manifest or index, with its Content-Type.
@@ -11,9 +14,35 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add([]byte(`{"schemaVersion": 1, "fsLayers": []}`), "application/vnd.docker.distribution.manifest.v1+prettyjws")
 	f.Add([]byte(`<html><body>502 Bad Gateway</body></html>`), "text/html")
 	f.Fuzz(func(t *testing.T, raw []byte, contentType string) {
-		_, mt, err := parseManifest(raw, contentType)
-		if err == nil && !mt.IsIndex() && !mt.IsManifest() {
+		doc, mt, err := parseManifest(raw, contentType)
+		if err != nil {
+			return
+		}
+		if !mt.IsIndex() && !mt.IsManifest() {
 			t.Fatalf("accepted media type %q", mt)
+		}
+		if doc.SchemaVersion == 1 {
+			t.Fatal("accepted a schema 1 manifest")
+		}
+		// The body's own mediaType wins, then the Content-Type, then the
+		// shape: an index has manifests, a manifest a config.
+		ct, _, _ := strings.Cut(contentType, ";")
+		header := oci.MediaType(strings.TrimSpace(ct))
+		switch {
+		case doc.MediaType != "":
+			if mt != doc.MediaType {
+				t.Fatalf("the body says %q, parsed as %q", doc.MediaType, mt)
+			}
+		case header.IsIndex() || header.IsManifest():
+			if mt != header {
+				t.Fatalf("Content-Type %q, parsed as %q", header, mt)
+			}
+		case doc.Manifests != nil:
+			if mt != oci.MediaTypeIndex {
+				t.Fatalf("a body with manifests parsed as %q", mt)
+			}
+		case doc.Config == nil || mt != oci.MediaTypeManifest:
+			t.Fatalf("neither type nor shape, parsed as %q", mt)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,8 +206,53 @@ func FuzzReadConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		// A config that reads runs against an empty image without panicking.
+		// A config that reads runs against an empty image, and every test in
+		// it gets exactly one verdict: PASS, or FAIL lines naming it.
 		var out bytes.Buffer
-		Run(&out, []Named{{Name: "c", Config: c}}, []Image{testImage(t, oci.ContainerConfig{})})
+		ok, err := Run(&out, []Named{{Name: "c", Config: c}}, []Image{testImage(t, oci.ContainerConfig{})})
+		if err != nil {
+			return
+		}
+		var ids []string
+		for i, x := range c.CommandTests {
+			ids = append(ids, fmt.Sprintf("c: commandTests[%d] %q", i, x.Name))
+		}
+		for i, x := range c.LicenseTests {
+			ids = append(ids, fmt.Sprintf("c: licenseTests[%d] %q", i, x.Name))
+		}
+		if c.MetadataTest != nil {
+			ids = append(ids, "c: metadataTest")
+		}
+		for i, x := range c.FileExistenceTests {
+			ids = append(ids, fmt.Sprintf("c: fileExistenceTests[%d] %q", i, x.Name))
+		}
+		for i, x := range c.FileContentTests {
+			ids = append(ids, fmt.Sprintf("c: fileContentTests[%d] %q", i, x.Name))
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if out.Len() == 0 {
+			lines = nil
+		}
+		failed := false
+		at := 0
+		for _, id := range ids {
+			switch {
+			case at < len(lines) && lines[at] == "PASS [linux/amd64] "+id:
+				at++
+			case at < len(lines) && strings.HasPrefix(lines[at], "FAIL [linux/amd64] "+id+": "):
+				failed = true
+				for at < len(lines) && strings.HasPrefix(lines[at], "FAIL [linux/amd64] "+id+": ") {
+					at++
+				}
+			default:
+				t.Fatalf("no verdict for %s; output:\n%s", id, out.String())
+			}
+		}
+		if at != len(lines) {
+			t.Fatalf("lines beyond the %d tests' verdicts:\n%s", len(ids), out.String())
+		}
+		if ok == failed {
+			t.Fatalf("Run says ok=%v, but a test failed=%v:\n%s", ok, failed, out.String())
+		}
 	})
 }
