@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/compress"
@@ -19,19 +19,19 @@ func init() {
 	subcommands["layer"] = subcommand{"write a layer blob and its metadata from a spec or a tar", layerMain}
 }
 
-const layerUsage = `usage:
-  img layer --spec SPEC.json --blob OUT_BLOB --metadata OUT_META.json [--compress gzip|zstd|none] [--level N] [--jobs N] [--estargz] [--annotation KEY=VALUE]...
-  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--target LABEL] [--compress auto|gzip|zstd|none] [--level N] [--jobs N] [--estargz] [--annotation KEY=VALUE]...
-            [--validation strict|traversal_only] [--allow-duplicate-paths] [--allow-device-files]`
+var layerUsage = strings.NewReplacer("ALGORITHMS", strings.Join(compress.Names(), "|")).Replace(`usage:
+  img layer --spec SPEC.json --blob OUT_BLOB --metadata OUT_META.json [--compress ALGORITHMS] [--level N] [--jobs N] [--estargz] [--annotation KEY=VALUE]...
+  img layer --from-tar IN.tar --blob OUT_BLOB --metadata OUT_META.json [--target LABEL] [--compress auto|ALGORITHMS] [--level N] [--jobs N] [--estargz] [--annotation KEY=VALUE]...
+            [--validation strict|traversal_only] [--allow-duplicate-paths] [--allow-device-files]`)
 
 func layerMain(args []string) error {
 	fs := newSubcommandFlags("layer")
 	specPath := fs.String("spec", "", "layer spec JSON written by the Bazel rule")
-	fromTar := fs.String("from-tar", "", "existing tar (plain, gzip or zstd) to turn into a layer")
+	fromTar := fs.String("from-tar", "", "existing tar (plain or compressed: "+strings.Join(compress.Names(), ", ")+") to turn into a layer")
 	blobPath := fs.String("blob", "", "output: layer blob")
 	metaPath := fs.String("metadata", "", "output: layer metadata JSON")
-	algorithm := fs.String("compress", compress.Gzip, "gzip, zstd or none; with --from-tar also auto (keep the input bytes)")
-	level := fs.Int("level", -1, "compression level; -1 is the algorithm default (gzip 0-9, zstd 1-4)")
+	algorithm := fs.String("compress", compress.Gzip, strings.Join(compress.Names(), ", ")+"; with --from-tar also auto (keep the input bytes)")
+	level := fs.Int("level", -1, "compression level; -1 is the algorithm default ("+compress.Levels()+")")
 	jobs := fs.Int("jobs", 1, "compression parallelism; 0 means one per CPU")
 	target := fs.String("target", "", "with --from-tar: the Bazel target, for errors")
 	validation := fs.String("validation", "strict", "with --from-tar: strict, or traversal_only to pass a vendor's tar through")
@@ -58,7 +58,7 @@ func layerMain(args []string) error {
 	case *jobs < 0:
 		return fmt.Errorf("--jobs must be >= 0, got %d", *jobs)
 	case *algorithm == layer.Auto && *fromTar == "":
-		return errors.New("--compress auto only works with --from-tar; use gzip, zstd or none")
+		return fmt.Errorf("--compress auto only works with --from-tar; use one of %s", strings.Join(compress.Names(), ", "))
 	case *esgz && *algorithm != compress.Gzip && *algorithm != layer.Auto:
 		return fmt.Errorf("--estargz needs gzip: eStargz is gzip with a TOC, so --compress %s cannot be eStargz", *algorithm)
 	case *validation != "strict" && *validation != "traversal_only":

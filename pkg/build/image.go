@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/oci"
 
 	"github.com/rules-img/rules_img/pkg/stamp"
@@ -512,7 +513,7 @@ func ReadBase(configPath, manifestPath string) (*Base, error) {
 		if err := oci.CheckDigest(l.Digest); err != nil {
 			return nil, fmt.Errorf("base manifest %s: layer %d: %w", manifestPath, i+1, err)
 		}
-		l.MediaType = l.MediaType.ToOCI()
+		l.MediaType = compress.ToOCI(l.MediaType)
 	}
 	return b, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -46,7 +47,7 @@ func Optimize(manifest, config []byte, layers []oci.LayerMetadata) (Output, erro
 			d.Annotations = maps.Clone(ann)
 			maps.Copy(d.Annotations, l.Annotations)
 		}
-		d.MediaType = d.MediaType.ToOCI()
+		d.MediaType = compress.ToOCI(d.MediaType)
 		descs[i] = d
 	}
 	if !slices.Equal(diffIDs, cfg.RootFS.DiffIDs) {

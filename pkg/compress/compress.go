@@ -26,8 +26,10 @@
 package compress
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	kgzip "github.com/klauspost/compress/gzip"
@@ -50,46 +52,127 @@ const pgzipBlockSize = 1 << 20
 
 // Options selects the compression of a layer blob.
 type Options struct {
-	Algorithm string // "gzip", "zstd" or "none"
-	Level     int    // -1: algorithm default; gzip 0-9; zstd 1-4; ignored for none
+	Algorithm string // a Name from the table
+	Level     int    // -1: algorithm default; else MinLevel-MaxLevel; ignored without levels
 	Jobs      int    // parallelism; 0 is treated as 1
+}
+
+// Algorithm is everything rules_img knows about one layer compression. The
+// table below is the only place that knows it: media types, file
+// extensions, levels, detection and the codec all come from here.
+type Algorithm struct {
+	Name string // the value of --compress and of the compress attributes
+	// Ext ends the name of a tar compressed so.
+	Ext string
+	// MediaType and NonDistributable are OCI's layer types; DockerMediaType
+	// and DockerForeign are Docker's v2 schema 2 ones, "" where Docker's
+	// format has none (Docker before 23 cannot read such a layer).
+	MediaType, NonDistributable    oci.MediaType
+	DockerMediaType, DockerForeign oci.MediaType
+	// MinLevel and MaxLevel bound --level; -1 always means the default.
+	// MaxLevel < MinLevel: the algorithm has no levels.
+	MinLevel, MaxLevel int
+	magic              []byte // the stream's first bytes
+	// suffix ends its media types, OCI's ("+gzip") and Docker's (".gzip")
+	// alike; artifact types such as Helm charts' follow it too.
+	suffix string
+	writer func(w io.Writer, level, jobs int) (io.WriteCloser, error)
+	reader func(r io.Reader) (io.ReadCloser, error)
+}
+
+// algorithms is the table. None comes last: it matches what no other does.
+var algorithms = []*Algorithm{
+	{
+		Name: Gzip, Ext: ".tar.gz",
+		MediaType: oci.MediaTypeLayerGzip, NonDistributable: oci.MediaTypeLayerNondistributableGz,
+		DockerMediaType: oci.MediaTypeDockerLayerGzip, DockerForeign: oci.MediaTypeDockerForeignLayerGzip,
+		MinLevel: 0, MaxLevel: 9,
+		magic: []byte{0x1f, 0x8b}, suffix: "gzip",
+		writer: newGzip,
+		reader: func(r io.Reader) (io.ReadCloser, error) { return kgzip.NewReader(r) },
+	},
+	{
+		Name: Zstd, Ext: ".tar.zst",
+		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
+		MinLevel: 1, MaxLevel: len(zstdLevels) - 1,
+		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
+		writer: newZstd,
+		reader: newZstdReader,
+	},
+	{
+		Name: None, Ext: ".tar",
+		MediaType: oci.MediaTypeLayer, NonDistributable: oci.MediaTypeLayerNondistributable,
+		DockerMediaType: oci.MediaTypeDockerLayer,
+		MinLevel:        0, MaxLevel: -1,
+		writer: func(w io.Writer, _, _ int) (io.WriteCloser, error) { return nopCloser{w}, nil },
+		reader: func(r io.Reader) (io.ReadCloser, error) { return io.NopCloser(r), nil },
+	},
+}
+
+// Names lists the algorithms, as --compress and the attributes take them.
+func Names() []string {
+	var out []string
+	for _, a := range algorithms {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+// Lookup returns the algorithm called name.
+func Lookup(name string) (*Algorithm, error) {
+	for _, a := range algorithms {
+		if a.Name == name {
+			return a, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown compression %q; allowed: %s", name, strings.Join(Names(), ", "))
 }
 
 // MediaType returns the OCI layer media type for algorithm, or "" if the
 // algorithm is unknown.
 func MediaType(algorithm string) oci.MediaType {
-	switch algorithm {
-	case Gzip:
-		return oci.MediaTypeLayerGzip
-	case Zstd:
-		return oci.MediaTypeLayerZstd
-	case None:
-		return oci.MediaTypeLayer
+	if a, err := Lookup(algorithm); err == nil {
+		return a.MediaType
 	}
 	return ""
 }
 
-// Of returns the algorithm a layer media type names (OCI's or Docker's),
-// the inverse of MediaType; anything else is read as uncompressed.
-func Of(m oci.MediaType) string {
-	switch {
-	case m.IsGzip():
-		return Gzip
-	case m.IsZstd():
-		return Zstd
+// OfMediaType returns the algorithm of a layer media type (OCI's or
+// Docker's, distributable or not); anything else is read as uncompressed.
+func OfMediaType(m oci.MediaType) *Algorithm {
+	for _, a := range algorithms {
+		if a.suffix != "" && strings.HasSuffix(string(m), a.suffix) {
+			return a
+		}
+	}
+	return algorithms[len(algorithms)-1]
+}
+
+// Of is the name of OfMediaType(m), the inverse of MediaType.
+func Of(m oci.MediaType) string { return OfMediaType(m).Name }
+
+// Detect sniffs the compression of a stream from its first bytes.
+func Detect(header []byte) string {
+	for _, a := range algorithms {
+		if len(a.magic) > 0 && bytes.HasPrefix(header, a.magic) {
+			return a.Name
+		}
 	}
 	return None
 }
 
-// Detect sniffs the compression of a stream from its first bytes.
-func Detect(header []byte) string {
-	switch {
-	case len(header) >= 2 && header[0] == 0x1f && header[1] == 0x8b:
-		return Gzip
-	case len(header) >= 4 && header[0] == 0x28 && header[1] == 0xb5 && header[2] == 0x2f && header[3] == 0xfd:
-		return Zstd
+// DockerMediaType maps a layer media type to Docker's v2 schema 2 one for
+// the same bytes; false when Docker's format has no type for it.
+func DockerMediaType(m oci.MediaType) (oci.MediaType, bool) {
+	for _, a := range algorithms {
+		switch m {
+		case a.MediaType, a.DockerMediaType:
+			return a.DockerMediaType, a.DockerMediaType != ""
+		case a.NonDistributable, a.DockerForeign:
+			return a.DockerForeign, a.DockerForeign != ""
+		}
 	}
-	return None
+	return "", false
 }
 
 // Validate checks o without creating a writer.
@@ -97,18 +180,12 @@ func (o Options) Validate() error {
 	if o.Jobs < 0 {
 		return fmt.Errorf("jobs must be >= 0, got %d", o.Jobs)
 	}
-	switch o.Algorithm {
-	case Gzip:
-		if o.Level < -1 || o.Level > 9 {
-			return fmt.Errorf("gzip level must be -1 (default) or 0-9, got %d", o.Level)
-		}
-	case Zstd:
-		if o.Level < -1 || o.Level == 0 || o.Level > 4 {
-			return fmt.Errorf("zstd level must be -1 (default) or 1-4, got %d", o.Level)
-		}
-	case None:
-	default:
-		return fmt.Errorf("unknown compression %q; allowed: gzip, zstd, none", o.Algorithm)
+	a, err := Lookup(o.Algorithm)
+	if err != nil {
+		return err
+	}
+	if a.MaxLevel >= a.MinLevel && o.Level != -1 && (o.Level < a.MinLevel || o.Level > a.MaxLevel) {
+		return fmt.Errorf("%s level must be -1 (default) or %d-%d, got %d", a.Name, a.MinLevel, a.MaxLevel, o.Level)
 	}
 	return nil
 }
@@ -130,6 +207,7 @@ func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	a, _ := Lookup(o.Algorithm)
 	jobs := max(o.Jobs, 1)
 	if jobs > 1 {
 		// The bytes do not depend on the worker count above 1, so capping it
@@ -137,44 +215,74 @@ func NewWriter(w io.Writer, o Options) (io.WriteCloser, error) {
 		// side by side.
 		jobs = min(jobs, maxWorkers)
 	}
-	switch o.Algorithm {
-	case Gzip:
-		level := o.Level
-		if level == -1 {
-			level = kgzip.DefaultCompression
-		}
-		if jobs == 1 {
-			z, err := kgzip.NewWriterLevel(w, level)
-			if err != nil {
-				return nil, err
-			}
-			// The zero time.Time would be written as a nonzero uint32.
-			z.ModTime = time.Unix(0, 0)
-			z.OS = 255
-			return z, nil
-		}
-		z, err := pgzip.NewWriterLevel(w, level)
+	return a.writer(w, o.Level, jobs)
+}
+
+func newGzip(w io.Writer, level, jobs int) (io.WriteCloser, error) {
+	if level == -1 {
+		level = kgzip.DefaultCompression
+	}
+	if jobs == 1 {
+		z, err := NewGzipMember(w, level)
 		if err != nil {
 			return nil, err
 		}
-		if err := z.SetConcurrency(pgzipBlockSize, jobs); err != nil {
-			return nil, err
-		}
-		z.ModTime = time.Unix(0, 0)
-		z.OS = 255
 		return z, nil
-	case Zstd:
-		level := zstd.SpeedDefault
-		if o.Level != -1 {
-			level = zstdLevels[o.Level]
-		}
-		if jobs > 1 {
-			return newZstdChunked(w, level, jobs)
-		}
-		return newZstdSingle(w, level)
-	default: // None
-		return nopCloser{w}, nil
 	}
+	z, err := pgzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, err
+	}
+	if err := z.SetConcurrency(pgzipBlockSize, jobs); err != nil {
+		return nil, err
+	}
+	// The zero time.Time would be written as a nonzero uint32.
+	z.ModTime = time.Unix(0, 0)
+	z.OS = 255
+	return z, nil
+}
+
+// NewGzipMember returns klauspost's gzip writer with rules_img's fixed
+// header (no name, mtime 0, OS unknown), for writers that cut their own
+// members, such as eStargz's.
+func NewGzipMember(w io.Writer, level int) (*kgzip.Writer, error) {
+	z, err := kgzip.NewWriterLevel(w, level)
+	if err != nil {
+		return nil, err
+	}
+	fixHeader(z)
+	return z, nil
+}
+
+// ResetGzipMember starts a new member of z into w, with the same header.
+func ResetGzipMember(z *kgzip.Writer, w io.Writer) {
+	z.Reset(w) // clears the header
+	fixHeader(z)
+}
+
+func fixHeader(z *kgzip.Writer) {
+	// The zero time.Time would be written as a nonzero uint32.
+	z.ModTime = time.Unix(0, 0)
+	z.OS = 255
+}
+
+func newZstd(w io.Writer, level, jobs int) (io.WriteCloser, error) {
+	l := zstd.SpeedDefault
+	if level != -1 {
+		l = zstdLevels[level]
+	}
+	if jobs > 1 {
+		return newZstdChunked(w, l, jobs)
+	}
+	return newZstdSingle(w, l)
+}
+
+func newZstdReader(r io.Reader) (io.ReadCloser, error) {
+	d, err := zstd.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return d.IOReadCloser(), nil
 }
 
 type nopCloser struct{ w io.Writer }
@@ -185,17 +293,36 @@ func (nopCloser) Close() error                  { return nil }
 // NewReader returns a reader that decompresses r. Close releases decoder
 // resources but does not close r.
 func NewReader(r io.Reader, algorithm string) (io.ReadCloser, error) {
-	switch algorithm {
-	case Gzip:
-		return kgzip.NewReader(r)
-	case Zstd:
-		d, err := zstd.NewReader(r)
-		if err != nil {
-			return nil, err
-		}
-		return d.IOReadCloser(), nil
-	case None:
-		return io.NopCloser(r), nil
+	a, err := Lookup(algorithm)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown compression %q; allowed: gzip, zstd, none", algorithm)
+	return a.reader(r)
+}
+
+// ToOCI maps a Docker layer media type to OCI's for the same bytes: mixing
+// both kinds in one manifest confuses some registries. Other types are
+// returned as they are.
+func ToOCI(m oci.MediaType) oci.MediaType {
+	for _, a := range algorithms {
+		switch {
+		case m == "":
+		case m == a.DockerMediaType:
+			return a.MediaType
+		case m == a.DockerForeign:
+			return a.NonDistributable
+		}
+	}
+	return m
+}
+
+// Levels describes the level ranges, for help texts: "gzip 0-9, zstd 1-4".
+func Levels() string {
+	var out []string
+	for _, a := range algorithms {
+		if a.MaxLevel >= a.MinLevel {
+			out = append(out, fmt.Sprintf("%s %d-%d", a.Name, a.MinLevel, a.MaxLevel))
+		}
+	}
+	return strings.Join(out, ", ")
 }

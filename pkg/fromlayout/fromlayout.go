@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/rules-img/rules_img/pkg/build"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +19,8 @@ import (
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/atomicfile"
+	"github.com/rules-img/rules_img/pkg/build"
+	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -330,7 +331,7 @@ func (w *writer) image(l *layout, d oci.Descriptor, im Image) error {
 	}
 	mismatch := len(m.Layers) != len(im.Layers)
 	for i := 0; !mismatch && i < len(m.Layers); i++ {
-		mismatch = m.Layers[i].MediaType.ToOCI() != im.Layers[i].MediaType.ToOCI()
+		mismatch = compress.ToOCI(m.Layers[i].MediaType) != compress.ToOCI(im.Layers[i].MediaType)
 	}
 	if mismatch {
 		return fmt.Errorf("layers lists %d media types, but the image has %d layers: set layers = [%s]", len(im.Layers), len(m.Layers), strings.Join(have, ", "))

@@ -4,23 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
-
-// Docker's v2 schema 2 has no uncompressed-layer type of its own name in
-// the oci package; Docker and registries use this one.
-const dockerLayerTar oci.MediaType = "application/vnd.docker.image.rootfs.diff.tar"
-
-// dockerLayerTypes maps OCI layer types to Docker's. zstd has no place in
-// Docker's format as Docker's own tools read it.
-var dockerLayerTypes = map[oci.MediaType]oci.MediaType{
-	oci.MediaTypeLayerGzip:               oci.MediaTypeDockerLayerGzip,
-	oci.MediaTypeLayer:                   dockerLayerTar,
-	oci.MediaTypeLayerNondistributableGz: oci.MediaTypeDockerForeignLayerGzip,
-	oci.MediaTypeDockerLayerGzip:         oci.MediaTypeDockerLayerGzip,
-	dockerLayerTar:                       dockerLayerTar,
-	oci.MediaTypeDockerForeignLayerGzip:  oci.MediaTypeDockerForeignLayerGzip,
-}
 
 // AsDocker returns img in Docker's v2 schema 2 format, as rules_docker's
 // container_push(format = "Docker") pushed it: the same config and layer
@@ -80,7 +66,7 @@ func dockerManifest(m Manifest) (Manifest, error) {
 	}
 	layers := make([]Layer, len(m.Layers))
 	for i, l := range doc.Layers {
-		mt, ok := dockerLayerTypes[l.MediaType]
+		mt, ok := compress.DockerMediaType(l.MediaType)
 		if !ok {
 			return m, fmt.Errorf("layer %s is %s, which Docker's format has no type for: push as OCI, or build the layer with compress = \"gzip\"", l.Digest, l.MediaType)
 		}

@@ -43,7 +43,7 @@ func TestAsDocker(t *testing.T) {
 	for i, m := range got.Manifests {
 		var doc oci.Manifest
 		json.Unmarshal(m.Raw, &doc)
-		want := []oci.MediaType{oci.MediaTypeDockerLayerGzip, dockerLayerTar}[i]
+		want := []oci.MediaType{oci.MediaTypeDockerLayerGzip, oci.MediaTypeDockerLayer}[i]
 		if doc.MediaType != oci.MediaTypeDockerManifest || doc.Config.MediaType != oci.MediaTypeDockerConfig || doc.Layers[0].MediaType != want ||
 			m.Layers[0].MediaType != want || doc.Annotations != nil || m.Digest != oci.Digest(m.Raw) {
 			t.Errorf("manifest %d: %s", i, m.Raw)

@@ -293,16 +293,14 @@ type estargzGzip struct {
 
 func (g *estargzGzip) Writer(w io.Writer) (estargz.WriteFlushCloser, error) {
 	if g.z == nil {
-		z, err := kgzip.NewWriterLevel(w, g.level)
+		z, err := compress.NewGzipMember(w, g.level)
 		if err != nil {
 			return nil, err
 		}
 		g.z = z
 	} else {
-		g.z.Reset(w)
+		compress.ResetGzipMember(g.z, w)
 	}
-	g.z.ModTime = time.Unix(0, 0)
-	g.z.OS = 255
 	return &countingMember{z: g.z, n: &g.uncompressed}, nil
 }
 

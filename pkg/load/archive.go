@@ -11,8 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/image"
 )
 
@@ -26,10 +25,12 @@ var archiveEpoch = time.Unix(0, 0)
 
 // archiveEntry is one layer file as it goes into the archive.
 type archiveEntry struct {
-	path   string
-	size   int64
-	layer  image.Layer
-	unzstd bool // stored decompressed: Docker before 23 cannot read zstd layers
+	path  string
+	size  int64
+	layer image.Layer
+	// unpack, when set, stores the layer decompressed: its compression has
+	// no Docker media type, and Docker before 23 cannot read it.
+	unpack *compress.Algorithm
 }
 
 // dockerManifestEntry is one element of manifest.json.
@@ -124,10 +125,13 @@ func planImage(ctx context.Context, img ArchiveImage, written map[string]bool, f
 	entry := dockerManifestEntry{Config: "blobs/sha256/" + configHex, RepoTags: append([]string{}, names...), Layers: []string{}}
 	written[entry.Config] = true
 	for i, l := range m.Layers {
-		e := archiveEntry{layer: l, size: l.Size, unzstd: l.MediaType.IsZstd()}
+		e := archiveEntry{layer: l, size: l.Size}
+		if a := compress.OfMediaType(l.MediaType); a.DockerMediaType == "" {
+			e.unpack = a
+		}
 		h := l.Digest
-		if e.unzstd {
-			if h, e.size, err = measureZstd(ctx, l); err != nil {
+		if e.unpack != nil {
+			if h, e.size, err = measureTar(ctx, l, e.unpack); err != nil {
 				return entry, fmt.Errorf("layer %d (%s): %w", i+1, l.Digest, err)
 			}
 		}
@@ -176,15 +180,15 @@ func openLayer(ctx context.Context, l image.Layer) (io.ReadCloser, error) {
 	return image.Ensure(r, l.Digest, l.Size, "layer"), nil
 }
 
-// measureZstd decompresses a zstd layer once to learn the size and digest of
-// its tar, which the tar header and manifest.json need before the bytes.
-func measureZstd(ctx context.Context, l image.Layer) (string, int64, error) {
+// measureTar decompresses a layer once to learn the size and digest of its
+// tar, which the tar header and manifest.json need before the bytes.
+func measureTar(ctx context.Context, l image.Layer, a *compress.Algorithm) (string, int64, error) {
 	r, err := openLayer(ctx, l)
 	if err != nil {
 		return "", 0, err
 	}
 	defer r.Close()
-	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	d, err := compress.NewReader(r, a.Name)
 	if err != nil {
 		return "", 0, err
 	}
@@ -192,7 +196,7 @@ func measureZstd(ctx context.Context, l image.Layer) (string, int64, error) {
 	h := sha256.New()
 	n, err := io.Copy(h, d)
 	if err != nil {
-		return "", 0, fmt.Errorf("decompressing zstd: %w", err)
+		return "", 0, fmt.Errorf("decompressing %s: %w", a.Name, err)
 	}
 	// Drain so that the check sees EOF and the blob's digest.
 	if _, err := io.Copy(io.Discard, r); err != nil {
@@ -205,7 +209,7 @@ func measureZstd(ctx context.Context, l image.Layer) (string, int64, error) {
 	return diffID, n, nil
 }
 
-// copyLayer writes e's bytes, decompressing zstd layers again: the second
+// copyLayer writes e's bytes, decompressing again where it must: the second
 // pass must give the bytes measured by the first, which tar's size check
 // and the digest comparison enforce.
 func copyLayer(ctx context.Context, w io.Writer, e archiveEntry) error {
@@ -214,14 +218,14 @@ func copyLayer(ctx context.Context, w io.Writer, e archiveEntry) error {
 		return err
 	}
 	defer r.Close()
-	if !e.unzstd {
+	if e.unpack == nil {
 		n, err := io.Copy(w, r)
 		if err == nil && n != e.size {
 			err = fmt.Errorf("layer %s: %d bytes instead of %d", e.layer.Digest, n, e.size)
 		}
 		return err
 	}
-	d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+	d, err := compress.NewReader(r, e.unpack.Name)
 	if err != nil {
 		return err
 	}
@@ -229,7 +233,7 @@ func copyLayer(ctx context.Context, w io.Writer, e archiveEntry) error {
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), d)
 	if err != nil {
-		return fmt.Errorf("layer %s: decompressing zstd: %w", e.layer.Digest, err)
+		return fmt.Errorf("layer %s: decompressing %s: %w", e.layer.Digest, e.unpack.Name, err)
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err

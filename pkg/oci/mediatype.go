@@ -29,6 +29,7 @@ const (
 	MediaTypeDockerManifest         MediaType = "application/vnd.docker.distribution.manifest.v2+json"
 	MediaTypeDockerManifestList     MediaType = "application/vnd.docker.distribution.manifest.list.v2+json"
 	MediaTypeDockerConfig           MediaType = "application/vnd.docker.container.image.v1+json"
+	MediaTypeDockerLayer            MediaType = "application/vnd.docker.image.rootfs.diff.tar"
 	MediaTypeDockerLayerGzip        MediaType = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 	MediaTypeDockerLayerZstd        MediaType = "application/vnd.docker.image.rootfs.diff.tar.zstd"
 	MediaTypeDockerForeignLayerGzip MediaType = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
@@ -53,27 +54,6 @@ func (m MediaType) IsNonDistributable() bool {
 	s := string(m)
 	return strings.HasPrefix(s, "application/vnd.oci.image.layer.nondistributable.") ||
 		strings.HasPrefix(s, "application/vnd.docker.image.rootfs.foreign.")
-}
-
-// IsZstd: zstd-compressed, by the suffix ("+zstd", Docker's ".zstd"), which
-// artifact media types such as Helm charts' follow too.
-func (m MediaType) IsZstd() bool { return strings.HasSuffix(string(m), "zstd") }
-
-// IsGzip: gzip-compressed, by the suffix ("+gzip", Docker's ".gzip").
-func (m MediaType) IsGzip() bool { return strings.HasSuffix(string(m), "gzip") }
-
-// ToOCI maps a Docker layer media type to its OCI equivalent: the bytes are
-// the same, and mixing both kinds in one manifest confuses some registries.
-func (mt MediaType) ToOCI() MediaType {
-	switch mt {
-	case MediaTypeDockerLayerGzip:
-		return MediaTypeLayerGzip
-	case MediaTypeDockerLayerZstd:
-		return MediaTypeLayerZstd
-	case MediaTypeDockerForeignLayerGzip:
-		return MediaTypeLayerNondistributableGz
-	}
-	return mt
 }
 
 // Valid says whether m has the type/subtype form of RFC 6838, with no
