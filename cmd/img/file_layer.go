@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/layer"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
@@ -68,7 +69,7 @@ func fileLayerMain(args []string) error {
 	if len(all) > 0 {
 		m.Annotations = all
 	}
-	return oci.WriteJSON(*metaPath, m)
+	return atomicfile.WriteJSON(*metaPath, m)
 }
 
 // casDigestFunctionFlag is --cas-digest-function, for the actions that write

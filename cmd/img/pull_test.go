@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/pull"
 )
@@ -96,7 +97,7 @@ func TestPullThenLayoutFetchesLayers(t *testing.T) {
 	// The arm64 image alone, as a layout: blobs from the pull, layers remote.
 	pm := image.Manifests[1]
 	root := filepath.Join(t.TempDir(), "root.json")
-	if err := oci.WriteDescriptor(root, oci.Descriptor{MediaType: pm.MediaType, Digest: pm.Digest, Size: pm.Size}); err != nil {
+	if err := atomicfile.WriteJSON(root, oci.Descriptor{MediaType: pm.MediaType, Digest: pm.Digest, Size: pm.Size}); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"--root", root, "--blob", filepath.Join(out, pm.Manifest), "--blob", filepath.Join(out, pm.Config)}
@@ -159,6 +160,6 @@ func TestPullCmdFlagErrors(t *testing.T) {
 	_, meta, _ := ociLayerFixture(t, dir, "local", "content")
 	errContains(t, fetchBlobMain([]string{"--metadata", meta, "--out", filepath.Join(dir, "o")}), "no source")
 	root := filepath.Join(dir, "root.json")
-	oci.WriteDescriptor(root, oci.DescriptorFor(oci.MediaTypeManifest, []byte("{}")))
+	atomicfile.WriteJSON(root, oci.DescriptorFor(oci.MediaTypeManifest, []byte("{}")))
 	errContains(t, layoutMain([]string{"--root", root, "--remote-layer", meta, "--out", filepath.Join(dir, "l")}), "no source")
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 
+	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/deploy"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/stamp"
@@ -55,5 +56,5 @@ func stampMain(args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", target, err)
 	}
-	return oci.WriteJSON(out, filled)
+	return atomicfile.WriteJSON(out, filled)
 }

@@ -5,6 +5,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 )
@@ -31,6 +32,15 @@ func Write(path string, write func(io.Writer) error) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// WriteJSON writes v as JSON to path.
+func WriteJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return WriteBytes(path, b)
 }
 
 // WriteBytes writes b to path.

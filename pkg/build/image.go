@@ -68,7 +68,7 @@ type Output struct {
 // comes first (one placeholder entry per base layer when the base has
 // none), then one entry per layer.
 func Image(in Input) (Output, error) {
-	if err := oci.CheckPlatform(in.Platform); err != nil {
+	if err := in.Platform.Check(); err != nil {
 		return Output{}, err
 	}
 	if in.Spec.ArtifactType != "" && !oci.MediaType(in.Spec.ArtifactType).Valid() {
@@ -138,8 +138,7 @@ func fromBase(cfg *oci.ImageConfig, b *Base, platform oci.Platform) ([]oci.Descr
 		return nil, false, nil
 	}
 	bc := b.Config
-	if bc.OS != cfg.OS || bc.Architecture != cfg.Architecture ||
-		(cfg.Variant != "" && bc.Variant != "" && oci.NormVariant(bc.Platform()) != oci.NormVariant(platform)) {
+	if !platform.Takes(bc.Platform()) {
 		return nil, false, fmt.Errorf("base image %s is for %s, not %s", b.ConfigFile, bc.Platform(), platform)
 	}
 	if cfg.Variant == "" {
@@ -551,7 +550,7 @@ func WriteImage(f ImageFiles) error {
 	fail := func(err error) error { return fmt.Errorf("%s: %w", who, err) }
 
 	in.Platform = f.Platform
-	if err := oci.CheckPlatform(f.Platform); err != nil {
+	if err := f.Platform.Check(); err != nil {
 		return fail(err)
 	}
 	for _, p := range f.Layers {

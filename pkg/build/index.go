@@ -36,7 +36,7 @@ func Index(entries []IndexEntry, annotations map[string]string) ([]byte, oci.Des
 		}
 		if d.Platform != nil {
 			for _, prev := range entries[:i] {
-				if prev.Descriptor.Platform != nil && oci.SamePlatform(*prev.Descriptor.Platform, *d.Platform) {
+				if prev.Descriptor.Platform != nil && prev.Descriptor.Platform.Same(*d.Platform) {
 					return nil, oci.Descriptor{}, fmt.Errorf("%s (%s) and %s (%s) are both for platform %s",
 						prev.Source, prev.Descriptor.Digest, e.Source, d.Digest, d.Platform)
 				}

@@ -181,7 +181,7 @@ func (l *layout) pick(p oci.Platform) (found, error) {
 	var have []string
 	for _, f := range l.found {
 		q := *f.desc.Platform
-		if q.OS == p.OS && q.Architecture == p.Architecture && oci.NormVariant(q) == oci.NormVariant(p) {
+		if p.Matches(q) {
 			return f, nil
 		}
 		have = append(have, q.String())
@@ -209,7 +209,7 @@ func convert(s *Spec) error {
 	for _, im := range s.Images {
 		p, err := oci.ParsePlatform(im.Platform)
 		if err == nil {
-			err = oci.CheckPlatform(p)
+			err = p.Check()
 		}
 		if err != nil {
 			return err

@@ -3,7 +3,6 @@ package load
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/image"
@@ -25,7 +24,7 @@ func SelectManifest(img *image.Image, platform string) (image.Manifest, error) {
 		return image.Manifest{}, err
 	}
 	for _, m := range img.Manifests {
-		if platformMatches(want, platformOf(m)) {
+		if want.Matches(platformOf(m)) {
 			return m, nil
 		}
 	}
@@ -127,24 +126,7 @@ func platformOf(m image.Manifest) oci.Platform {
 // parsePlatform reads "os/arch[/variant]"; "" is the host.
 func parsePlatform(s string) (oci.Platform, error) {
 	if s == "" {
-		return hostPlatform(), nil
+		return oci.HostPlatform(), nil
 	}
 	return oci.ParsePlatform(s)
-}
-
-func hostPlatform() oci.Platform {
-	p := oci.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-	if p.Architecture == "arm" {
-		// Go's default GOARM; the binary's own setting is not the CPU's.
-		p.Variant = "v7"
-	}
-	return p
-}
-
-// platformMatches compares as containerd does for the fields a load cares
-// about: an unset variant is the architecture's baseline, and an
-// os.version on the image does not exclude it.
-func platformMatches(want, have oci.Platform) bool {
-	return want.OS == have.OS && want.Architecture == have.Architecture &&
-		oci.NormVariant(want) == oci.NormVariant(have)
 }

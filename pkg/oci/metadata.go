@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-
-	"github.com/rules-img/rules_img/pkg/atomicfile"
 )
 
 // Names from the OCI image and layout specs.
@@ -67,14 +65,4 @@ func ParseLayerMetadata(b []byte, name string) (LayerMetadata, error) {
 		return m, fmt.Errorf("%s: layer metadata lacks mediaType, digest, diffID or size: %s", name, MetadataFix)
 	}
 	return m, nil
-}
-
-// WriteJSON writes v as JSON to path through a temporary file, so a failed
-// action never leaves a half-written output behind.
-func WriteJSON(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteBytes(path, b)
 }

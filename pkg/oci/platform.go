@@ -2,9 +2,55 @@ package oci
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 )
+
+// Platform is the platform object of an index entry.
+type Platform struct {
+	Architecture string   `json:"architecture"`
+	OS           string   `json:"os"`
+	OSVersion    string   `json:"os.version,omitempty"`
+	OSFeatures   []string `json:"os.features,omitempty"`
+	Variant      string   `json:"variant,omitempty"`
+}
+
+func (p Platform) String() string {
+	s := p.OS + "/" + p.Architecture
+	if p.Variant != "" {
+		s += "/" + p.Variant
+	}
+	if p.OSVersion != "" {
+		s += ":" + p.OSVersion
+	}
+	return s
+}
+
+// ParsePlatform reads "os/arch[/variant]"; it does not check the names
+// (Check does).
+func ParsePlatform(s string) (Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return Platform{}, fmt.Errorf("platform %q is not os/arch[/variant]", s)
+	}
+	p := Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// HostPlatform is the platform this program runs on, as a daemon here
+// would pick an image.
+func HostPlatform() Platform {
+	p := Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
+	if p.Architecture == "arm" {
+		// Go's default GOARM; the binary's own setting is not the CPU's.
+		p.Variant = "v7"
+	}
+	return p
+}
 
 // knownPlatforms are the GOOS/GOARCH pairs of `go tool dist list` (Go 1.24
 // through 1.26): OCI reuses Go's names, so a pair outside this list is
@@ -30,9 +76,9 @@ var knownPlatforms = []string{
 	"wasip1/wasm",
 }
 
-// CheckPlatform rejects an os/arch pair that is not a known GOOS/GOARCH pair
-// and a variant with characters no registry uses.
-func CheckPlatform(p Platform) error {
+// Check rejects an os/arch pair that is not a known GOOS/GOARCH pair and a
+// variant with characters no registry uses.
+func (p Platform) Check() error {
 	pair := p.OS + "/" + p.Architecture
 	if !slices.Contains(knownPlatforms, pair) {
 		return fmt.Errorf("unknown platform %q: use one of %s", pair, strings.Join(knownPlatforms, ", "))
@@ -45,32 +91,9 @@ func CheckPlatform(p Platform) error {
 	return nil
 }
 
-// ParsePlatform reads "os/arch[/variant]"; it does not check the names
-// (CheckPlatform does).
-func ParsePlatform(s string) (Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-		return Platform{}, fmt.Errorf("platform %q is not os/arch[/variant]", s)
-	}
-	p := Platform{OS: parts[0], Architecture: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
-}
-
-// SamePlatform reports whether a runtime would consider a and b the same
-// platform. An unset variant means the architecture's baseline, as in
-// containerd's platform matching.
-func SamePlatform(a, b Platform) bool {
-	return a.OS == b.OS && a.Architecture == b.Architecture &&
-		NormVariant(a) == NormVariant(b) && a.OSVersion == b.OSVersion &&
-		slices.Equal(a.OSFeatures, b.OSFeatures)
-}
-
 // NormVariant is p's variant with the architecture's baseline spelled as
 // runtimes match it: "" for arm64/v8 and amd64/v1, "v7" for arm.
-func NormVariant(p Platform) string {
+func (p Platform) NormVariant() string {
 	switch {
 	case p.Architecture == "arm64" && p.Variant == "v8",
 		p.Architecture == "amd64" && p.Variant == "v1":
@@ -79,4 +102,27 @@ func NormVariant(p Platform) string {
 		return "v7"
 	}
 	return p.Variant
+}
+
+// Matches says whether a runtime asked for p would run an image for q, as
+// containerd matches: the same OS and architecture, and the same variant
+// once an unset one is read as the architecture's baseline. os.version and
+// os.features do not take part.
+func (p Platform) Matches(q Platform) bool {
+	return p.OS == q.OS && p.Architecture == q.Architecture && p.NormVariant() == q.NormVariant()
+}
+
+// Same says whether p and q are one platform to a runtime: they match, and
+// os.version and os.features agree. An index must not list two images for
+// the same platform.
+func (p Platform) Same(q Platform) bool {
+	return p.Matches(q) && p.OSVersion == q.OSVersion && slices.Equal(p.OSFeatures, q.OSFeatures)
+}
+
+// Takes says whether an image built for p can start from a base image for
+// q: they match, or either leaves the variant unset (the build then takes
+// the base's).
+func (p Platform) Takes(q Platform) bool {
+	return p.OS == q.OS && p.Architecture == q.Architecture &&
+		(p.Variant == "" || q.Variant == "" || p.NormVariant() == q.NormVariant())
 }

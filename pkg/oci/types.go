@@ -9,8 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-
-	"github.com/rules-img/rules_img/pkg/atomicfile"
 )
 
 // Descriptor is an OCI content descriptor. Field order follows the spec so
@@ -25,26 +23,6 @@ type Descriptor struct {
 	Platform     *Platform         `json:"platform,omitempty"`
 	// Data embeds the content (base64 in JSON), as for an empty config.
 	Data []byte `json:"data,omitempty"`
-}
-
-// Platform is the platform object of an index entry.
-type Platform struct {
-	Architecture string   `json:"architecture"`
-	OS           string   `json:"os"`
-	OSVersion    string   `json:"os.version,omitempty"`
-	OSFeatures   []string `json:"os.features,omitempty"`
-	Variant      string   `json:"variant,omitempty"`
-}
-
-func (p Platform) String() string {
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	if p.OSVersion != "" {
-		s += ":" + p.OSVersion
-	}
-	return s
 }
 
 // Manifest is an OCI image manifest.
@@ -267,15 +245,6 @@ func ParseDescriptor(b []byte, name string) (Descriptor, error) {
 		return d, fmt.Errorf("%s: %w", name, err)
 	}
 	return d, nil
-}
-
-// WriteDescriptor writes d to path atomically.
-func WriteDescriptor(path string, d Descriptor) error {
-	b, err := Marshal(d)
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteBytes(path, b)
 }
 
 // Platform returns the platform the config describes.

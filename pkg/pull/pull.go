@@ -137,7 +137,7 @@ func Pull(ctx context.Context, opts Options) (_ *Pulled, err error) {
 			}
 		}
 	}
-	if err := oci.WriteJSON(filepath.Join(opts.OutDir, "image.json"), out.Record); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(opts.OutDir, "image.json"), out.Record); err != nil {
 		return nil, err
 	}
 	out.Layers = len(p.layers)
@@ -368,7 +368,7 @@ func (p *puller) manifest(ctx context.Context, digest string, mediaType oci.Medi
 				MediaType: l.MediaType, Digest: l.Digest, Size: l.Size,
 				DiffID: cfg.RootFS.DiffIDs[i], Annotations: l.Annotations, Source: src,
 			}
-			if err := oci.WriteJSON(filepath.Join(p.opts.OutDir, meta), m); err != nil {
+			if err := atomicfile.WriteJSON(filepath.Join(p.opts.OutDir, meta), m); err != nil {
 				return PlatformManifest{}, err
 			}
 			p.written[l.Digest] = true

@@ -40,7 +40,7 @@ func TestPlatformNormsAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := oci.NormVariant(p); got != r.NormVariant {
+		if got := p.NormVariant(); got != r.NormVariant {
 			t.Errorf("%s: Go normalises the variant to %q, Starlark to %q", r.Platform, got, r.NormVariant)
 		}
 		if r.Name != p.String() {
@@ -49,7 +49,7 @@ func TestPlatformNormsAgree(t *testing.T) {
 		var same []string
 		for _, o := range rows {
 			q, _ := oci.ParsePlatform(o.Platform)
-			if oci.SamePlatform(p, q) {
+			if p.Same(q) {
 				same = append(same, o.Platform)
 			}
 		}
