@@ -29,7 +29,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/cas"
 	"github.com/rules-img/rules_img/pkg/oci"
-	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/reference"
 )
 
 // Blobs is where blob bytes live: the CAS (cas.REAPI), or the CAS with
@@ -218,7 +218,7 @@ func (g *Registry) route(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	if at > 0 {
 		repo, arg := rest[:at], rest[at+len(kind):]
-		if err := registry.CheckRepository(repo); err != nil {
+		if err := reference.CheckRepository(repo); err != nil {
 			return errf(http.StatusBadRequest, "NAME_INVALID", "%v", err)
 		}
 		switch kind {
@@ -664,7 +664,7 @@ func (g *Registry) manifests(w http.ResponseWriter, r *http.Request, repo, ref s
 		if err := checkDigest(ref); err != nil {
 			return err
 		}
-	} else if err := registry.CheckTag(ref); err != nil {
+	} else if err := reference.CheckTag(ref); err != nil {
 		return errf(http.StatusBadRequest, "TAG_INVALID", "%v", err)
 	}
 	switch r.Method {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/reference"
 )
 
 // The archive is the layout `docker save` writes since Docker 25: every file
@@ -113,7 +114,7 @@ func WriteDockerArchives(ctx context.Context, w io.Writer, images []ArchiveImage
 // zstd layers by their digest, known only after a pass.
 func planImage(ctx context.Context, img ArchiveImage, written map[string]bool, files *[]archiveEntry) (dockerManifestEntry, error) {
 	m := img.Manifest
-	names, err := normalizeTags(img.Tags)
+	names, err := reference.NormalizeTags(img.Tags)
 	if err != nil {
 		return dockerManifestEntry{}, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/internal/text"
+	"github.com/rules-img/rules_img/pkg/reference"
 )
 
 // Options says where and under which names to load.
@@ -48,7 +49,7 @@ func Load(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, l.fail("", err)
 	}
-	names, err := normalizeTags(opts.Tags)
+	names, err := reference.NormalizeTags(opts.Tags)
 	if err != nil {
 		return Result{}, l.fail("", err)
 	}

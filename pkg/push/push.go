@@ -19,6 +19,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/internal/parallel"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/reference"
 	"github.com/rules-img/rules_img/pkg/registry"
 )
 
@@ -165,11 +166,11 @@ func check(img *image.Image, opts Options) error {
 	if opts.Registry == "" || opts.Repository == "" {
 		return errors.New("registry and repository are required")
 	}
-	if err := registry.CheckRepository(opts.Repository); err != nil {
+	if err := reference.CheckRepository(opts.Repository); err != nil {
 		return err
 	}
 	for _, t := range opts.Tags {
-		if err := registry.CheckTag(t); err != nil {
+		if err := reference.CheckTag(t); err != nil {
 			return err
 		}
 	}

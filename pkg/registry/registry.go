@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/rules-img/rules_img/pkg/internal/regerr"
+	"github.com/rules-img/rules_img/pkg/reference"
 )
 
 // Direction says what a client is for: it picks the token scope, the retry
@@ -79,7 +80,7 @@ func Open(ctx context.Context, registry, repository string, o Options) (*Repo, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	if err := CheckRepository(repository); err != nil {
+	if err := reference.CheckRepository(repository); err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	r := &Repo{reg: reg, repo: reg.Repo(repository), keychain: o.Keychain, dir: o.Direction, label: label}

@@ -1,4 +1,4 @@
-package load
+package reference
 
 import (
 	"strings"
@@ -31,11 +31,34 @@ func TestNormalizeTag(t *testing.T) {
 }
 
 func TestNormalizeTagsDeduplicates(t *testing.T) {
-	got, err := normalizeTags([]string{"hello:v1", "docker.io/library/hello:v1", "hello"})
+	got, err := NormalizeTags([]string{"hello:v1", "docker.io/library/hello:v1", "hello"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0] != "docker.io/library/hello:v1" || got[1] != "docker.io/library/hello:latest" {
 		t.Errorf("normalizeTags = %q", got)
+	}
+}
+
+func TestCheckRepositoryAndTag(t *testing.T) {
+	for _, ok := range []string{"a", "team/app", "a/b/c", "r__x.y-z", "x--y"} {
+		if err := CheckRepository(ok); err != nil {
+			t.Errorf("CheckRepository(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "Team/app", "a//b", "/a", "a/", "a..b", "-a", strings.Repeat("a", MaxRepositoryLen+1)} {
+		if err := CheckRepository(bad); err == nil {
+			t.Errorf("CheckRepository(%q) passed", bad)
+		}
+	}
+	for _, ok := range []string{"v1", "_x", "V1.2-rc_3", strings.Repeat("t", 128)} {
+		if err := CheckTag(ok); err != nil {
+			t.Errorf("CheckTag(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", ".x", "-x", "a:b", "a/b", strings.Repeat("t", 129)} {
+		if err := CheckTag(bad); err == nil {
+			t.Errorf("CheckTag(%q) passed", bad)
+		}
 	}
 }
