@@ -276,3 +276,13 @@ func TestPushRequest(t *testing.T) {
 		t.Errorf("a plain spec taken for a request: %v", err)
 	}
 }
+
+func TestUnknownStrategy(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "spec.json")
+	os.WriteFile(p, []byte(`{"operation": "push", "label": "//a:push", "strategy": "eagre", "image": {"manifests": [{}]}}`), 0o644)
+	_, err := ReadSpec(p, root)
+	if err == nil || !strings.Contains(err.Error(), `//a:push`) || !strings.Contains(err.Error(), `unknown strategy "eagre"; use one of eager, lazy, cas_registry, bes`) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -34,6 +34,9 @@ func FuzzReadSpec(f *testing.F) {
 		if s.Operation != "push" && s.Operation != "load" && s.Operation != "tarball" {
 			t.Fatalf("accepted operation %q", s.Operation)
 		}
+		if _, err := ParseStrategy(string(s.Strategy)); err != nil {
+			t.Fatalf("accepted strategy %q", s.Strategy)
+		}
 		// A tag file's comments and blank lines never become tags, and a
 		// destination file is one registry/repository pair.
 		if s.TagFile == "tags.txt" {

@@ -22,7 +22,7 @@ func (s *Spec) Request() ([]byte, error) {
 	}
 	r := *s
 	r.Stamped, r.DestinationFile, r.TagFile = "", "", ""
-	r.Strategy = "bes"
+	r.Strategy = BES
 	r.RemoteCache, r.RemoteInstance, r.CredentialHelper = "", "", ""
 	if s.SourceAccess != nil {
 		// A docker config path names a file on the build machine; the

@@ -128,7 +128,7 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	default:
 		return "", fmt.Errorf("%s: format %q: use oci or docker", s.Label, s.Format)
 	}
-	if s.Strategy == "cas_registry" {
+	if s.Strategy.Announces() {
 		if err := s.announce(ctx, img, env); err != nil {
 			return "", err
 		}
@@ -270,7 +270,7 @@ func (s *Spec) Sources(env Env) (Sources, error) {
 		if src.Cache, err = cas.Open(endpoint, cas.Options{CredentialHelper: helper, InstanceName: instance}); err != nil {
 			return src, fmt.Errorf("%s: remote cache: %w", s.Label, err)
 		}
-	} else if s.Strategy == "lazy" {
+	} else if s.Strategy.Streams() {
 		fmt.Fprintf(env.Stderr, "%s: strategy %s without a remote cache (set --@rules_img//img/settings:remote_cache or IMG_REAPI_ENDPOINT): blobs must come from local files or base registries\n", s.Label, s.Strategy)
 	}
 	return src, nil

@@ -42,10 +42,10 @@ type Spec struct {
 	Format string `json:"format,omitempty"`
 
 	// Push and load.
-	Strategy         string `json:"strategy,omitempty"`             // "eager", "lazy", "cas_registry" or "bes"
-	RemoteCache      string `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
-	RemoteInstance   string `json:"remote_instance_name,omitempty"` // its REAPI instance name
-	CredentialHelper string `json:"credential_helper,omitempty"`    // Bazel credential helper for that cache
+	Strategy         Strategy `json:"strategy,omitempty"`             // "" is eager
+	RemoteCache      string   `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
+	RemoteInstance   string   `json:"remote_instance_name,omitempty"` // its REAPI instance name
+	CredentialHelper string   `json:"credential_helper,omitempty"`    // Bazel credential helper for that cache
 	// CASDigestFunction is Bazel's --digest_function when not sha256 ("sha1"):
 	// the cache keys blobs by it (layer metadata records each key).
 	CASDigestFunction string `json:"cas_digest_function,omitempty"`
@@ -137,6 +137,9 @@ func parseSpec(b []byte, path, root string) (*Spec, error) {
 	}
 	if len(s.Image.Manifests) == 0 {
 		return nil, fmt.Errorf("%s (%s): the image has no manifests", path, s.Label)
+	}
+	if _, err := ParseStrategy(string(s.Strategy)); err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", path, s.Label, err)
 	}
 	s.root = root
 	if s.Stamped != "" {
