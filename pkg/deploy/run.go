@@ -15,10 +15,11 @@ import (
 	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/auth"
 	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/daemon"
 	"github.com/rules-img/rules_img/pkg/image"
-	"github.com/rules-img/rules_img/pkg/load"
 	"github.com/rules-img/rules_img/pkg/push"
 	"github.com/rules-img/rules_img/pkg/stamp"
+	"github.com/rules-img/rules_img/pkg/tarball"
 )
 
 // Overrides are what a user passes after `bazel run ... --`. Tags add to
@@ -155,16 +156,16 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 }
 
 func (s *Spec) load(ctx context.Context, img *image.Image, repository string, tags []string, o Overrides, env Env) (string, error) {
-	daemon := s.Daemon
+	to := s.Daemon
 	if o.Daemon != "" {
-		daemon = o.Daemon
+		to = o.Daemon
 	}
 	refs := loadRefs(repository, tags)
-	if daemon == "tar" {
+	if to == "tar" {
 		return s.writeTarball(ctx, img, refs, o, env)
 	}
-	res, err := load.Load(ctx, img, load.Options{
-		Daemon: daemon, Tags: refs, Platform: o.Platform,
+	res, err := daemon.Load(ctx, img, daemon.Options{
+		Daemon: to, Tags: refs, Platform: o.Platform,
 		Progress: env.Stderr, IsTerminal: env.Terminal, Label: s.Label,
 	})
 	if err != nil {
@@ -192,7 +193,7 @@ func (s *Spec) writeTarball(ctx context.Context, img *image.Image, refs []string
 	if o.Output == "" {
 		return "", fmt.Errorf("%s: daemon tar writes a docker-save tarball: pass --output FILE", s.Label)
 	}
-	ms, err := load.SelectManifests(img, o.Platform)
+	ms, err := image.SelectManifests(img, o.Platform)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", s.Label, err)
 	}
@@ -207,7 +208,7 @@ func (s *Spec) writeTarball(ctx context.Context, img *image.Image, refs []string
 		out = filepath.Join(wd, out)
 	}
 	if err := atomicfile.Write(out, func(w io.Writer) error {
-		return load.WriteDockerArchive(ctx, w, m, refs)
+		return tarball.Write(ctx, w, m, refs)
 	}); err != nil {
 		return "", fmt.Errorf("%s: %w", s.Label, err)
 	}
@@ -218,7 +219,7 @@ func (s *Spec) writeTarball(ctx context.Context, img *image.Image, refs []string
 // tarball output group, container_bundle's tar: a build action) to out; a
 // blob the images share is stored once.
 func WriteTarball(ctx context.Context, specs []*Spec, out, platform string, env Env) error {
-	var images []load.ArchiveImage
+	var images []tarball.Image
 	for _, s := range specs {
 		src, err := s.Sources(env)
 		if err != nil {
@@ -228,14 +229,14 @@ func WriteTarball(ctx context.Context, specs []*Spec, out, platform string, env 
 		if err != nil {
 			return err
 		}
-		m, err := load.SelectManifest(img, platform)
+		m, err := image.SelectManifest(img, platform)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.Label, err)
 		}
-		images = append(images, load.ArchiveImage{Manifest: m, Tags: loadRefs(s.Repository, s.Tags)})
+		images = append(images, tarball.Image{Manifest: m, Tags: loadRefs(s.Repository, s.Tags)})
 	}
 	return atomicfile.Write(out, func(w io.Writer) error {
-		return load.WriteDockerArchives(ctx, w, images)
+		return tarball.WriteImages(ctx, w, images)
 	})
 }
 

@@ -1,4 +1,4 @@
-package load
+package daemon
 
 import (
 	"bytes"
@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
+	"github.com/rules-img/rules_img/pkg/tarball"
 )
 
 // podmanFlags gives podman private storage for the test, or skips it.
@@ -49,9 +52,9 @@ func podman(t *testing.T, flags []string, args ...string) string {
 
 func TestPodmanLoadsDockerArchive(t *testing.T) {
 	flags := podmanFlags(t)
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello\n"), zstdLayer(t, "z", "zstd layer\n"))
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello\n"), imagetest.ZstdLayer(t, "z", "zstd layer\n"))
 	var b bytes.Buffer
-	if err := WriteDockerArchive(context.Background(), &b, m, []string{"hello:v1"}); err != nil {
+	if err := tarball.Write(context.Background(), &b, m, []string{"hello:v1"}); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "image.tar")
@@ -71,8 +74,8 @@ func TestPodmanLoadsDockerArchive(t *testing.T) {
 func TestLoadIntoPodman(t *testing.T) {
 	flags := podmanFlags(t)
 	t.Setenv("IMG_PODMAN_FLAGS", strings.Join(flags, " "))
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello\n"))
-	img := testIndex(t, m)
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello\n"))
+	img := imagetest.Index(t, m)
 	var progress bytes.Buffer
 	res, err := Load(context.Background(), img, Options{Daemon: "podman", Tags: []string{"hello:v1", "registry.example/app:dev"}, Progress: &progress})
 	if err != nil {

@@ -1,27 +1,26 @@
-package load
+package image
 
 import (
 	"encoding/json"
 	"fmt"
 	"strings"
 
-	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // SelectManifest picks the manifest a daemon on platform ("os/arch[/variant]",
 // "" for this host) would run. A single-manifest image is returned as is
 // unless a platform was asked for and it is another one.
-func SelectManifest(img *image.Image, platform string) (image.Manifest, error) {
+func SelectManifest(img *Image, platform string) (Manifest, error) {
 	if len(img.Manifests) == 0 {
-		return image.Manifest{}, fmt.Errorf("image has no manifest")
+		return Manifest{}, fmt.Errorf("image has no manifest")
 	}
 	if platform == "" && !img.IsIndex() {
 		return img.Manifests[0], nil
 	}
 	want, err := parsePlatform(platform)
 	if err != nil {
-		return image.Manifest{}, err
+		return Manifest{}, err
 	}
 	for _, m := range img.Manifests {
 		if want.Matches(platformOf(m)) {
@@ -36,13 +35,13 @@ func SelectManifest(img *image.Image, platform string) (image.Manifest, error) {
 	if platform == "" {
 		what = "this host's platform " + want.String()
 	}
-	return image.Manifest{}, fmt.Errorf("the image has no manifest for %s; it has %s (choose one with --platform)", what, strings.Join(have, ", "))
+	return Manifest{}, fmt.Errorf("the image has no manifest for %s; it has %s (choose one with --platform)", what, strings.Join(have, ", "))
 }
 
 // SelectManifests picks the manifests to load: platform is "" (this host's,
 // as `docker pull` picks), "all", or a comma-separated list such as
 // "linux/amd64,linux/arm64". Each is picked once, in the image's order.
-func SelectManifests(img *image.Image, platform string) ([]image.Manifest, error) {
+func SelectManifests(img *Image, platform string) ([]Manifest, error) {
 	if platform == "all" {
 		return img.Manifests, nil
 	}
@@ -54,7 +53,7 @@ func SelectManifests(img *image.Image, platform string) ([]image.Manifest, error
 		}
 		picked[m.Digest] = true
 	}
-	var out []image.Manifest
+	var out []Manifest
 	for _, m := range img.Manifests {
 		if picked[m.Digest] {
 			out = append(out, m)
@@ -64,55 +63,10 @@ func SelectManifests(img *image.Image, platform string) ([]image.Manifest, error
 	return out, nil
 }
 
-// rootIndex is the index a multi-platform load names: the built index when
-// every manifest is loaded, else one that lists only the loaded ones.
-type rootIndex struct {
-	raw       []byte
-	digest    string
-	mediaType oci.MediaType
-}
-
-func indexFor(img *image.Image, ms []image.Manifest) (*rootIndex, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(img.Index, &doc); err != nil {
-		return nil, fmt.Errorf("the image's index: %w", err)
-	}
-	mediaType := oci.MediaTypeIndex
-	if mt, ok := doc["mediaType"]; ok {
-		if err := json.Unmarshal(mt, &mediaType); err != nil {
-			return nil, fmt.Errorf("the image's index: mediaType: %w", err)
-		}
-	}
-	if len(ms) == len(img.Manifests) {
-		return &rootIndex{raw: img.Index, digest: img.IndexDigest, mediaType: mediaType}, nil
-	}
-	var entries []json.RawMessage
-	if err := json.Unmarshal(doc["manifests"], &entries); err != nil {
-		return nil, fmt.Errorf("the image's index: manifests: %w", err)
-	}
-	want := map[string]bool{}
-	for _, m := range ms {
-		want[m.Digest] = true
-	}
-	var kept []json.RawMessage
-	for _, e := range entries {
-		var d struct{ Digest string }
-		if json.Unmarshal(e, &d) == nil && want[d.Digest] {
-			kept = append(kept, e)
-		}
-	}
-	doc["manifests"], _ = json.Marshal(kept)
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return &rootIndex{raw: raw, digest: oci.Digest(raw), mediaType: mediaType}, nil
-}
-
 // platformOf falls back to the config for a manifest whose platform the
 // caller did not fill in (a single manifest has no index entry to take it
 // from).
-func platformOf(m image.Manifest) oci.Platform {
+func platformOf(m Manifest) oci.Platform {
 	if m.Platform.OS != "" {
 		return m.Platform
 	}

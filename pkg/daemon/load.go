@@ -1,7 +1,7 @@
-// Package load puts a built image into a local container daemon: straight
+// Package daemon puts a built image into a local container daemon: straight
 // into containerd's content store over its gRPC API (skipping blobs it has),
 // or as a docker-save archive streamed into `docker load` or `podman load`.
-package load
+package daemon
 
 import (
 	"context"
@@ -45,7 +45,7 @@ type Result struct {
 // does, and the names point at that manifest.
 func Load(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	l := &loader{opts: opts, p: newProgress(opts.Progress, opts.IsTerminal)}
-	ms, err := SelectManifests(img, opts.Platform)
+	ms, err := image.SelectManifests(img, opts.Platform)
 	if err != nil {
 		return Result{}, l.fail("", err)
 	}

@@ -1,4 +1,4 @@
-package load
+package daemon
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/internal/text"
+	"github.com/rules-img/rules_img/pkg/tarball"
 )
 
 // dockerInfo is the part of `docker info` a load needs.
@@ -127,7 +128,7 @@ func pipeLoad(ctx context.Context, cmd *exec.Cmd, what string, m image.Manifest,
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = pr, &out, &errb
 	writeErr := make(chan error, 1)
 	go func() {
-		err := WriteDockerArchive(ctx, io.MultiWriter(pw, count), m, names)
+		err := tarball.Write(ctx, io.MultiWriter(pw, count), m, names)
 		pw.CloseWithError(err)
 		writeErr <- err
 	}()

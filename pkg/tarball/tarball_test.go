@@ -1,4 +1,4 @@
-package load
+package tarball
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -42,17 +43,17 @@ func readTar(t *testing.T, b []byte) []tarEntry {
 func archive(t *testing.T, m image.Manifest, tags ...string) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := WriteDockerArchive(context.Background(), &b, m, tags); err != nil {
+	if err := Write(context.Background(), &b, m, tags); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
 }
 
-func TestWriteDockerArchive(t *testing.T) {
-	gz := gzipLayer(t, "hello", "hello world\n")
-	zs := zstdLayer(t, "data/z.txt", strings.Repeat("zstd ", 100))
+func TestWrite(t *testing.T) {
+	gz := imagetest.GzipLayer(t, "hello", "hello world\n")
+	zs := imagetest.ZstdLayer(t, "data/z.txt", strings.Repeat("zstd ", 100))
 	// The gzip layer twice: the archive holds it once, manifest.json twice.
-	m := testManifest(t, linuxAmd64, gz, zs, gz)
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, gz, zs, gz)
 	b := archive(t, m, "hello:v1", "registry.example/app:dev", "docker.io/library/hello:v1")
 	if !bytes.Equal(b, archive(t, m, "hello:v1", "registry.example/app:dev")) {
 		t.Error("two archives of the same image differ")
@@ -70,14 +71,14 @@ func TestWriteDockerArchive(t *testing.T) {
 	}
 	hexOfT := func(d string) string { return strings.TrimPrefix(d, "sha256:") }
 	cfgPath := "blobs/sha256/" + hexOfT(m.ConfigDigest)
-	gzPath := "blobs/sha256/" + hexOfT(oci.Digest(gz.blob))
+	gzPath := "blobs/sha256/" + hexOfT(oci.Digest(gz.Blob))
 	// The zstd layer is stored decompressed, named by its diff ID.
-	zsPath := "blobs/sha256/" + hexOfT(oci.Digest(zs.tar))
+	zsPath := "blobs/sha256/" + hexOfT(oci.Digest(zs.Tar))
 	wantNames := []string{"manifest.json", "blobs/", "blobs/sha256/", cfgPath, gzPath, zsPath}
 	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
 		t.Errorf("entries\n got %q\nwant %q", names, wantNames)
 	}
-	if !bytes.Equal(files[cfgPath], m.Config) || !bytes.Equal(files[gzPath], gz.blob) || !bytes.Equal(files[zsPath], zs.tar) {
+	if !bytes.Equal(files[cfgPath], m.Config) || !bytes.Equal(files[gzPath], gz.Blob) || !bytes.Equal(files[zsPath], zs.Tar) {
 		t.Error("a blob's bytes differ from the image's")
 	}
 
@@ -97,7 +98,7 @@ func TestWriteDockerArchive(t *testing.T) {
 }
 
 func TestWriteDockerArchiveUntagged(t *testing.T) {
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "b"))
 	files := map[string][]byte{}
 	for _, e := range readTar(t, archive(t, m)) {
 		files[e.hdr.Name] = e.body
@@ -108,15 +109,15 @@ func TestWriteDockerArchiveUntagged(t *testing.T) {
 }
 
 func TestWriteDockerArchiveErrors(t *testing.T) {
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
-	if err := WriteDockerArchive(context.Background(), io.Discard, m, []string{"Bad:Tag"}); err == nil {
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "b"))
+	if err := Write(context.Background(), io.Discard, m, []string{"Bad:Tag"}); err == nil {
 		t.Error("an invalid tag was accepted")
 	}
 	// A source whose bytes do not match the digest must fail the archive.
 	bad := m
 	bad.Layers = append(bad.Layers[:0:0], m.Layers...)
-	bad.Layers[0].Open = bytesOpener(gzipBytes(t, layerTar(t, "a", "other")))
-	if err := WriteDockerArchive(context.Background(), io.Discard, bad, nil); err == nil {
+	bad.Layers[0].Open = imagetest.BytesOpener(imagetest.GzipBytes(t, imagetest.LayerTar(t, "a", "other")))
+	if err := Write(context.Background(), io.Discard, bad, nil); err == nil {
 		t.Error("a layer with the wrong bytes was archived")
 	}
 	// A build output the opener only measured is hashed here: a tarball's
@@ -130,30 +131,30 @@ func TestWriteDockerArchiveErrors(t *testing.T) {
 	bad.Layers[0].Open = func(context.Context) (io.ReadCloser, error) {
 		return image.CheckLength(io.NopCloser(bytes.NewReader(flipped)), m.Layers[0].Digest, m.Layers[0].Size, "output"), nil
 	}
-	if err := WriteDockerArchive(context.Background(), io.Discard, bad, nil); err == nil || !strings.Contains(err.Error(), "arrived with digest") {
+	if err := Write(context.Background(), io.Discard, bad, nil); err == nil || !strings.Contains(err.Error(), "arrived with digest") {
 		t.Errorf("a measured-only layer with one byte changed: %v", err)
 	}
-	zm := testManifest(t, linuxAmd64, zstdLayer(t, "a", "b"))
+	zm := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.ZstdLayer(t, "a", "b"))
 	zm.Layers[0].DiffID = oci.Digest([]byte("not it"))
-	if err := WriteDockerArchive(context.Background(), io.Discard, zm, nil); err == nil || !strings.Contains(err.Error(), "diff ID") {
+	if err := Write(context.Background(), io.Discard, zm, nil); err == nil || !strings.Contains(err.Error(), "diff ID") {
 		t.Errorf("a zstd layer with the wrong diff ID: %v", err)
 	}
 	failing := m
 	failing.Layers = append(failing.Layers[:0:0], m.Layers...)
 	failing.Layers[0].Open = func(context.Context) (io.ReadCloser, error) { return nil, errors.New("cache miss") }
-	if err := WriteDockerArchive(context.Background(), io.Discard, failing, nil); err == nil || !strings.Contains(err.Error(), "cache miss") {
+	if err := Write(context.Background(), io.Discard, failing, nil); err == nil || !strings.Contains(err.Error(), "cache miss") {
 		t.Errorf("an opener's error: %v", err)
 	}
 }
 
 // Several images in one tarball (container_bundle): one manifest.json
 // entry each, a shared layer stored once.
-func TestWriteDockerArchives(t *testing.T) {
-	shared := gzipLayer(t, "shared", "both images have this\n")
-	a := testManifest(t, linuxAmd64, shared, gzipLayer(t, "a", "only a\n"))
-	b := testManifest(t, linuxAmd64, shared, gzipLayer(t, "b", "only b\n"))
+func TestWriteImages(t *testing.T) {
+	shared := imagetest.GzipLayer(t, "shared", "both images have this\n")
+	a := imagetest.Manifest(t, imagetest.LinuxAmd64, shared, imagetest.GzipLayer(t, "a", "only a\n"))
+	b := imagetest.Manifest(t, imagetest.LinuxAmd64, shared, imagetest.GzipLayer(t, "b", "only b\n"))
 	var buf bytes.Buffer
-	if err := WriteDockerArchives(context.Background(), &buf, []ArchiveImage{{a, []string{"app/a:v1"}}, {b, []string{"app/b:v1"}}}); err != nil {
+	if err := WriteImages(context.Background(), &buf, []Image{{a, []string{"app/a:v1"}}, {b, []string{"app/b:v1"}}}); err != nil {
 		t.Fatal(err)
 	}
 	entries := readTar(t, buf.Bytes())

@@ -1,4 +1,4 @@
-package load
+package daemon
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	contentapi "github.com/containerd/containerd/api/services/content/v1"
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
 	"github.com/rules-img/rules_img/pkg/internal/text"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"google.golang.org/grpc/metadata"
@@ -133,8 +134,8 @@ func (c *testContainerd) options(tags ...string) (Options, *bytes.Buffer) {
 func TestLoadIntoContainerd(t *testing.T) {
 	c := startContainerd(t)
 	ctx := context.Background()
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello from rules_img\n"))
-	img := testIndex(t, m)
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello from rules_img\n"))
+	img := imagetest.Index(t, m)
 	img.Index, img.IndexDigest = nil, ""
 
 	opts, progress := c.options("hello:v1", "registry.example/app:dev")
@@ -190,8 +191,8 @@ func TestLoadIntoContainerd(t *testing.T) {
 	}
 
 	// The same tag moved to another image updates the record.
-	m2 := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello from rules_img\n"), gzipLayer(t, "more", "v2\n"))
-	img2 := testIndex(t, m2)
+	m2 := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello from rules_img\n"), imagetest.GzipLayer(t, "more", "v2\n"))
+	img2 := imagetest.Index(t, m2)
 	img2.Index, img2.IndexDigest = nil, ""
 	opts2, _ := c.options("hello:v1")
 	res, err = Load(ctx, img2, opts2)
@@ -208,11 +209,11 @@ func TestLoadIntoContainerd(t *testing.T) {
 
 func TestLoadIndexIntoContainerd(t *testing.T) {
 	c := startContainerd(t)
-	amd := testManifest(t, linuxAmd64, gzipLayer(t, "a", "amd64"))
-	arm := testManifest(t, oci.Platform{OS: "linux", Architecture: "arm64"}, gzipLayer(t, "a", "arm64"))
+	amd := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "amd64"))
+	arm := imagetest.Manifest(t, oci.Platform{OS: "linux", Architecture: "arm64"}, imagetest.GzipLayer(t, "a", "arm64"))
 	opts, _ := c.options("multi:latest")
 	opts.Platform = "linux/arm64/v8"
-	res, err := Load(context.Background(), testIndex(t, amd, arm), opts)
+	res, err := Load(context.Background(), imagetest.Index(t, amd, arm), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,10 +230,10 @@ func TestLoadIndexIntoContainerd(t *testing.T) {
 // content stays after GC, and `ctr images check` finds the image complete.
 func TestLoadPlatformsIntoContainerd(t *testing.T) {
 	c := startContainerd(t)
-	amd := testManifest(t, linuxAmd64, gzipLayer(t, "a", "amd64"))
-	arm := testManifest(t, oci.Platform{OS: "linux", Architecture: "arm64"}, gzipLayer(t, "a", "arm64"))
-	ppc := testManifest(t, oci.Platform{OS: "linux", Architecture: "ppc64le"}, gzipLayer(t, "a", "ppc64le"))
-	img := testIndex(t, amd, arm, ppc)
+	amd := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "amd64"))
+	arm := imagetest.Manifest(t, oci.Platform{OS: "linux", Architecture: "arm64"}, imagetest.GzipLayer(t, "a", "arm64"))
+	ppc := imagetest.Manifest(t, oci.Platform{OS: "linux", Architecture: "ppc64le"}, imagetest.GzipLayer(t, "a", "ppc64le"))
+	img := imagetest.Index(t, amd, arm, ppc)
 
 	opts, _ := c.options("multi:all")
 	opts.Platform = "all"
@@ -279,9 +280,9 @@ func TestLoadPlatformsIntoContainerd(t *testing.T) {
 func TestContainerdResumesWrites(t *testing.T) {
 	c := startContainerd(t)
 	ctx := context.Background()
-	big := gzipLayer(t, "big", strings.Repeat("some text that gzip shrinks a bit ", 200000))
-	m := testManifest(t, linuxAmd64, big)
-	img := testIndex(t, m)
+	big := imagetest.GzipLayer(t, "big", strings.Repeat("some text that gzip shrinks a bit ", 200000))
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, big)
+	img := imagetest.Index(t, m)
 	img.Index, img.IndexDigest = nil, ""
 
 	conn, err := dialContainerd(ctx, c.socket)
@@ -289,7 +290,7 @@ func TestContainerdResumesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	half := int64(len(big.blob) / 2)
+	half := int64(len(big.Blob) / 2)
 	partial := func(data []byte) {
 		t.Helper()
 		wctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, "containerd-namespace", c.ns))
@@ -314,13 +315,13 @@ func TestContainerdResumesWrites(t *testing.T) {
 		// containerd may still hold the ref for a moment: the loader waits.
 	}
 
-	partial(big.blob[:half])
+	partial(big.Blob[:half])
 	opts, progress := c.options("big:v1")
 	res, err := Load(ctx, img, opts)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, c.log)
 	}
-	if want := int64(len(big.blob)) - half + int64(len(m.Config)) + int64(len(m.Raw)); res.BytesWritten != want {
+	if want := int64(len(big.Blob)) - half + int64(len(m.Config)) + int64(len(m.Raw)); res.BytesWritten != want {
 		t.Errorf("resumed load wrote %d bytes, want %d:\n%s", res.BytesWritten, want, progress)
 	}
 	if !strings.Contains(progress.String(), "resuming layer") {
@@ -339,7 +340,7 @@ func TestContainerdResumesWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, c.log)
 	}
-	if want := int64(len(big.blob)) + int64(len(m.Config)) + int64(len(m.Raw)); res.BlobsWritten != 3 || res.BytesWritten != want ||
+	if want := int64(len(big.Blob)) + int64(len(m.Config)) + int64(len(m.Raw)); res.BlobsWritten != 3 || res.BytesWritten != want ||
 		!strings.Contains(progress.String(), "resuming layer") {
 		t.Errorf("restarted load: %+v, want %d bytes:\n%s", res, want, progress)
 	}
@@ -360,7 +361,7 @@ func TestContainerdRefusesChangedOutput(t *testing.T) {
 
 func testRefusesChangedOutput(t *testing.T, c *testContainerd) {
 	t.Log(c.ctr(t, "version"))
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "changed", "bytes that will change\n"))
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "changed", "bytes that will change\n"))
 	r, err := m.Layers[0].Open(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -371,7 +372,7 @@ func testRefusesChangedOutput(t *testing.T, c *testContainerd) {
 	m.Layers[0].Open = func(context.Context) (io.ReadCloser, error) {
 		return image.CheckLength(io.NopCloser(bytes.NewReader(changed)), l.Digest, l.Size, "output"), nil
 	}
-	img := testIndex(t, m)
+	img := imagetest.Index(t, m)
 	img.Index, img.IndexDigest = nil, ""
 	opts, _ := c.options("changed:v1")
 	_, err = Load(context.Background(), img, opts)
@@ -388,8 +389,8 @@ func testRefusesChangedOutput(t *testing.T, c *testContainerd) {
 }
 
 func TestContainerdErrors(t *testing.T) {
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
-	img := testIndex(t, m)
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "b"))
+	img := imagetest.Index(t, m)
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	_, err := Load(context.Background(), img, Options{Daemon: "containerd", Tags: []string{"x"}, ContainerdAddress: missing, Label: "//pkg:img"})
 	if err == nil || !strings.Contains(err.Error(), "//pkg:img: load into containerd: no containerd socket at "+missing) ||
@@ -418,8 +419,8 @@ func TestContainerdErrors(t *testing.T) {
 func TestAutoListsEveryDaemonTried(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // neither docker nor podman
 	t.Setenv("CONTAINERD_ADDRESS", filepath.Join(t.TempDir(), "none.sock"))
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
-	_, err := Load(context.Background(), testIndex(t, m), Options{Tags: []string{"x"}})
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "b"))
+	_, err := Load(context.Background(), imagetest.Index(t, m), Options{Tags: []string{"x"}})
 	if err == nil {
 		t.Fatal("auto found a daemon")
 	}

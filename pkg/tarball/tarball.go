@@ -1,4 +1,6 @@
-package load
+// Package tarball writes docker-save tarballs: what `docker load` and
+// `podman load` read, and what a load with daemon "tar" leaves in a file.
+package tarball
 
 import (
 	"archive/tar"
@@ -41,23 +43,23 @@ type dockerManifestEntry struct {
 	Layers   []string
 }
 
-// WriteDockerArchive streams a docker-save tarball of m, tagged with tags
+// Write streams a docker-save tarball of m, tagged with tags
 // (written normalised, e.g. docker.io/library/hello:v1). gzip and uncompressed layers
 // are copied as they are; zstd layers are stored decompressed because Docker
 // 20.10 cannot read them. The bytes depend only on m and tags.
-func WriteDockerArchive(ctx context.Context, w io.Writer, m image.Manifest, tags []string) error {
-	return WriteDockerArchives(ctx, w, []ArchiveImage{{Manifest: m, Tags: tags}})
+func Write(ctx context.Context, w io.Writer, m image.Manifest, tags []string) error {
+	return WriteImages(ctx, w, []Image{{Manifest: m, Tags: tags}})
 }
 
-// ArchiveImage is one image of a docker-save tarball and its tags.
-type ArchiveImage struct {
+// Image is one image of a docker-save tarball and its tags.
+type Image struct {
 	Manifest image.Manifest
 	Tags     []string
 }
 
-// WriteDockerArchives streams one docker-save tarball of several images
+// WriteImages streams one docker-save tarball of several images
 // (rules_docker's container_bundle); a blob two of them share is stored once.
-func WriteDockerArchives(ctx context.Context, w io.Writer, images []ArchiveImage) error {
+func WriteImages(ctx context.Context, w io.Writer, images []Image) error {
 	var entries []dockerManifestEntry
 	var files []archiveEntry
 	configs := map[string][]byte{}
@@ -112,7 +114,7 @@ func WriteDockerArchives(ctx context.Context, w io.Writer, images []ArchiveImage
 // planImage names one image's files in the archive and adds the layers not
 // yet written to files. manifest.json goes first and must name decompressed
 // zstd layers by their digest, known only after a pass.
-func planImage(ctx context.Context, img ArchiveImage, written map[string]bool, files *[]archiveEntry) (dockerManifestEntry, error) {
+func planImage(ctx context.Context, img Image, written map[string]bool, files *[]archiveEntry) (dockerManifestEntry, error) {
 	m := img.Manifest
 	names, err := reference.NormalizeTags(img.Tags)
 	if err != nil {

@@ -1,4 +1,4 @@
-package load
+package daemon
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/internal/imagetest"
+	"github.com/rules-img/rules_img/pkg/tarball"
 )
 
 // startDockerd boots a private dockerd (classic storage, vfs, no networking)
@@ -66,8 +68,8 @@ func TestLoadIntoDocker(t *testing.T) {
 	host := startDockerd(t)
 	// zstd too: Docker before 23 cannot read it, so the archive holds it
 	// decompressed.
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello\n"), zstdLayer(t, "z", "zstd layer\n"))
-	img := testIndex(t, m)
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello\n"), imagetest.ZstdLayer(t, "z", "zstd layer\n"))
+	img := imagetest.Index(t, m)
 	for _, daemon := range []string{"docker", "auto"} {
 		t.Run(daemon, func(t *testing.T) {
 			t.Setenv("CONTAINERD_ADDRESS", "") // auto would try it first
@@ -96,8 +98,8 @@ func TestDockerErrors(t *testing.T) {
 		t.Skip("the docker client is not installed")
 	}
 	host := "unix://" + filepath.Join(t.TempDir(), "none.sock")
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "a", "b"))
-	_, err := Load(context.Background(), testIndex(t, m), Options{Daemon: "docker", DockerHost: host, Tags: []string{"x"}, Label: "//a:b"})
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "a", "b"))
+	_, err := Load(context.Background(), imagetest.Index(t, m), Options{Daemon: "docker", DockerHost: host, Tags: []string{"x"}, Label: "//a:b"})
 	if err == nil || !strings.HasPrefix(err.Error(), "//a:b: load into docker: docker info: ") || !strings.Contains(err.Error(), "start Docker or set DOCKER_HOST") {
 		t.Errorf("no daemon: %v", err)
 	}
@@ -135,8 +137,8 @@ func TestDockerOnContainerdStore(t *testing.T) {
 	fakeDocker(t, c.socket)
 	t.Setenv("CONTAINERD_ADDRESS", "")
 	t.Setenv("CONTAINERD_NAMESPACE", "")
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello\n"))
-	img := testIndex(t, m)
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello\n"))
+	img := imagetest.Index(t, m)
 	var progress bytes.Buffer
 	opts := Options{Daemon: "docker", Tags: []string{"hello:v1"}, Progress: &progress}
 	res, err := Load(context.Background(), img, opts)
@@ -171,9 +173,9 @@ func TestDockerOnContainerdStoreUnreachable(t *testing.T) {
 	}
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	loaded := fakeDocker(t, missing)
-	m := testManifest(t, linuxAmd64, gzipLayer(t, "hello", "hello\n"))
+	m := imagetest.Manifest(t, imagetest.LinuxAmd64, imagetest.GzipLayer(t, "hello", "hello\n"))
 	var progress bytes.Buffer
-	res, err := Load(context.Background(), testIndex(t, m), Options{Daemon: "docker", Tags: []string{"hello:v1"}, Progress: &progress})
+	res, err := Load(context.Background(), imagetest.Index(t, m), Options{Daemon: "docker", Tags: []string{"hello:v1"}, Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +197,6 @@ func TestDockerOnContainerdStoreUnreachable(t *testing.T) {
 
 func archiveOf(m image.Manifest, tags ...string) ([]byte, error) {
 	var b bytes.Buffer
-	err := WriteDockerArchive(context.Background(), &b, m, tags)
+	err := tarball.Write(context.Background(), &b, m, tags)
 	return b.Bytes(), err
 }

@@ -1,4 +1,7 @@
-package load
+package imagetest
+
+// In-memory images for the packages that read image.Image: loaders,
+// tarball writers and manifest selection.
 
 import (
 	"archive/tar"
@@ -17,7 +20,7 @@ import (
 )
 
 // layerTar is an uncompressed layer holding one file.
-func layerTar(t testing.TB, name, content string) []byte {
+func LayerTar(t testing.TB, name, content string) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -32,7 +35,8 @@ func layerTar(t testing.TB, name, content string) []byte {
 	return b.Bytes()
 }
 
-func gzipBytes(t testing.TB, b []byte) []byte {
+// GzipBytes compresses b with the standard library.
+func GzipBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	zw := gzip.NewWriter(&out)
@@ -43,7 +47,8 @@ func gzipBytes(t testing.TB, b []byte) []byte {
 	return out.Bytes()
 }
 
-func zstdBytes(t testing.TB, b []byte) []byte {
+// ZstdBytes compresses b as one zstd frame.
+func ZstdBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	enc, err := zstd.NewWriter(nil)
 	if err != nil {
@@ -53,32 +58,34 @@ func zstdBytes(t testing.TB, b []byte) []byte {
 	return enc.EncodeAll(b, nil)
 }
 
-// bytesOpener serves b, verified like a real source.
-func bytesOpener(b []byte) image.Opener {
+// BytesOpener serves b, verified like a real source.
+func BytesOpener(b []byte) image.Opener {
 	return func(context.Context) (io.ReadCloser, error) {
 		return image.Verify(io.NopCloser(bytes.NewReader(b)), oci.Digest(b), int64(len(b)), "test layer"), nil
 	}
 }
 
-// testLayer describes one layer: its tar and how it is compressed.
-type testLayer struct {
-	tar       []byte
-	blob      []byte
-	mediaType oci.MediaType
+// MemLayer is one in-memory layer: its tar and how it is compressed.
+type MemLayer struct {
+	Tar       []byte
+	Blob      []byte
+	MediaType oci.MediaType
 }
 
-func gzipLayer(t testing.TB, name, content string) testLayer {
-	tb := layerTar(t, name, content)
-	return testLayer{tar: tb, blob: gzipBytes(t, tb), mediaType: "application/vnd.oci.image.layer.v1.tar+gzip"}
+// GzipLayer is a gzip layer holding one file.
+func GzipLayer(t testing.TB, name, content string) MemLayer {
+	tb := LayerTar(t, name, content)
+	return MemLayer{Tar: tb, Blob: GzipBytes(t, tb), MediaType: "application/vnd.oci.image.layer.v1.tar+gzip"}
 }
 
-func zstdLayer(t testing.TB, name, content string) testLayer {
-	tb := layerTar(t, name, content)
-	return testLayer{tar: tb, blob: zstdBytes(t, tb), mediaType: "application/vnd.oci.image.layer.v1.tar+zstd"}
+// ZstdLayer is a zstd layer holding one file.
+func ZstdLayer(t testing.TB, name, content string) MemLayer {
+	tb := LayerTar(t, name, content)
+	return MemLayer{Tar: tb, Blob: ZstdBytes(t, tb), MediaType: "application/vnd.oci.image.layer.v1.tar+zstd"}
 }
 
-// testManifest builds a single-platform image the way the build writes one.
-func testManifest(t testing.TB, p oci.Platform, layers ...testLayer) image.Manifest {
+// Manifest builds a single-platform image the way the build writes one.
+func Manifest(t testing.TB, p oci.Platform, layers ...MemLayer) image.Manifest {
 	t.Helper()
 	cfg := oci.ImageConfig{
 		Architecture: p.Architecture, OS: p.OS, Variant: p.Variant,
@@ -88,11 +95,11 @@ func testManifest(t testing.TB, p oci.Platform, layers ...testLayer) image.Manif
 	man := oci.Manifest{SchemaVersion: 2, MediaType: "application/vnd.oci.image.manifest.v1+json", Layers: []oci.Descriptor{}}
 	var ls []image.Layer
 	for _, l := range layers {
-		diffID := oci.Digest(l.tar)
+		diffID := oci.Digest(l.Tar)
 		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, diffID)
-		d := oci.DescriptorFor(l.mediaType, l.blob)
+		d := oci.DescriptorFor(l.MediaType, l.Blob)
 		man.Layers = append(man.Layers, d)
-		ls = append(ls, image.Layer{MediaType: l.mediaType, Digest: d.Digest, Size: d.Size, DiffID: diffID, Open: bytesOpener(l.blob)})
+		ls = append(ls, image.Layer{MediaType: l.MediaType, Digest: d.Digest, Size: d.Size, DiffID: diffID, Open: BytesOpener(l.Blob)})
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
@@ -110,10 +117,8 @@ func testManifest(t testing.TB, p oci.Platform, layers ...testLayer) image.Manif
 	}
 }
 
-var linuxAmd64 = oci.Platform{OS: "linux", Architecture: "amd64"}
-
-// testIndex wraps manifests in an index.
-func testIndex(t testing.TB, ms ...image.Manifest) *image.Image {
+// Index wraps manifests in an index.
+func Index(t testing.TB, ms ...image.Manifest) *image.Image {
 	t.Helper()
 	idx := oci.Index{SchemaVersion: 2, MediaType: "application/vnd.oci.image.index.v1+json"}
 	for _, m := range ms {
