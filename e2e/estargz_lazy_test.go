@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/rules-img/rules_img/e2e/harness"
-	"github.com/rules-img/rules_img/pkg/layer"
+	"github.com/rules-img/rules_img/pkg/layer/estargz"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -100,7 +100,7 @@ func plainRun(t testing.TB, ref, id string) (string, time.Duration) {
 func TestEStargzLazyPull(t *testing.T) {
 	e := startLazyEnv(t, "estargz")
 	l := e.layers["estargz"]
-	if l.Annotations[layer.AnnotationTOCDigest] == "" {
+	if l.Annotations[estargz.AnnotationTOCDigest] == "" {
 		t.Fatalf("the layer has no TOC digest annotation: %+v", l)
 	}
 	const want = "hello, rules_img from linux/amd64 args=lazy"

@@ -13,7 +13,7 @@ import (
 
 	"github.com/rules-img/rules_img/e2e/harness"
 	"github.com/rules-img/rules_img/pkg/compress"
-	"github.com/rules-img/rules_img/pkg/layer"
+	"github.com/rules-img/rules_img/pkg/layer/estargz"
 )
 
 // checkEStargzLayers checks that every layer of a layout's image is gzip with
@@ -27,8 +27,8 @@ func checkEStargzLayers(t *testing.T, layout string) []descriptor {
 		if l.MediaType != "application/vnd.oci.image.layer.v1.tar+gzip" {
 			t.Errorf("layer %d: %s, want gzip", i, l.MediaType)
 		}
-		toc := l.Annotations[layer.AnnotationTOCDigest]
-		if toc == "" || l.Annotations[layer.AnnotationUncompressedSize] == "" {
+		toc := l.Annotations[estargz.AnnotationTOCDigest]
+		if toc == "" || l.Annotations[estargz.AnnotationUncompressedSize] == "" {
 			t.Errorf("layer %d: annotations %v lack the TOC digest or the uncompressed size", i, l.Annotations)
 			continue
 		}
@@ -36,7 +36,7 @@ func checkEStargzLayers(t *testing.T, layout string) []descriptor {
 		if err != nil {
 			t.Fatal(err)
 		}
-		files, err := layer.VerifyEStargz(io.NewSectionReader(f, 0, l.Size), toc)
+		files, err := estargz.Verify(io.NewSectionReader(f, 0, l.Size), toc)
 		f.Close()
 		if err != nil || files == 0 {
 			t.Errorf("layer %d (%s): the estargz verifier says %v (%d files)", i, l.Digest, err, files)
@@ -114,8 +114,8 @@ func TestEStargz(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, l := range pushed.Layers {
-			if l.Annotations[layer.AnnotationTOCDigest] != layers[i].Annotations[layer.AnnotationTOCDigest] {
-				t.Errorf("pushed layer %d: annotations %v, want the TOC digest %s", i, l.Annotations, layers[i].Annotations[layer.AnnotationTOCDigest])
+			if l.Annotations[estargz.AnnotationTOCDigest] != layers[i].Annotations[estargz.AnnotationTOCDigest] {
+				t.Errorf("pushed layer %d: annotations %v, want the TOC digest %s", i, l.Annotations, layers[i].Annotations[estargz.AnnotationTOCDigest])
 			}
 		}
 		if err := harness.VerifyImage(reg.Addr() + "/e2e/estargz:v1"); err != nil {

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/atomicfile"
-	"github.com/rules-img/rules_img/pkg/layer"
+	"github.com/rules-img/rules_img/pkg/layer/fromtar"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -47,7 +47,7 @@ func fileLayerMain(args []string) error {
 	if !strings.Contains(*mediaType, "/") {
 		return fmt.Errorf("%s: media_type %q is not a media type such as application/vnd.oci.image.layer.v1.tar", who, *mediaType)
 	}
-	m, err := layer.FromFile(*src, oci.MediaType(*mediaType), *diffID)
+	m, err := fromtar.FromFile(*src, oci.MediaType(*mediaType), *diffID)
 	if err != nil {
 		return fmt.Errorf("%s: %s: %w", who, *src, err)
 	}

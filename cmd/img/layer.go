@@ -12,6 +12,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/layer"
+	"github.com/rules-img/rules_img/pkg/layer/fromtar"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -57,14 +58,14 @@ func layerMain(args []string) error {
 		return fmt.Errorf("--blob and --metadata are required\n%s", layerUsage)
 	case *jobs < 0:
 		return fmt.Errorf("--jobs must be >= 0, got %d", *jobs)
-	case *algorithm == layer.Auto && *fromTar == "":
+	case *algorithm == fromtar.Auto && *fromTar == "":
 		return fmt.Errorf("--compress auto only works with --from-tar; use one of %s", strings.Join(compress.Names(), ", "))
-	case *esgz && *algorithm != compress.Gzip && *algorithm != layer.Auto:
+	case *esgz && *algorithm != compress.Gzip && *algorithm != fromtar.Auto:
 		return fmt.Errorf("--estargz needs gzip: eStargz is gzip with a TOC, so --compress %s cannot be eStargz", *algorithm)
 	case *validation != "strict" && *validation != "traversal_only":
 		return fmt.Errorf("--validation must be strict or traversal_only, got %q", *validation)
 	}
-	rules := layer.TarRules{AllowDuplicates: *allowDup, AllowDevices: *allowDev, TraversalOnly: *validation == "traversal_only"}
+	rules := fromtar.TarRules{AllowDuplicates: *allowDup, AllowDevices: *allowDev, TraversalOnly: *validation == "traversal_only"}
 	if *jobs == 0 {
 		// At least 2 so gzip always takes the parallel path: its bytes do not
 		// depend on the job count, but they differ from the jobs=1 path, and
@@ -80,9 +81,9 @@ func layerMain(args []string) error {
 				return oci.LayerMetadata{}, err
 			}
 			defer in.Close()
-			convert := layer.FromTar
+			convert := fromtar.FromTar
 			if *esgz {
-				convert = layer.FromTarEStargz
+				convert = fromtar.FromTarEStargz
 			}
 			m, err := convert(in, blob, c, rules)
 			if err != nil {

@@ -3,9 +3,6 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,36 +16,10 @@ import (
 	"time"
 
 	"github.com/rules-img/rules_img/pkg/compress"
+	"github.com/rules-img/rules_img/pkg/internal/tartest"
+	"github.com/rules-img/rules_img/pkg/layer/fromtar"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
-
-// writeFiles creates files under dir; a value starting with "->" makes a
-// symlink, a key ending in "*" makes an executable file.
-func writeFiles(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		perm := os.FileMode(0o644)
-		if strings.HasSuffix(name, "*") {
-			name, perm = strings.TrimSuffix(name, "*"), 0o755
-		}
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if target, ok := strings.CutPrefix(content, "->"); ok {
-			if err := os.Symlink(target, p); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(p, []byte(content), perm); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(p, perm); err != nil { // umask-proof
-			t.Fatal(err)
-		}
-	}
-}
 
 func mustParse(t *testing.T, js string) *Spec {
 	t.Helper()
@@ -57,52 +28,6 @@ func mustParse(t *testing.T, js string) *Spec {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// specJSON fills "$D" with dir (JSON-escaped) so specs can name temp files.
-func specJSON(dir, js string) string {
-	d, _ := json.Marshal(dir)
-	return strings.ReplaceAll(js, "$D", strings.Trim(string(d), `"`))
-}
-
-type entry struct {
-	Name, Link, Content, Uname, Gname string
-	Type                              byte
-	Mode                              int64
-	UID, GID                          int
-	Mtime                             int64
-	PAX                               map[string]string
-	Format                            tar.Format
-}
-
-func listTar(t *testing.T, b []byte) []entry {
-	t.Helper()
-	var out []entry
-	tr := tar.NewReader(bytes.NewReader(b))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := entry{Name: h.Name, Link: h.Linkname, Content: string(c), Uname: h.Uname, Gname: h.Gname,
-			Type: h.Typeflag, Mode: h.Mode, UID: h.Uid, GID: h.Gid, Mtime: h.ModTime.Unix(), Format: h.Format}
-		for k, v := range h.PAXRecords {
-			if !strings.HasPrefix(k, "path") && k != "linkpath" && k != "uid" && k != "gid" {
-				if e.PAX == nil {
-					e.PAX = map[string]string{}
-				}
-				e.PAX[k] = v
-			}
-		}
-		out = append(out, e)
-	}
 }
 
 func tarBytes(t *testing.T, s *Spec) []byte {
@@ -116,7 +41,7 @@ func tarBytes(t *testing.T, s *Spec) []byte {
 
 func TestTarContents(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	tartest.WriteFiles(t, dir, map[string]string{
 		"server*":              "ELF",
 		"config.txt":           "cfg",
 		"real.txt":             "via symlink",
@@ -127,7 +52,7 @@ func TestTarContents(t *testing.T) {
 		"static/latest":        "->css/a.css",
 		"static/css/empty.css": "",
 	})
-	s := mustParse(t, specJSON(dir, `{
+	s := mustParse(t, tartest.SpecJSON(dir, `{
 	  "target": "//app:layer",
 	  "create_parent_directories": true,
 	  "default_metadata": {"uid": 5, "gname": "staff", "mtime": "2020-01-02T03:04:05.9Z", "pax_records": {"comment": "default", "x.a": "1"}},
@@ -147,11 +72,11 @@ func TestTarContents(t *testing.T) {
 	    {"path": "/etc/pkg/__init__.py", "type": "empty"}
 	  ]
 	}`))
-	got := listTar(t, tarBytes(t, s))
+	got := tartest.ListTar(t, tarBytes(t, s))
 
 	const y2020 = 1577934245 // 2020-01-02T03:04:05Z, fraction truncated
 	dflt := map[string]string{"comment": "default", "x.a": "1"}
-	want := []entry{
+	want := []tartest.Entry{
 		{Name: "app/", Type: tar.TypeDir, Mode: 0o755, UID: 7},
 		{Name: "app/bin/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "app/bin/server", Type: tar.TypeReg, Mode: 0o750, UID: 1000, Uname: "app", Gname: "staff", Mtime: y2020, Content: "ELF", PAX: map[string]string{"comment": "default", "x.a": "2"}},
@@ -177,10 +102,10 @@ func TestTarContents(t *testing.T) {
 	compareEntries(t, got, want)
 }
 
-func compareEntries(t *testing.T, got, want []entry) {
+func compareEntries(t *testing.T, got, want []tartest.Entry) {
 	t.Helper()
 	for i := range max(len(got), len(want)) {
-		var g, w entry
+		var g, w tartest.Entry
 		if i < len(got) {
 			g = got[i]
 		}
@@ -196,11 +121,11 @@ func compareEntries(t *testing.T, got, want []entry) {
 
 func TestDefaultModeAndParents(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"tool*": "x", "data": "y", "tree/sub/f": "z"})
+	tartest.WriteFiles(t, dir, map[string]string{"tool*": "x", "data": "y", "tree/sub/f": "z"})
 	// default_metadata.mode applies to files (even executable ones), never to
 	// dirs or symlinks; parents are only created when asked.
 	for _, create := range []bool{false, true} {
-		s := mustParse(t, specJSON(dir, fmt.Sprintf(`{
+		s := mustParse(t, tartest.SpecJSON(dir, fmt.Sprintf(`{
 		  "target": "//t", "create_parent_directories": %v,
 		  "default_metadata": {"mode": "0600"},
 		  "entries": [
@@ -211,7 +136,7 @@ func TestDefaultModeAndParents(t *testing.T) {
 		    {"path": "/d", "type": "dir"}
 		  ]}`, create)))
 		var names []string
-		for _, e := range listTar(t, tarBytes(t, s)) {
+		for _, e := range tartest.ListTar(t, tarBytes(t, s)) {
 			names = append(names, fmt.Sprintf("%s:%o", e.Name, e.Mode))
 		}
 		want := "a/b/tool:600 a/data:600 a/t/:755 a/t/sub/:755 a/t/sub/f:600 d/:755 l:777"
@@ -226,10 +151,10 @@ func TestDefaultModeAndParents(t *testing.T) {
 
 func TestTreeAtRoot(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"root/etc/os-release": "ID=x", "root/bin/sh*": "sh"})
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "entries": [{"path": "/", "type": "tree", "source": "$D/root"}]}`))
+	tartest.WriteFiles(t, dir, map[string]string{"root/etc/os-release": "ID=x", "root/bin/sh*": "sh"})
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t", "entries": [{"path": "/", "type": "tree", "source": "$D/root"}]}`))
 	var names []string
-	for _, e := range listTar(t, tarBytes(t, s)) {
+	for _, e := range tartest.ListTar(t, tarBytes(t, s)) {
 		names = append(names, e.Name)
 	}
 	if got := strings.Join(names, " "); got != "bin/ bin/sh etc/ etc/os-release" {
@@ -241,8 +166,8 @@ func TestPAXOnlyWhenNeeded(t *testing.T) {
 	dir := t.TempDir()
 	long := strings.Repeat("d", 120) + "/" + strings.Repeat("f", 120)
 	// Distinct contents so deduplication does not turn these into hardlinks.
-	writeFiles(t, dir, map[string]string{"f1": "1", "f2": "2", "f3": "3", "f4": "4", "f5": "55"})
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "create_parent_directories": true,
+	tartest.WriteFiles(t, dir, map[string]string{"f1": "1", "f2": "2", "f3": "3", "f4": "4", "f5": "55"})
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t", "create_parent_directories": true,
 	  "file_metadata": {"/big": {"uid": 3000000}, "/rec": {"pax_records": {"SCHILY.xattr.user.k": "v"}}},
 	  "entries": [
 	    {"path": "/plain", "type": "file", "source": "$D/f1"},
@@ -251,8 +176,8 @@ func TestPAXOnlyWhenNeeded(t *testing.T) {
 	    {"path": "/big", "type": "file", "source": "$D/f3"},
 	    {"path": "/rec", "type": "file", "source": "$D/f4"}
 	  ]}`))
-	got := map[string]entry{}
-	for _, e := range listTar(t, tarBytes(t, s)) {
+	got := map[string]tartest.Entry{}
+	for _, e := range tartest.ListTar(t, tarBytes(t, s)) {
 		got[e.Name] = e
 	}
 	for name, want := range map[string]tar.Format{
@@ -282,13 +207,13 @@ func TestPAXOnlyWhenNeeded(t *testing.T) {
 
 func TestDedup(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	tartest.WriteFiles(t, dir, map[string]string{
 		"one": "same content", "two": "same content", "tree/three": "same content",
 		"other": "diff content", // same size, different bytes
 		"e1":    "", "e2": "",
 		"exec*": "same content", // same bytes, different mode
 	})
-	s := mustParse(t, specJSON(dir, `{"target": "//t",
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t",
 	  "file_metadata": {"/z/owned": {"uid": 1}},
 	  "entries": [
 	    {"path": "/b/one", "type": "file", "source": "$D/one"},
@@ -302,7 +227,7 @@ func TestDedup(t *testing.T) {
 	    {"path": "/z/owned", "type": "file", "source": "$D/one"}
 	  ]}`))
 	var got []string
-	for _, e := range listTar(t, tarBytes(t, s)) {
+	for _, e := range tartest.ListTar(t, tarBytes(t, s)) {
 		switch e.Type {
 		case tar.TypeLink:
 			got = append(got, e.Name+"=>"+e.Link)
@@ -323,7 +248,7 @@ func TestDeterministic(t *testing.T) {
 	  {"path": "/usr/share/data.txt", "type": "file", "source": "$D/data.txt"},
 	  {"path": "/opt/tree", "type": "tree", "source": "$D/tree"}]}`
 	build := func(dir string) []byte {
-		s := mustParse(t, specJSON(dir, spec))
+		s := mustParse(t, tartest.SpecJSON(dir, spec))
 		var blob bytes.Buffer
 		if _, err := Build(s, &blob, compress.Options{Algorithm: "gzip", Level: -1, Jobs: 1}); err != nil {
 			t.Fatal(err)
@@ -331,7 +256,7 @@ func TestDeterministic(t *testing.T) {
 		return blob.Bytes()
 	}
 	d1 := t.TempDir()
-	writeFiles(t, d1, files)
+	tartest.WriteFiles(t, d1, files)
 	first := build(d1)
 	if !bytes.Equal(first, build(d1)) {
 		t.Fatal("same spec built twice gave different bytes")
@@ -340,7 +265,7 @@ func TestDeterministic(t *testing.T) {
 	// and creation order must give the same bytes.
 	d2 := t.TempDir()
 	for name, c := range map[string]string{"tree/l": "->a", "tree/b/c*": "c", "data.txt": "data", "tree/a": "a", "bin/app*": "binary"} {
-		writeFiles(t, d2, map[string]string{name: c})
+		tartest.WriteFiles(t, d2, map[string]string{name: c})
 	}
 	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	filepath.Walk(d2, func(p string, fi os.FileInfo, err error) error {
@@ -375,18 +300,18 @@ func TestModesComeFromTheSpec(t *testing.T) {
 	var first []byte
 	for _, perm := range []os.FileMode{0o644, 0o755, 0o600, 0o777} {
 		dir := t.TempDir()
-		writeFiles(t, dir, files)
+		tartest.WriteFiles(t, dir, files)
 		filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
 			if err == nil && fi.Mode().IsRegular() {
 				os.Chmod(p, perm)
 			}
 			return nil
 		})
-		got := tarBytes(t, mustParse(t, specJSON(dir, spec)))
+		got := tarBytes(t, mustParse(t, tartest.SpecJSON(dir, spec)))
 		if first == nil {
 			first = got
 			modes := map[string]int64{}
-			for _, e := range listTar(t, got) {
+			for _, e := range tartest.ListTar(t, got) {
 				modes[e.Name] = e.Mode
 			}
 			want := map[string]int64{"app/hello": 0o755, "app/hello.runfiles/lib.so": 0o644, "etc/greeting.txt": 0o644,
@@ -407,7 +332,7 @@ func TestModesComeFromTheSpec(t *testing.T) {
 		`{"path": "/l", "type": "symlink", "target": "/x", "executable": true}`,
 		`{"path": "/d", "type": "dir", "executable": true}`,
 	} {
-		err := Write(io.Discard, mustParse(t, specJSON(t.TempDir(), `{"target": "//t", "entries": [`+bad+`]}`)))
+		err := Write(io.Discard, mustParse(t, tartest.SpecJSON(t.TempDir(), `{"target": "//t", "entries": [`+bad+`]}`)))
 		if err == nil || !strings.Contains(err.Error(), "executable") {
 			t.Errorf("%s: err = %v, want one about executable", bad, err)
 		}
@@ -418,10 +343,10 @@ func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 	// Mimic a Bazel sandbox: the tree's entries are absolute symlinks into the
 	// real execroot, where the tree itself holds one relative link.
 	real := t.TempDir()
-	writeFiles(t, real, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
+	tartest.WriteFiles(t, real, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
 		"bazel-out/bin/static/link": "->css/a.css"})
 	sandbox := t.TempDir()
-	writeFiles(t, sandbox, map[string]string{
+	tartest.WriteFiles(t, sandbox, map[string]string{
 		"bazel-out/bin/static/css/a.css": "->" + filepath.Join(real, "bazel-out/bin/static/css/a.css"),
 		"bazel-out/bin/static/run":       "->" + filepath.Join(real, "bazel-out/bin/static/run"),
 		"bazel-out/bin/static/keep":      "->" + filepath.Join(real, "bazel-out/bin/static/run"),
@@ -431,7 +356,7 @@ func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 	spec := `{"target": "//t", "entries": [{"path": "/s", "type": "tree", "source": "bazel-out/bin/static"}]}`
 	sandboxed := tarBytes(t, mustParse(t, spec))
 	var got []string
-	for _, e := range listTar(t, sandboxed) {
+	for _, e := range tartest.ListTar(t, sandboxed) {
 		got = append(got, fmt.Sprintf("%s:%c:%o:%s%s", e.Name, e.Type, e.Mode, e.Content, e.Link))
 	}
 	// keep and run have the same content and header: one is a hardlink.
@@ -443,7 +368,7 @@ func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 	// The same tree as a cache hands it back (links already files) gives the
 	// same bytes.
 	cached := t.TempDir()
-	writeFiles(t, cached, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
+	tartest.WriteFiles(t, cached, map[string]string{"bazel-out/bin/static/css/a.css": "body{}", "bazel-out/bin/static/run*": "x",
 		"bazel-out/bin/static/keep*": "x", "bazel-out/bin/static/link": "body{}"})
 	t.Chdir(cached)
 	if !bytes.Equal(tarBytes(t, mustParse(t, spec)), sandboxed) {
@@ -452,7 +377,7 @@ func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 
 	// A link that points nowhere is an error naming it.
 	broken := t.TempDir()
-	writeFiles(t, broken, map[string]string{"bazel-out/bin/static/gone": "->missing"})
+	tartest.WriteFiles(t, broken, map[string]string{"bazel-out/bin/static/gone": "->missing"})
 	t.Chdir(broken)
 	err := Write(io.Discard, mustParse(t, spec))
 	if err == nil || !strings.Contains(err.Error(), "gone") || !strings.Contains(err.Error(), "points nowhere") {
@@ -462,7 +387,7 @@ func TestTreeSymlinksAreStoredAsContent(t *testing.T) {
 
 func TestValidationErrors(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"f": "x", "g": "y", "tree/f": "z", "tree/d/x": "w"})
+	tartest.WriteFiles(t, dir, map[string]string{"f": "x", "g": "y", "tree/f": "z", "tree/d/x": "w"})
 	os.Mkdir(filepath.Join(dir, "emptydir"), 0o755)
 	for _, tc := range []struct {
 		name, entries, meta string
@@ -502,7 +427,7 @@ func TestValidationErrors(t *testing.T) {
 			if tc.meta != "" {
 				js += ", " + tc.meta
 			}
-			s := mustParse(t, specJSON(dir, js+"}"))
+			s := mustParse(t, tartest.SpecJSON(dir, js+"}"))
 			var out bytes.Buffer
 			_, err := Build(s, &out, compress.Options{Algorithm: "gzip", Level: -1})
 			if err == nil {
@@ -512,7 +437,7 @@ func TestValidationErrors(t *testing.T) {
 				t.Errorf("error does not name the target: %v", err)
 			}
 			for _, w := range tc.want {
-				if w = specJSON(dir, w); !strings.Contains(err.Error(), w) {
+				if w = tartest.SpecJSON(dir, w); !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
 			}
@@ -537,29 +462,10 @@ func TestParseSpecErrors(t *testing.T) {
 	}
 }
 
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
-
-func decompress(t *testing.T, b []byte, alg string) []byte {
-	t.Helper()
-	r, err := compress.NewReader(bytes.NewReader(b), alg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestBuildMetadata(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"f": strings.Repeat("hello layer ", 100000)})
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "create_parent_directories": true, "entries": [{"path": "/a/f", "type": "file", "source": "$D/f"}]}`))
+	tartest.WriteFiles(t, dir, map[string]string{"f": strings.Repeat("hello layer ", 100000)})
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t", "create_parent_directories": true, "entries": [{"path": "/a/f", "type": "file", "source": "$D/f"}]}`))
 	plain := tarBytes(t, s)
 	for _, o := range []compress.Options{
 		{Algorithm: "none", Level: -1}, {Algorithm: "gzip", Level: -1}, {Algorithm: "gzip", Level: 9, Jobs: 4},
@@ -570,92 +476,20 @@ func TestBuildMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Digest != sha(blob.Bytes()) || m.Size != int64(blob.Len()) {
-			t.Errorf("%+v: digest/size %s/%d, blob has %s/%d", o, m.Digest, m.Size, sha(blob.Bytes()), blob.Len())
+		if m.Digest != tartest.Sha(blob.Bytes()) || m.Size != int64(blob.Len()) {
+			t.Errorf("%+v: digest/size %s/%d, blob has %s/%d", o, m.Digest, m.Size, tartest.Sha(blob.Bytes()), blob.Len())
 		}
 		if m.MediaType != compress.MediaType(o.Algorithm) {
 			t.Errorf("%+v: media type %s", o, m.MediaType)
 		}
-		if got := decompress(t, blob.Bytes(), o.Algorithm); !bytes.Equal(got, plain) {
+		if got := tartest.Decompress(t, blob.Bytes(), o.Algorithm); !bytes.Equal(got, plain) {
 			t.Errorf("%+v: decompressed blob differs from Write output", o)
 		}
-		if m.DiffID != sha(plain) {
-			t.Errorf("%+v: diffID %s, want %s", o, m.DiffID, sha(plain))
+		if m.DiffID != tartest.Sha(plain) {
+			t.Errorf("%+v: diffID %s, want %s", o, m.DiffID, tartest.Sha(plain))
 		}
 	}
 	if _, err := Build(s, io.Discard, compress.Options{Algorithm: "lz4", Level: -1}); err == nil || !strings.Contains(err.Error(), "allowed") {
-		t.Errorf("bad algorithm: %v", err)
-	}
-}
-
-func TestFromTar(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"f": strings.Repeat("0123456789", 50000), "g*": "g"})
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "entries": [{"path": "/f", "type": "file", "source": "$D/f"}, {"path": "/g", "type": "file", "source": "$D/g"}]}`))
-	plain := tarBytes(t, s)
-	// Real tools pad to a 10 KiB record; the padding belongs to the diffID.
-	plain = append(plain, make([]byte, 10240-len(plain)%10240)...)
-	inputs := map[string][]byte{"none": plain}
-	for _, alg := range []string{"gzip", "zstd"} {
-		var b bytes.Buffer
-		w, _ := compress.NewWriter(&b, compress.Options{Algorithm: alg, Level: -1})
-		w.Write(plain)
-		w.Close()
-		inputs[alg] = b.Bytes()
-	}
-	for inAlg, in := range inputs {
-		for _, outAlg := range []string{"auto", "gzip", "zstd", "none"} {
-			var blob bytes.Buffer
-			m, err := FromTar(bytes.NewReader(in), &blob, compress.Options{Algorithm: outAlg, Level: -1, Jobs: 2}, TarRules{})
-			if err != nil {
-				t.Fatalf("%s -> %s: %v", inAlg, outAlg, err)
-			}
-			stored := outAlg
-			if outAlg == "auto" {
-				stored = inAlg
-				if !bytes.Equal(blob.Bytes(), in) {
-					t.Errorf("%s -> auto: blob is not the input", inAlg)
-				}
-			}
-			if m.MediaType != compress.MediaType(stored) {
-				t.Errorf("%s -> %s: media type %s", inAlg, outAlg, m.MediaType)
-			}
-			if m.Digest != sha(blob.Bytes()) || m.Size != int64(blob.Len()) {
-				t.Errorf("%s -> %s: digest/size mismatch", inAlg, outAlg)
-			}
-			if m.DiffID != sha(plain) {
-				t.Errorf("%s -> %s: diffID %s, want %s", inAlg, outAlg, m.DiffID, sha(plain))
-			}
-			if got := decompress(t, blob.Bytes(), stored); !bytes.Equal(got, plain) {
-				t.Errorf("%s -> %s: blob does not decompress to the input tar", inAlg, outAlg)
-			}
-		}
-	}
-
-	gz := func(b []byte) []byte {
-		var out bytes.Buffer
-		w, _ := compress.NewWriter(&out, compress.Options{Algorithm: "gzip", Level: -1})
-		w.Write(b)
-		w.Close()
-		return out.Bytes()
-	}
-	for name, in := range map[string][]byte{
-		"empty":          nil,
-		"text":           []byte("this is not a tar archive, just some text that is long enough to fill a block? " + strings.Repeat("x", 600)),
-		"short":          []byte("hi"),
-		"truncated":      plain[:700],
-		"gzip of text":   gz([]byte(strings.Repeat("not a tar ", 100))),
-		"truncated gzip": inputs["gzip"][:len(inputs["gzip"])/2],
-		"bad gzip":       {0x1f, 0x8b, 0, 0, 0, 0},
-		"gzip of empty":  gz(nil),
-	} {
-		for _, outAlg := range []string{"auto", "zstd"} {
-			if _, err := FromTar(bytes.NewReader(in), io.Discard, compress.Options{Algorithm: outAlg, Level: -1}, TarRules{}); err == nil {
-				t.Errorf("%s -> %s: accepted", name, outAlg)
-			}
-		}
-	}
-	if _, err := FromTar(bytes.NewReader(plain), io.Discard, compress.Options{Algorithm: "lz4", Level: -1}, TarRules{}); err == nil || !strings.Contains(err.Error(), "auto") {
 		t.Errorf("bad algorithm: %v", err)
 	}
 }
@@ -682,7 +516,7 @@ func TestBoundedMemory(t *testing.T) {
 		}
 	}
 	rnd = nil
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "create_parent_directories": true, "entries": [
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t", "create_parent_directories": true, "entries": [
 	  {"path": "/data/zeros", "type": "file", "source": "$D/zeros"},
 	  {"path": "/data/random", "type": "file", "source": "$D/random"},
 	  {"path": "/data/random-copy", "type": "file", "source": "$D/random-copy"}]}`))
@@ -720,7 +554,7 @@ func TestBoundedMemory(t *testing.T) {
 		built, buildErr = Build(s, pw, compress.Options{Algorithm: "gzip", Level: 1, Jobs: 4})
 		pw.CloseWithError(buildErr)
 	}()
-	reread, err := FromTar(pr, io.Discard, compress.Options{Algorithm: "auto"}, TarRules{})
+	reread, err := fromtar.FromTar(pr, io.Discard, compress.Options{Algorithm: fromtar.Auto}, fromtar.TarRules{})
 	close(stop)
 	<-done
 	if buildErr != nil {
@@ -742,13 +576,13 @@ func TestBoundedMemory(t *testing.T) {
 func TestDedupStages(t *testing.T) {
 	dir := t.TempDir()
 	prefix := strings.Repeat("p", prefixLen)
-	writeFiles(t, dir, map[string]string{
+	tartest.WriteFiles(t, dir, map[string]string{
 		"small":       "same",
 		"big-a":       prefix + "tail-A",
 		"big-b":       prefix + "tail-B", // same size and first 64 KiB, other tail
 		"big-a-again": prefix + "tail-A",
 	})
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "entries": [
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t", "entries": [
 	  {"path": "/1/small", "type": "file", "source": "$D/small"},
 	  {"path": "/2/small", "type": "file", "source": "$D/small"},
 	  {"path": "/a", "type": "file", "source": "$D/big-a"},
@@ -756,7 +590,7 @@ func TestDedupStages(t *testing.T) {
 	  {"path": "/c", "type": "file", "source": "$D/big-a-again"}
 	]}`))
 	links := map[string]string{}
-	for _, e := range listTar(t, tarBytes(t, s)) {
+	for _, e := range tartest.ListTar(t, tarBytes(t, s)) {
 		if e.Type == tar.TypeLink {
 			links[e.Name] = e.Link
 		}
@@ -767,30 +601,6 @@ func TestDedupStages(t *testing.T) {
 	}
 }
 
-// TestAsyncDigester: hashing on another goroutine gives the same digest and
-// size as hashing inline, whatever the write sizes (smaller than, equal to
-// and larger than its buffers).
-func TestAsyncDigester(t *testing.T) {
-	data := bytes.Repeat([]byte("0123456789abcdef"), (3*fanoutBufSize+12345)/16)
-	for _, chunk := range []int{1, 1000, fanoutBufSize, fanoutBufSize + 1, 5 * fanoutBufSize} {
-		d := newAsyncDigester()
-		for p := data; len(p) > 0; {
-			n := min(chunk, len(p))
-			d.Write(p[:n])
-			p = p[n:]
-		}
-		if got, want := d.digest(), sha(data); got != want || d.size() != int64(len(data)) {
-			t.Errorf("chunk %d: %s/%d, want %s/%d", chunk, got, d.size(), want, len(data))
-		}
-		d.close() // after digest: a no-op
-	}
-	d := newAsyncDigester()
-	d.close() // without digest: stops the goroutine
-	if got := d.digest(); got != sha(nil) {
-		t.Errorf("empty: %s", got)
-	}
-}
-
 // TestDedupReadsOnce: every source is opened once, except files of a pair
 // with the same size and first 64 KiB: the earlier one is read again to be
 // hashed, and the later one, when it differs after 64 KiB, is hashed and then
@@ -798,7 +608,7 @@ func TestAsyncDigester(t *testing.T) {
 func TestDedupReadsOnce(t *testing.T) {
 	dir := t.TempDir()
 	prefix := strings.Repeat("p", prefixLen)
-	writeFiles(t, dir, map[string]string{
+	tartest.WriteFiles(t, dir, map[string]string{
 		"unique":      "only one of this size",
 		"small-1":     "same",
 		"small-2":     "same",
@@ -808,7 +618,7 @@ func TestDedupReadsOnce(t *testing.T) {
 		"big-a-again": prefix + "tail-A",
 		"big-c":       strings.Repeat("q", prefixLen) + "tail-C",
 	})
-	s := mustParse(t, specJSON(dir, `{"target": "//t", "entries": [
+	s := mustParse(t, tartest.SpecJSON(dir, `{"target": "//t", "entries": [
 	  {"path": "/u", "type": "file", "source": "$D/unique"},
 	  {"path": "/s1", "type": "file", "source": "$D/small-1"},
 	  {"path": "/s2", "type": "file", "source": "$D/small-2"},
@@ -830,7 +640,7 @@ func TestDedupReadsOnce(t *testing.T) {
 	}
 	defer func() { openFile = old }()
 	links := map[string]string{}
-	for _, e := range listTar(t, tarBytes(t, s)) {
+	for _, e := range tartest.ListTar(t, tarBytes(t, s)) {
 		if e.Type == tar.TypeLink {
 			links[e.Name] = e.Link
 		}
@@ -853,7 +663,7 @@ func TestDedupReadsOnce(t *testing.T) {
 // file_metadata and beats default_metadata.
 func TestEntryMetadata(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{"cfg": "c", "tree/a": "a", "tree/sub/b": "b", "plain": "p"})
+	tartest.WriteFiles(t, dir, map[string]string{"cfg": "c", "tree/a": "a", "tree/sub/b": "b", "plain": "p"})
 	spec := `{"target": "//t", "default_metadata": {"mode": "0444", "uid": 7},
 	  "file_metadata": {"/opt/tree/sub/b": {"mode": "0640"}},
 	  "entries": [
@@ -862,8 +672,8 @@ func TestEntryMetadata(t *testing.T) {
 	  {"path": "/opt/tree", "type": "tree", "source": "$D/tree", "metadata": {"mode": "0750", "gid": 5}},
 	  {"path": "/var/log/app", "type": "dir", "metadata": {"mode": "0700"}},
 	  {"path": "/usr/bin/x", "type": "symlink", "target": "/etc/cfg", "metadata": {"uname": "root"}}]}`
-	got := map[string]entry{}
-	for _, e := range listTar(t, tarBytes(t, mustParse(t, specJSON(dir, spec)))) {
+	got := map[string]tartest.Entry{}
+	for _, e := range tartest.ListTar(t, tarBytes(t, mustParse(t, tartest.SpecJSON(dir, spec)))) {
 		got[e.Name] = e
 	}
 	for name, want := range map[string]struct {

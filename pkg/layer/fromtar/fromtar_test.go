@@ -1,4 +1,4 @@
-package layer
+package fromtar
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rules-img/rules_img/pkg/compress"
+	"github.com/rules-img/rules_img/pkg/internal/tartest"
 )
 
 // hdr is one entry of a test tar: a header and, for files, its data.
@@ -150,11 +151,11 @@ func TestFromTarCanonicalNames(t *testing.T) {
 			stored = "gzip"
 		}
 		blob, _ := os.ReadFile(filepath.Join(dir, "blob"))
-		if m.Digest != sha(blob) {
+		if m.Digest != tartest.Sha(blob) {
 			t.Errorf("%s: digest %s of a %d-byte blob", alg, m.Digest, len(blob))
 		}
-		plain := decompress(t, blob, stored)
-		if m.DiffID != sha(plain) {
+		plain := tartest.Decompress(t, blob, stored)
+		if m.DiffID != tartest.Sha(plain) {
 			t.Errorf("%s: diffID", alg)
 		}
 		tr := tar.NewReader(bytes.NewReader(plain))
@@ -189,7 +190,7 @@ func TestFromTarCanonicalNames(t *testing.T) {
 	canon := makeTar(t, dirEntry("etc/"), file("etc/passwd", "root"), link(tar.TypeLink, "etc/hard", "etc/passwd"))
 	var blob bytes.Buffer
 	m, err := FromTar(bytes.NewReader(canon), &blob, compress.Options{Algorithm: "none", Level: -1}, TarRules{})
-	if err != nil || !bytes.Equal(blob.Bytes(), canon) || m.DiffID != sha(canon) {
+	if err != nil || !bytes.Equal(blob.Bytes(), canon) || m.DiffID != tartest.Sha(canon) {
 		t.Errorf("canonical tar changed: %v", err)
 	}
 

@@ -1,4 +1,4 @@
-package layer
+package fromtar
 
 import (
 	"archive/tar"

@@ -1,4 +1,7 @@
-package layer
+// Package fromtar turns an existing tar (plain or compressed) into a layer:
+// every entry is checked as it streams past, names are made canonical, and
+// the bytes are recompressed, kept, or written as eStargz.
+package fromtar
 
 import (
 	"archive/tar"
@@ -9,6 +12,8 @@ import (
 	"io"
 
 	"github.com/rules-img/rules_img/pkg/compress"
+	"github.com/rules-img/rules_img/pkg/layer/blob"
+	"github.com/rules-img/rules_img/pkg/layer/estargz"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -29,7 +34,7 @@ var errRename = errors.New("tar has names to canonicalise")
 // truncated (files) or reset (buffers), FromTar starts over and recompresses
 // with the input's own algorithm; otherwise it fails. Any other algorithm
 // decompresses and recompresses in one streaming pass.
-func FromTar(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (oci.LayerMetadata, error) {
+func FromTar(in io.Reader, dst io.Writer, c compress.Options, rules TarRules) (oci.LayerMetadata, error) {
 	br := bufio.NewReaderSize(in, 1<<20)
 	head, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -41,27 +46,27 @@ func FromTar(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (
 		if err := c.Validate(); err != nil {
 			return oci.LayerMetadata{}, fmt.Errorf("%w (or auto, to keep the input as is)", err)
 		}
-		return compressed(blob, c, func(w io.Writer) error {
+		return blob.Write(dst, c, func(w io.Writer) error {
 			return readTar(br, detected, w, rules, true)
 		})
 	}
 
-	m, err := keepBytes(br, detected, blob, rules)
+	m, err := keepBytes(br, detected, dst, rules)
 	if !errors.Is(err, errRename) {
 		return m, err
 	}
-	if err := rewind(in, blob); err != nil {
+	if err := rewind(in, dst); err != nil {
 		return oci.LayerMetadata{}, fmt.Errorf(`the tar has names to canonicalise ("./a" or "/a"), so compress = "auto" cannot keep its bytes, and %v: set compress to gzip, zstd or none`, err)
 	}
 	c.Algorithm = detected
-	return FromTar(in, blob, c, rules)
+	return FromTar(in, dst, c, rules)
 }
 
 // FromTarEStargz is FromTar writing an eStargz layer (gzip only; Auto is
 // gzip here): the no-prefetch landmark, then the tar's entries in their order.
 // A tar that is eStargz already (an optimized image's layer) loses its
 // landmarks and TOC, which the new layer replaces.
-func FromTarEStargz(in io.Reader, blob io.Writer, c compress.Options, rules TarRules) (oci.LayerMetadata, error) {
+func FromTarEStargz(in io.Reader, dst io.Writer, c compress.Options, rules TarRules) (oci.LayerMetadata, error) {
 	if c.Algorithm == Auto {
 		c.Algorithm = compress.Gzip
 	}
@@ -71,16 +76,16 @@ func FromTarEStargz(in io.Reader, blob io.Writer, c compress.Options, rules TarR
 		return oci.LayerMetadata{}, err
 	}
 	detected := compress.Detect(head)
-	return estargzCompressed(blob, c, landmarkTar(), withoutEStargzEntries(func(w io.Writer) error {
+	return estargz.Write(dst, c, estargz.LandmarkTar(), estargz.WithoutEntries(func(w io.Writer) error {
 		return readTar(br, detected, w, rules, true)
 	}))
 }
 
 // keepBytes copies the input to blob as is while reading it as a tar.
-func keepBytes(br *bufio.Reader, detected string, blob io.Writer, rules TarRules) (oci.LayerMetadata, error) {
-	out := newDigester()
-	bw := bufio.NewWriterSize(io.MultiWriter(blob, out), 1<<20)
-	diff := newDigester()
+func keepBytes(br *bufio.Reader, detected string, dst io.Writer, rules TarRules) (oci.LayerMetadata, error) {
+	out := blob.NewDigester()
+	bw := bufio.NewWriterSize(io.MultiWriter(dst, out), 1<<20)
+	diff := blob.NewDigester()
 	raw := io.TeeReader(br, bw)
 	if err := readTar(raw, detected, diff, rules, false); err != nil {
 		return oci.LayerMetadata{}, err
@@ -95,18 +100,18 @@ func keepBytes(br *bufio.Reader, detected string, blob io.Writer, rules TarRules
 	}
 	return oci.LayerMetadata{
 		MediaType: compress.MediaType(detected),
-		Digest:    out.digest(),
-		Size:      out.n,
-		DiffID:    diff.digest(),
+		Digest:    out.Digest(),
+		Size:      out.Size(),
+		DiffID:    diff.Digest(),
 	}, nil
 }
 
-func rewind(in io.Reader, blob io.Writer) error {
+func rewind(in io.Reader, dst io.Writer) error {
 	s, ok := in.(io.Seeker)
 	if !ok {
 		return errors.New("the input cannot be read twice")
 	}
-	switch b := blob.(type) {
+	switch b := dst.(type) {
 	case interface {
 		Truncate(int64) error
 		io.Seeker
