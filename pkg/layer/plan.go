@@ -31,27 +31,14 @@ type item struct {
 	attrs     attrs
 }
 
-// plan validates spec against the file system and returns the entries in
-// tar order. It reads no file contents: duplicates are found while writing.
+// plan checks spec (check), then reads the file system and returns the
+// entries in tar order. It reads no file contents: duplicates are found
+// while writing.
 func plan(s *Spec) ([]*item, error) {
-	def, err := s.parseMeta("default_metadata", s.DefaultMetadata)
+	c, err := s.check()
 	if err != nil {
 		return nil, err
 	}
-	fileMeta := make(map[string]meta, len(s.FileMetadata))
-	for p, m := range s.FileMetadata {
-		rel, err := checkPath(p)
-		if err == nil && rel == "" {
-			err = errors.New("the root \"/\" is not a tar entry")
-		}
-		if err != nil {
-			return nil, s.errorf("file_metadata key: %v", err)
-		}
-		if fileMeta[rel], err = s.parseMeta(fmt.Sprintf("file_metadata[%q]", p), m); err != nil {
-			return nil, err
-		}
-	}
-
 	byName := map[string]*item{}
 	add := func(it *item) error {
 		if prev, ok := byName[it.name]; ok {
@@ -60,8 +47,8 @@ func plan(s *Spec) ([]*item, error) {
 		byName[it.name] = it
 		return nil
 	}
-	for i, e := range s.Entries {
-		if err := s.addEntry(i, e, add); err != nil {
+	for _, e := range c.entries {
+		if err := s.addEntry(e, add); err != nil {
 			return nil, err
 		}
 	}
@@ -85,7 +72,7 @@ func plan(s *Spec) ([]*item, error) {
 		}
 	}
 
-	for rel := range fileMeta {
+	for rel := range c.fileMeta {
 		if _, ok := byName[rel]; !ok {
 			return nil, s.errorf("file_metadata for /%s matches no entry in the layer; fix the path or remove it", rel)
 		}
@@ -93,7 +80,7 @@ func plan(s *Spec) ([]*item, error) {
 
 	items := make([]*item, 0, len(byName))
 	for _, it := range byName {
-		it.attrs = resolve(it, def, fileMeta[it.name])
+		it.attrs = resolve(it, c.def, c.fileMeta[it.name])
 		items = append(items, it)
 	}
 	// Byte order of the path; a parent always sorts before its children
@@ -112,82 +99,46 @@ func kindName(k byte) string {
 	return "file"
 }
 
-func (s *Spec) addEntry(i int, e Entry, add func(*item) error) error {
-	rel, err := checkPath(e.Path)
-	if err != nil {
-		return s.errorf("entries[%d]: %v", i, err)
-	}
-	if rel == "" && e.Type != TypeTree {
-		return s.errorf("entries[%d]: path \"/\" is only allowed for type %q; give the %s a name", i, TypeTree, e.Type)
-	}
-	where := func() string { return fmt.Sprintf("entries[%d] (%s)", i, e.Path) }
-	if e.Metadata != nil {
-		em, err := s.parseMeta(where()+" metadata", *e.Metadata)
-		if err != nil {
-			return err
-		}
+// addEntry adds the items of one checked entry, reading the file system for
+// files and trees.
+func (s *Spec) addEntry(e checkedEntry, add func(*item) error) error {
+	rel := e.rel
+	if e.meta != nil {
 		addPlain := add
 		add = func(it *item) error {
-			it.entry = &em
+			it.entry = e.meta
 			it.entryMode = e.Type != TypeTree || it.kind == tar.TypeReg
 			return addPlain(it)
 		}
 	}
 	switch e.Type {
-	case TypeFile, TypeTree:
-		if e.Source == "" {
-			return s.errorf("%s: %s entry has no source; set source", where(), e.Type)
-		}
-		if e.Target != "" {
-			return s.errorf("%s: %s entry has a target; only symlinks take a target", where(), e.Type)
-		}
-		if e.Executable && e.Type == TypeTree {
-			return s.errorf("%s: a tree entry cannot be executable; give its executable files a mode with file_metadata", where())
-		}
 	case TypeSymlink:
-		if e.Target == "" {
-			return s.errorf("%s: symlink without target; set target", where())
-		}
-		if e.Source != "" || e.Executable {
-			return s.errorf("%s: symlink has a source or is marked executable; symlinks take only a target", where())
-		}
-		if strings.ContainsRune(e.Target, 0) {
-			return s.errorf("%s: symlink target contains NUL", where())
-		}
 		return add(&item{name: rel, kind: tar.TypeSymlink, link: e.Target, origin: "symlink to " + e.Target})
 	case TypeEmpty:
-		if e.Source != "" || e.Target != "" {
-			return s.errorf("%s: empty entry takes no source or target", where())
-		}
 		return add(&item{name: rel, kind: tar.TypeReg, exec: e.Executable, origin: "empty file"})
 	case TypeDir:
-		if e.Source != "" || e.Target != "" || e.Executable {
-			return s.errorf("%s: dir entry takes no source, target or executable; use type %q to copy a directory", where(), TypeTree)
-		}
 		return add(&item{name: rel, kind: tar.TypeDir, origin: "dir entry"})
-	default:
-		return s.errorf("%s: unknown entry type %q; use %q, %q, %q, %q or %q", where(), e.Type, TypeFile, TypeTree, TypeSymlink, TypeDir, TypeEmpty)
 	}
 
 	// Stat follows symlinks: Bazel sandboxes stage inputs as symlinks.
 	fi, err := os.Stat(e.Source)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return s.errorf("%s: source %s does not exist; check that it is built and listed in srcs", where(), e.Source)
+			return s.errorf("%s: source %s does not exist; check that it is built and listed in srcs", e.where, e.Source)
 		}
-		return s.errorf("%s: %v", where(), err)
+		return s.errorf("%s: %v", e.where, err)
 	}
 	if e.Type == TypeFile {
 		switch {
 		case fi.IsDir():
-			return s.errorf("%s: source %s is a directory; use type %q for directories", where(), e.Source, TypeTree)
+			return s.errorf("%s: source %s is a directory; use type %q for directories", e.where, e.Source, TypeTree)
 		case !fi.Mode().IsRegular():
-			return s.errorf("%s: source %s is not a regular file (%s)", where(), e.Source, fi.Mode().Type())
+			return s.errorf("%s: source %s is not a regular file (%s)", e.where, e.Source, fi.Mode().Type())
 		}
 		return add(&item{name: rel, kind: tar.TypeReg, src: e.Source, size: fi.Size(), exec: e.Executable, origin: e.Source})
 	}
 	if !fi.IsDir() {
-		return s.errorf("%s: tree source %s is not a directory; use type %q for single files", where(), e.Source, TypeFile)
+		return s.errorf("%s: tree source %s is not a directory; use type %q for single files", e.where, e.Source, TypeFile)
 	}
 	if rel != "" {
 		if err := add(&item{name: rel, kind: tar.TypeDir, origin: e.Source}); err != nil {

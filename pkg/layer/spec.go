@@ -6,6 +6,7 @@ package layer
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -75,7 +76,7 @@ type Metadata struct {
 
 // ParseSpec decodes a spec. Unknown fields are errors so a misspelled key in
 // the rule cannot silently produce a different layer. ParseSpec only checks
-// syntax; Write and Build validate the contents.
+// syntax; Write and Build validate the contents (check, then plan).
 func ParseSpec(r io.Reader) (*Spec, error) {
 	d := json.NewDecoder(r)
 	d.DisallowUnknownFields()
@@ -130,6 +131,103 @@ type meta struct {
 	uname, gname *string
 	mtime        *time.Time
 	pax          map[string]string
+}
+
+// checked is a Spec with every field validated: what can be checked without
+// the file system is checked before plan reads it.
+type checked struct {
+	def      meta
+	fileMeta map[string]meta // by path without the leading "/"
+	entries  []checkedEntry
+}
+
+// checkedEntry is an Entry whose path, fields and metadata are valid.
+type checkedEntry struct {
+	Entry
+	rel   string // path without the leading "/"
+	where string // "entries[i] (path)", for errors
+	meta  *meta  // the entry's own metadata, if it has any
+}
+
+// check validates everything the spec says about itself, in one pass.
+func (s *Spec) check() (*checked, error) {
+	def, err := s.parseMeta("default_metadata", s.DefaultMetadata)
+	if err != nil {
+		return nil, err
+	}
+	c := &checked{def: def, fileMeta: make(map[string]meta, len(s.FileMetadata))}
+	for p, m := range s.FileMetadata {
+		rel, err := checkPath(p)
+		if err == nil && rel == "" {
+			err = errors.New("the root \"/\" is not a tar entry")
+		}
+		if err != nil {
+			return nil, s.errorf("file_metadata key: %v", err)
+		}
+		if c.fileMeta[rel], err = s.parseMeta(fmt.Sprintf("file_metadata[%q]", p), m); err != nil {
+			return nil, err
+		}
+	}
+	for i, e := range s.Entries {
+		ce, err := s.checkEntry(i, e)
+		if err != nil {
+			return nil, err
+		}
+		c.entries = append(c.entries, ce)
+	}
+	return c, nil
+}
+
+func (s *Spec) checkEntry(i int, e Entry) (checkedEntry, error) {
+	rel, err := checkPath(e.Path)
+	if err != nil {
+		return checkedEntry{}, s.errorf("entries[%d]: %v", i, err)
+	}
+	if rel == "" && e.Type != TypeTree {
+		return checkedEntry{}, s.errorf("entries[%d]: path \"/\" is only allowed for type %q; give the %s a name", i, TypeTree, e.Type)
+	}
+	ce := checkedEntry{Entry: e, rel: rel, where: fmt.Sprintf("entries[%d] (%s)", i, e.Path)}
+	if e.Metadata != nil {
+		em, err := s.parseMeta(ce.where+" metadata", *e.Metadata)
+		if err != nil {
+			return checkedEntry{}, err
+		}
+		ce.meta = &em
+	}
+	bad := func(format string, args ...any) (checkedEntry, error) {
+		return checkedEntry{}, s.errorf("%s: "+format, append([]any{ce.where}, args...)...)
+	}
+	switch e.Type {
+	case TypeFile, TypeTree:
+		switch {
+		case e.Source == "":
+			return bad("%s entry has no source; set source", e.Type)
+		case e.Target != "":
+			return bad("%s entry has a target; only symlinks take a target", e.Type)
+		case e.Executable && e.Type == TypeTree:
+			return bad("a tree entry cannot be executable; give its executable files a mode with file_metadata")
+		}
+	case TypeSymlink:
+		switch {
+		case e.Target == "":
+			return bad("symlink without target; set target")
+		case e.Source != "" || e.Executable:
+			return bad("symlink has a source or is marked executable; symlinks take only a target")
+		case strings.ContainsRune(e.Target, 0):
+			return bad("symlink target contains NUL")
+		}
+	case TypeEmpty:
+		if e.Source != "" || e.Target != "" {
+			return bad("empty entry takes no source or target")
+		}
+	case TypeDir:
+		if e.Source != "" || e.Target != "" || e.Executable {
+			return bad("dir entry takes no source, target or executable; use type %q to copy a directory", TypeTree)
+		}
+	default:
+		return bad("unknown entry type %q; use %q, %q, %q, %q or %q", e.Type, TypeFile, TypeTree, TypeSymlink, TypeDir, TypeEmpty)
+	}
+	return ce, nil
 }
 
 // reservedPAX are keys archive/tar derives from header fields; it would
