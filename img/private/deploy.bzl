@@ -3,6 +3,7 @@ image, and the launcher `bazel run` executes."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
+load(":common/strategies.bzl", "STRATEGIES")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":push_request.bzl", "push_request")
@@ -170,14 +171,13 @@ def deploy_attrs(verb, lazy, strategy_setting):
             mandatory = True,
         ),
         "strategy": attr.string(
-            doc = ("\"eager\" (layers are runfiles), \"lazy\" (%s), " % lazy) +
-                  ("\"cas_registry\" (as lazy, into a registry that serves blobs out of the CAS, `cmd/registry`: " +
-                   "only manifests and tags are sent; see docs/guide.md#push-into-a-registry-on-the-cas), " +
-                   "\"bes\" (`bazel build` writes a push request that a Build Event Service backend, `cmd/bes`, " +
-                   "pushes from the CAS; see docs/guide.md#push-from-the-build-event-service), " if verb == "push" else "") +
-                  ("or \"auto\": %s." % strategy_setting),
+            doc = "".join([
+                "\"%s\" (%s), " % (name, s.doc or lazy)
+                for name, s in STRATEGIES.items()
+                if s.for_load or verb == "push"
+            ]) + ("or \"auto\": %s." % strategy_setting),
             default = "auto",
-            values = ["auto", "eager", "lazy"] + (["bes", "cas_registry"] if verb == "push" else []),
+            values = ["auto"] + [name for name, s in STRATEGIES.items() if s.for_load or verb == "push"],
         ),
         "_strategy": attr.label(default = strategy_setting),
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
@@ -218,7 +218,7 @@ def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {
         struct(providers = [DefaultInfo, DeployInfo], access = the base image's access dict or None).
     """
     op_strategy = strategy(ctx)
-    image, image_files, access = image_spec(ctx, ctx.attr.image, with_blobs = op_strategy == "eager")
+    image, image_files, access = image_spec(ctx, ctx.attr.image, with_blobs = STRATEGIES[op_strategy].blobs_in_runfiles)
     spec = {
         "operation": operation,
         "label": display_label(ctx.label),
@@ -236,7 +236,7 @@ def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {
     if stamp:
         file_fields["stamped"] = stamp
     outputs = []
-    if op_strategy == "bes":
+    if STRATEGIES[op_strategy].push_request:
         exec_image, exec_files, _ = image_spec(ctx, ctx.attr.image, with_blobs = False, path = lambda f: f.path)
         outputs.append(push_request(ctx, spec, file_fields, exec_image, exec_files))
     files = image_files + file_fields.values()

@@ -1,10 +1,9 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled")
+load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled", "layer_media_type")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":labels.bzl", "display_label")
-load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -197,7 +196,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     spec_file = ctx.actions.declare_file(ctx.label.name + ".layer_spec.json")
     ctx.actions.write(spec_file, json.encode(spec))
 
-    blob = ctx.actions.declare_file(ctx.label.name + _EXTENSIONS[algorithm])
+    blob = ctx.actions.declare_file(ctx.label.name + blob_extension(algorithm))
     metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
     args = img_args(ctx)
     args.add("layer")
@@ -221,19 +220,11 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
         progress_message = "Writing layer %{label}",
         toolchain = "//img:toolchain_type",
     )
-    return LayerInfo(blob = blob, metadata = metadata, media_type = _MEDIA_TYPES[algorithm])
+    return LayerInfo(blob = blob, metadata = metadata, media_type = layer_media_type(algorithm))
 
 def _image_layer_impl(ctx):
     layer = write_layer(ctx, ctx.attr.srcs.items(), ctx.attr.symlinks)
     return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
-
-_EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
-
-_MEDIA_TYPES = {
-    "gzip": GZIP_LAYER,
-    "zstd": ZSTD_LAYER,
-    "none": UNCOMPRESSED_LAYER,
-}
 
 # Attributes of every rule that writes its layer with write_layer.
 LAYER_ATTRS = dict(
@@ -243,7 +234,7 @@ LAYER_ATTRS = dict(
     ),
     default_metadata = attr.string(doc = "file_metadata(...) applied to every file without its own entry."),
     compress = attr.string(
-        doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
+        doc = ", ".join(COMPRESS_VALUES[1:]) + "; auto follows --@rules_img//img/settings:compress.",
         default = "auto",
         values = COMPRESS_VALUES,
     ),

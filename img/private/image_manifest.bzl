@@ -1,6 +1,6 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
-load(":compression.bzl", "COMPRESSION_ATTRS")
+load(":common/compression.bzl", "COMPRESSION_ATTRS", "TAR_EXTENSIONS")
 load(":digest.bzl", "digest_file")
 load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
@@ -22,7 +22,6 @@ _INHERITED_STRINGS = ["user", "working_dir", "stop_signal"]
 _SET_WHEN_GIVEN = ["exposed_ports", "volumes", "env", "labels", "annotations", "created", "artifact_type", "config_media_type"]
 
 # Tar files in `layers` become layers as layer_from_tar would make them.
-_TAR_EXTENSIONS = [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.zstd", ".tzst"]
 
 def _layer_config(ctx):
     # The config layers bring along (layer_from_binary's); a later layer wins.
@@ -123,13 +122,13 @@ def _own_layers(ctx):
             layers.extend(target[LayerGroupInfo].layers)
             continue
         files = target[DefaultInfo].files.to_list()
-        bad = [f.short_path for f in files if not [e for e in _TAR_EXTENSIONS if f.basename.endswith(e)]]
+        bad = [f.short_path for f in files if not [e for e in TAR_EXTENSIONS if f.basename.endswith(e)]]
         if bad or not files:
             fail(("%s: layers: %s is neither a layer (image_layer, layer_from_tar, ...) nor tar files " +
                   "(%s): it gives %s. Wrap it in layer_from_tar or image_layer.") % (
                 display_label(ctx.label),
                 display_label(target.label),
-                ", ".join(_TAR_EXTENSIONS),
+                ", ".join(TAR_EXTENSIONS),
                 ", ".join(bad) if bad else "no files",
             ))
         for j, f in enumerate(files):

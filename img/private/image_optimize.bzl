@@ -1,25 +1,14 @@
 """image_optimize: an image or index with every layer recompressed."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":compression.bzl", "COMPRESSION_ATTRS", "ESTARGZ_VALUES", "check_estargz", "estargz_enabled")
+load(":common/compression.bzl", "ALGORITHM_OF_MEDIA_TYPE", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_VALUES", "check_estargz", "estargz_enabled")
 load(":image_index.bzl", "write_index")
 load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout")
-load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":platform.bzl", "platform_name")
 load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
-
-# The compression a layer's media type already has (OCI and Docker names).
-_ALGORITHM = {
-    UNCOMPRESSED_LAYER: "none",
-    GZIP_LAYER: "gzip",
-    ZSTD_LAYER: "zstd",
-    "application/vnd.docker.image.rootfs.diff.tar": "none",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
-    "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
-}
 
 def _algorithm(ctx):
     value = ctx.attr.compress
@@ -45,7 +34,7 @@ def _optimize_manifest(ctx, image, algorithm, prefix):
 
         # A layer already in the wanted compression keeps its bytes (not when
         # eStargz is asked: whether it is eStargz already is not known here).
-        if not estargz and _ALGORITHM.get(layer.media_type) == algorithm:
+        if not estargz and ALGORITHM_OF_MEDIA_TYPE.get(layer.media_type) == algorithm:
             layers.append(layer)
             continue
 
@@ -156,9 +145,9 @@ Outputs and providers are those of the kind of image given.""",
             providers = [[ImageManifestInfo], [ImageIndexInfo]],
         ),
         compress = attr.string(
-            doc = "gzip, zstd or none; auto follows --@rules_img//img/settings:compress.",
+            doc = ", ".join(COMPRESS_VALUES[1:]) + "; auto follows --@rules_img//img/settings:compress.",
             default = "auto",
-            values = ["auto", "gzip", "zstd", "none"],
+            values = COMPRESS_VALUES,
         ),
         estargz = attr.string(
             doc = "enabled rewrites every layer as eStargz (gzip with a table of contents, for lazy pulling), " +

@@ -1,6 +1,6 @@
 """layer_from_file: any file as a layer blob, as it is (OCI artifacts)."""
 
-load(":compression.bzl", "cas_digest_args")
+load(":common/compression.bzl", "cas_digest_args")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")

@@ -1,6 +1,6 @@
 """layer_from_tar: a layer from an existing tar (plain, gzip or zstd)."""
 
-load(":compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "cas_digest_args", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
+load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
 load(":labels.bzl", "display_label")
 load(":providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
@@ -48,7 +48,7 @@ def tar_layer(
     if estargz_enabled(ctx, estargz):
         algorithm, flags = compression_args(ctx, "gzip" if compress == "auto" else compress)
         check_estargz(display_label(ctx.label), algorithm)
-        blob = ctx.actions.declare_file(name + _EXTENSIONS[algorithm])
+        blob = ctx.actions.declare_file(name + blob_extension(algorithm))
         args.add_all(flags)
         args.add("--estargz")
     elif compress == "auto":
@@ -60,7 +60,7 @@ def tar_layer(
         args.add("--jobs", compression_jobs(ctx))
     else:
         _, flags = compression_args(ctx, compress)
-        blob = ctx.actions.declare_file(name + _EXTENSIONS[compress])
+        blob = ctx.actions.declare_file(name + blob_extension(compress))
         args.add_all(flags)
     args.add("--blob", blob)
     args.add_all(cas_digest_args(ctx))
@@ -94,8 +94,6 @@ def _layer_from_tar_impl(ctx):
     )
     return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
 
-_EXTENSIONS = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
-
 layer_from_tar = rule(
     implementation = _layer_from_tar_impl,
     doc = """Turns an existing tar into a layer, e.g. the output of rules_pkg's pkg_tar.
@@ -118,7 +116,7 @@ occur twice, device files and FIFOs, and entry types a layer cannot carry.""",
             mandatory = True,
         ),
         compress = attr.string(
-            doc = "auto keeps the input's compression; gzip, zstd or none recompress.",
+            doc = "auto keeps the input's compression; " + ", ".join(COMPRESS_VALUES[1:]) + " recompress.",
             default = "auto",
             values = COMPRESS_VALUES,
         ),

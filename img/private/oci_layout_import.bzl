@@ -6,18 +6,14 @@ layer) says. `img import-layout` checks it against the layout and, when it is
 wrong, prints the list to paste.
 """
 
+load(":common/compression.bzl", "ALGORITHM_OF_MEDIA_TYPE", "blob_extension")
 load(":labels.bzl", "display_label")
-load(":media_types.bzl", "GZIP_LAYER", "UNCOMPRESSED_LAYER", "ZSTD_LAYER")
 load(":platform.bzl", "parse_platform")
 load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
-_EXTENSIONS = {
-    UNCOMPRESSED_LAYER: ".tar",
-    GZIP_LAYER: ".tar.gz",
-    ZSTD_LAYER: ".tar.zst",
-    "application/vnd.docker.image.rootfs.diff.tar.gzip": ".tar.gz",
-}
+# Layer media type (OCI's or Docker's) -> the blob's file extension.
+_EXTENSIONS = {media_type: blob_extension(algorithm) for media_type, algorithm in ALGORITHM_OF_MEDIA_TYPE.items()}
 
 COMMON_ATTRS = {
     "src": attr.label(

@@ -1,8 +1,54 @@
-"""Turns the compress attribute and the //img/settings flags into img flags."""
+"""The layer compressions, and how the compress attribute and the //img/settings flags become img flags.
+
+COMPRESSIONS is the one table of them on the Starlark side (pkg/compress holds
+Go's): the values of the compress attributes and of the compress setting, file
+extensions, media types and level ranges all derive from it.
+"""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(
+    ":common/media_types.bzl",
+    "DOCKER_GZIP_LAYER",
+    "DOCKER_UNCOMPRESSED_LAYER",
+    "DOCKER_ZSTD_LAYER",
+    "GZIP_LAYER",
+    "UNCOMPRESSED_LAYER",
+    "ZSTD_LAYER",
+)
 
-COMPRESS_VALUES = ["auto", "gzip", "zstd", "none"]
+# name -> struct(
+#   ext: the blob's file extension; more_exts: other endings of such tars,
+#   media_type and docker_media_type: OCI's and Docker's layer types,
+#   levels: the --level range for messages, or None; best: the level of -c opt).
+COMPRESSIONS = {
+    "gzip": struct(ext = ".tar.gz", more_exts = [".tgz"], media_type = GZIP_LAYER, docker_media_type = DOCKER_GZIP_LAYER, levels = "0-9", best = "9"),
+    "zstd": struct(ext = ".tar.zst", more_exts = [".tar.zstd", ".tzst"], media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = "1-4", best = "4"),
+    "none": struct(ext = ".tar", more_exts = [], media_type = UNCOMPRESSED_LAYER, docker_media_type = DOCKER_UNCOMPRESSED_LAYER, levels = None, best = None),
+}
+
+# The compress setting's values; the attributes add "auto".
+COMPRESS_SETTING_VALUES = list(COMPRESSIONS.keys())
+COMPRESS_VALUES = ["auto"] + COMPRESS_SETTING_VALUES
+
+# Endings of the tar files image_manifest takes as layers.
+TAR_EXTENSIONS = [x for c in COMPRESSIONS.values() for x in [c.ext] + c.more_exts]
+
+# Layer media type (OCI's or Docker's) -> compression name.
+ALGORITHM_OF_MEDIA_TYPE = dict(
+    [(c.media_type, name) for name, c in COMPRESSIONS.items()] +
+    [(c.docker_media_type, name) for name, c in COMPRESSIONS.items()],
+)
+
+def blob_extension(algorithm):
+    """The file extension of a layer blob compressed with algorithm."""
+    return COMPRESSIONS[algorithm].ext
+
+def layer_media_type(algorithm):
+    """The OCI media type of a layer compressed with algorithm."""
+    return COMPRESSIONS[algorithm].media_type
+
+def _level_ranges():
+    return ", ".join(["%s %s" % (name, c.levels) for name, c in COMPRESSIONS.items() if c.levels])
 
 ESTARGZ_VALUES = ["auto", "enabled", "disabled"]
 
@@ -34,17 +80,15 @@ def cas_digest_args(ctx):
         return []
     return ["--cas-digest-function", function]
 
-_BEST_LEVEL = {"gzip": "9", "zstd": "4"}
-
 def _level(ctx, algorithm):
     level = ctx.attr._compression_level[BuildSettingInfo].value
     if level != "auto":
         if not level.lstrip("-").isdigit():
-            fail("--@rules_img//img/settings:compression_level=%s: use auto or a number (gzip 0-9, zstd 1-4)" % level)
+            fail("--@rules_img//img/settings:compression_level=%s: use auto or a number (%s)" % (level, _level_ranges()))
         return level
     mode = ctx.var.get("COMPILATION_MODE", "fastbuild")
     if mode == "opt":
-        return _BEST_LEVEL.get(algorithm, "-1")
+        return COMPRESSIONS[algorithm].best or "-1"
     if mode == "fastbuild":
         return "1"
     return "-1"
