@@ -1,7 +1,7 @@
 """Module extensions: images (base images pulled once per digest), img_tool (the prebuilt or source-built img) and rules_pkg_providers (layer_from_pkg without a rules_pkg dependency)."""
 
 load("//img/private:images_extension.bzl", _images = "images")
-load("//img/private:pkg_providers.bzl", _rules_pkg_providers = "rules_pkg_providers")
+load("//img/private:providers/pkg_providers.bzl", _rules_pkg_providers = "rules_pkg_providers")
 load("//img/private:tool_extension.bzl", _img_tool = "img_tool")
 
 images = _images

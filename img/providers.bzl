@@ -1,7 +1,7 @@
 """Providers of rules_img's rules, for rules of your own that consume images."""
 
 load(
-    "//img/private:providers.bzl",
+    "//img/private:providers/providers.bzl",
     _BaseImageInfo = "BaseImageInfo",
     _DeployInfo = "DeployInfo",
     _ImageIndexInfo = "ImageIndexInfo",

@@ -1,12 +1,12 @@
 """container_bundle: rules_docker's container_bundle, images loaded together and one tarball of them."""
 
+load(":common/door_attrs.bzl", "derived_attrs", "helper_attrs")
+load(":common/labels.bzl", "display_label")
 load(":container_common.bzl", "split_attrs")
 load(":deploy.bzl", "image_spec")
-load(":door_attrs.bzl", "derived_attrs", "helper_attrs")
 load(":image_load.bzl", "image_load")
-load(":labels.bzl", "display_label")
 load(":multi_deploy.bzl", "multi_deploy")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _bundle_tar_impl(ctx):

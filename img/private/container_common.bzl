@@ -1,6 +1,6 @@
 """What the rules_docker door's macros share: attribute checks and value forms."""
 
-load(":door_attrs.bzl", "derived_attrs", "split_common")
+load(":common/door_attrs.bzl", "derived_attrs", "split_common")
 load(":image_load.bzl", "image_load")
 
 # Attributes rules_docker had that name its own tools; they do nothing here.

@@ -1,7 +1,7 @@
 """container_flatten: rules_docker's container_flatten, an image's file system as one tar."""
 
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "ImageManifestInfo")
+load(":common/labels.bzl", "display_label")
+load(":providers/providers.bzl", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _impl(ctx):

@@ -1,8 +1,8 @@
 """container_image: rules_docker's container_image, as image_manifest and image_load."""
 
+load(":common/door_attrs.bzl", "helper_attrs")
 load(":container_common.bzl", "command", "loader_targets", "split_attrs", "stamp_value")
 load(":container_layer.bzl", "layer_parts")
-load(":door_attrs.bzl", "helper_attrs")
 load(":image_manifest_macro.bzl", "image_manifest")
 
 _ADVICE = {

@@ -1,7 +1,7 @@
 """container_import: rules_docker's container_import, an image from a config and layer tars."""
 
+load(":common/door_attrs.bzl", "helper_attrs")
 load(":container_common.bzl", "loader_targets", "split_attrs")
-load(":door_attrs.bzl", "helper_attrs")
 load(":image_manifest_macro.bzl", "image_manifest")
 load(":layer_from_tar.bzl", "layer_from_tar")
 

@@ -3,9 +3,9 @@ image, and the launcher `bazel run` executes."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
+load(":common/labels.bzl", "display_label")
 load(":common/strategies.bzl", "STRATEGIES")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers/providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":push_request.bzl", "push_request")
 load(":stamp.bzl", "STAMP_ATTRS", "stamped")
 

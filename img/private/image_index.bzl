@@ -1,11 +1,11 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
+load(":common/labels.bzl", "display_label")
 load(":digest.bzl", "digest_file")
-load(":labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout", "split_layers")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":platforms/transitions.bzl", "platforms_split")
+load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
-load(":transitions.bzl", "platforms_split")
 
 def write_index(ctx, manifests, annotations = {}):
     """Declares NAME.index.json and NAME.descriptor.json and the action that writes them.

@@ -2,9 +2,9 @@
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled", "layer_media_type")
+load(":common/labels.bzl", "display_label")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "LayerInfo")
+load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def check_image_path(label, path, attribute):

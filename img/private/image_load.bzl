@@ -1,9 +1,9 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":common/labels.bzl", "display_label")
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation", "image_spec")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _tags(ctx):

@@ -1,12 +1,12 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "TAR_EXTENSIONS")
+load(":common/labels.bzl", "display_label")
 load(":digest.bzl", "digest_file")
-load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
-load(":platform.bzl", "PLATFORM_ATTRS", "platform_name", "same_platform", "target_image_platform")
-load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerGroupInfo", "LayerInfo")
+load(":platforms/platform.bzl", "PLATFORM_ATTRS", "platform_name", "same_platform", "target_image_platform")
+load(":providers/providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerGroupInfo", "LayerInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 

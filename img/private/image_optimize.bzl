@@ -2,12 +2,12 @@
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "ALGORITHM_OF_MEDIA_TYPE", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_VALUES", "check_estargz", "estargz_enabled")
+load(":common/labels.bzl", "display_label")
 load(":image_index.bzl", "write_index")
-load(":labels.bzl", "display_label")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout")
-load(":platform.bzl", "platform_name")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":platforms/platform.bzl", "platform_name")
+load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _algorithm(ctx):

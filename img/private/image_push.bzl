@@ -1,9 +1,9 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":common/labels.bzl", "display_label")
+load(":common/names.bzl", "check_repository", "check_tag")
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation")
-load(":labels.bzl", "display_label")
-load(":names.bzl", "check_repository", "check_tag")
 
 def _destination(ctx):
     # (registry, repository): the attributes, else the settings' registry; a

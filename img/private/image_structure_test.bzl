@@ -1,8 +1,8 @@
 """image_structure_test: container-structure-test configs, run without a container runtime."""
 
+load(":common/labels.bzl", "display_label")
 load(":deploy.bzl", "image_spec", "write_img_script")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_tool")
 
 def _impl(ctx):

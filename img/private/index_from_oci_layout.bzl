@@ -1,9 +1,9 @@
 """image_index_from_oci_layout: several platforms' images of an OCI layout, as an index."""
 
-load(":labels.bzl", "display_label")
+load(":common/labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout")
 load(":oci_layout_import.bzl", "COMMON_ATTRS", "check_layers", "declare_image", "layout_dir", "run_import")
-load(":providers.bzl", "ImageIndexInfo")
+load(":providers/providers.bzl", "ImageIndexInfo")
 
 def _impl(ctx):
     check_layers(ctx)

@@ -1,10 +1,10 @@
 """layer_from_binary: a *_binary and its runfiles as one layer, with the image
 config that runs it (entrypoint, cmd from its args, env, working directory)."""
 
+load(":common/labels.bzl", "display_label")
 load(":executables.bzl", "executables_aspect")
 load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "write_layer")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "LayerConfigInfo")
+load(":providers/providers.bzl", "LayerConfigInfo")
 
 _BinaryRunInfo = provider(
     doc = "What `bazel run` would pass a binary: its args and env, locations expanded.",

@@ -1,8 +1,8 @@
 """layer_from_file: any file as a layer blob, as it is (OCI artifacts)."""
 
 load(":common/compression.bzl", "cas_digest_args")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "LayerInfo")
+load(":common/labels.bzl", "display_label")
+load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _layer_from_file_impl(ctx):

@@ -1,8 +1,8 @@
 """layer_from_pkg: rules_pkg's pkg_files, pkg_mklink, pkg_mkdirs and pkg_filegroup as one layer."""
 
 load("@rules_img_pkg_providers//:providers.bzl", "ENABLED", "PackageDirsInfo", "PackageFilegroupInfo", "PackageFilesInfo", "PackageSymlinkInfo")
+load(":common/labels.bzl", "display_label")
 load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "check_image_path", "write_layer")
-load(":labels.bzl", "display_label")
 
 def _metadata(ctx, attributes, origin):
     """rules_pkg's attributes (pkg_attributes) as layer metadata.

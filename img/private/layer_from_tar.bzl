@@ -1,8 +1,8 @@
 """layer_from_tar: a layer from an existing tar (plain, gzip or zstd)."""
 
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
-load(":labels.bzl", "display_label")
-load(":providers.bzl", "LayerInfo")
+load(":common/labels.bzl", "display_label")
+load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def tar_layer(

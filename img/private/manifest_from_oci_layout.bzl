@@ -1,9 +1,9 @@
 """image_manifest_from_oci_layout: one platform's image of an OCI layout."""
 
-load(":labels.bzl", "display_label")
+load(":common/labels.bzl", "display_label")
 load(":layout.bzl", "oci_layout")
 load(":oci_layout_import.bzl", "COMMON_ATTRS", "check_layers", "declare_image", "layout_dir", "run_import")
-load(":providers.bzl", "ImageManifestInfo")
+load(":providers/providers.bzl", "ImageManifestInfo")
 
 def _platform(ctx):
     if not ctx.attr.os or not ctx.attr.architecture:

@@ -1,7 +1,7 @@
 """multi_deploy: one `bazel run` for several pushes and loads."""
 
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "launcher_img", "write_launcher")
-load(":providers.bzl", "DeployInfo")
+load(":providers/providers.bzl", "DeployInfo")
 
 def _multi_deploy_impl(ctx):
     img = launcher_img(ctx)

@@ -7,9 +7,9 @@ wrong, prints the list to paste.
 """
 
 load(":common/compression.bzl", "ALGORITHM_OF_MEDIA_TYPE", "blob_extension")
-load(":labels.bzl", "display_label")
-load(":platform.bzl", "parse_platform")
-load(":providers.bzl", "ImageManifestInfo", "LayerInfo")
+load(":common/labels.bzl", "display_label")
+load(":platforms/platform.bzl", "parse_platform")
+load(":providers/providers.bzl", "ImageManifestInfo", "LayerInfo")
 load(":toolchain.bzl", "img_tool")
 
 # Layer media type (OCI's or Docker's) -> the blob's file extension.

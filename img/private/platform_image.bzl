@@ -1,7 +1,7 @@
 """oci_platform_image: one platform of a pulled image, as rules_oci's NAME_linux_amd64 repositories give it."""
 
-load(":platform.bzl", "parse_platform", "platform_name", "same_platform")
-load(":providers.bzl", "BaseImageInfo")
+load(":platforms/platform.bzl", "parse_platform", "platform_name", "same_platform")
+load(":providers/providers.bzl", "BaseImageInfo")
 
 def _impl(ctx):
     image = ctx.attr.image[BaseImageInfo]

@@ -9,8 +9,8 @@ image_load and image_index.
 
 load(":image_index.bzl", "write_index")
 load(":layout.bzl", "oci_layout", "split_layers")
-load(":platform.bzl", "parse_platform")
-load(":providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
+load(":platforms/platform.bzl", "parse_platform")
+load(":providers/providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerInfo")
 load(":registry_access.bzl", "access_flags", "registry_access")
 load(":toolchain.bzl", "img_args", "img_tool")
 

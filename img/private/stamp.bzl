@@ -1,7 +1,7 @@
 """Whether a build is stamped, and the action that fills in stamp templates."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
-load(":providers.bzl", "StampSettingInfo")
+load(":providers/providers.bzl", "StampSettingInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _stamp_setting_impl(ctx):

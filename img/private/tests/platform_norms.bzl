@@ -4,7 +4,7 @@ platform_test.go compares it with Go's oci.NormVariant, so the rules and the
 img tool match base images to platforms the same way.
 """
 
-load("//img/private:platform.bzl", "norm_variant", "parse_platform", "platform_name", "same_platform")
+load("//img/private:platforms/platform.bzl", "norm_variant", "parse_platform", "platform_name", "same_platform")
 
 def _impl(ctx):
     rows = []

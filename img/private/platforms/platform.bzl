@@ -1,6 +1,6 @@
 """The OCI platform (os, architecture, variant) of the target platform."""
 
-load(":labels.bzl", "display_label")
+load(":common/labels.bzl", "display_label")
 
 # OCI names for @platforms constraint values. Order matters only for errors.
 _OS = {
