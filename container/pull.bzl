@@ -1,6 +1,5 @@
 """rules_docker's container_pull on rules_img: `@NAME//image`, pulled shallowly."""
 
-# buildifier: disable=bzl-visibility
-load("//img/private:container_pull.bzl", _container_pull = "container_pull")
+load("//container/private:pull.bzl", _container_pull = "container_pull")
 
 container_pull = _container_pull

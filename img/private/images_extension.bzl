@@ -1,5 +1,6 @@
 """images: a module extension that pulls base images once, by digest, for every module."""
 
+load(":common/reference_attrs.bzl", "reference_attrs")
 load(":pull.bzl", "apparent_name", "pull")
 
 _HUB = "rules_img_images.bzl"
@@ -130,11 +131,8 @@ _pull_tag = tag_class(
     doc = "An image to pull, by digest, shallowly unless layer_handling says otherwise.",
     attrs = {
         "name": attr.string(doc = "Name for image(NAME); default: the repository."),
-        "digest": attr.string(mandatory = True, doc = "sha256:... of the index or manifest."),
-        "registry": attr.string(doc = "Registry host[:port]; Docker Hub when unset."),
         "registries": attr.string_list(doc = "Mirrors tried in order before registry."),
-        "repository": attr.string(mandatory = True, doc = "Repository, e.g. library/ubuntu."),
-        "tag": attr.string(doc = "Tag; informational, the digest decides."),
+    } | reference_attrs(digest = "mandatory") | {
         "layer_handling": attr.string(
             default = "shallow",
             values = ["shallow", "eager", "lazy"],

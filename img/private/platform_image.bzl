@@ -1,4 +1,4 @@
-"""oci_platform_image: one platform of a pulled image, as rules_oci's NAME_linux_amd64 repositories give it."""
+"""platform_image: one platform of a pulled image, as rules_oci's NAME_linux_amd64 repositories and rules_docker's @NAME//image give it."""
 
 load(":platforms/platform.bzl", "parse_platform", "platform_name", "same_platform")
 load(":providers/providers.bzl", "BaseImageInfo")
@@ -27,7 +27,7 @@ def _impl(ctx):
         ),
     ]
 
-oci_platform_image = rule(
+platform_image = rule(
     implementation = _impl,
     doc = "The image of one platform of a pulled index: a base with that platform only.",
     attrs = {

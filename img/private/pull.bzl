@@ -5,6 +5,7 @@ base layers reach rules as metadata. Blobs are fetched later, by what needs the
 bytes, from the source registry.
 """
 
+load(":common/reference_attrs.bzl", "reference_attrs")
 load(":registry_access.bzl", "access_flags", "registry_access")
 
 _DIGEST_CHARS = "0123456789abcdef"
@@ -201,17 +202,10 @@ pull(
 )
 ```
 then `image_manifest(base = "@ubuntu", ...)`.""",
-    attrs = {
-        "registry": attr.string(
-            default = "index.docker.io",
-            doc = "Registry host[:port]; Docker Hub when unset (where a one-part repository means library/NAME).",
-        ),
+    attrs = reference_attrs(digest = "unless_unsafe") | {
         "registries": attr.string_list(
             doc = "Mirrors (host[:port]) tried in order before registry; the first that serves the digest is used.",
         ),
-        "repository": attr.string(mandatory = True, doc = "Repository, e.g. library/ubuntu."),
-        "tag": attr.string(doc = "Tag; informational when digest is set."),
-        "digest": attr.string(doc = "sha256:... of the index or manifest. Required unless unsafe_allow_tag_without_digest."),
         "layer_handling": attr.string(
             default = "shallow",
             values = ["shallow", "eager", "lazy"],

@@ -7,6 +7,7 @@ is an image itself (ImageIndexInfo or ImageManifestInfo) for image_push,
 image_load and image_index.
 """
 
+load(":common/reference_attrs.bzl", "reference_attrs")
 load(":image_index.bzl", "write_index")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platforms/platform.bzl", "parse_platform")
@@ -152,9 +153,7 @@ pulled_image = rule(
         "root_descriptor": attr.label(allow_single_file = True, mandatory = True),
         "root_is_index": attr.bool(),
         "root_complete": attr.bool(doc = "The root index lists exactly the pulled manifests."),
-        "registry": attr.string(),
-        "repository": attr.string(),
-        "digest": attr.string(),
+    } | reference_attrs(registry = "mandatory", tag = "informational") | {
         "docker_config": attr.string(),
         "credential_helper": attr.string(),
         "insecure": attr.bool(),

@@ -1,8 +1,6 @@
 """What the rules_oci door's macros share: its attribute checks and value forms."""
 
-# The doors share one file of attribute helpers, kept beside the rules.
-# buildifier: disable=bzl-visibility
-load("//img/private:common/door_attrs.bzl", _derived_attrs = "derived_attrs", _helper_attrs = "helper_attrs", _split_common = "split_common")
+load("//img:macros.bzl", _derived_attrs = "derived_attrs", _helper_attrs = "helper_attrs", _split_common = "split_common")
 
 helper_attrs = _helper_attrs
 derived_attrs = _derived_attrs

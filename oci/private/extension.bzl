@@ -1,13 +1,14 @@
 """The oci module extension: rules_oci's oci.pull, pulled shallowly by rules_img's pull."""
 
+load("//img:macros.bzl", "reference_attrs")
 load("//img:pull.bzl", "pull")
 load(":push.bzl", "split_repository")
 
 def _platform_repo_impl(rctx):
     rctx.file("BUILD.bazel", "\n".join([
-        'load("@rules_img//img/private:platform_image.bzl", "oci_platform_image")',
+        'load("@rules_img//img:pull.bzl", "platform_image")',
         "",
-        "oci_platform_image(",
+        "platform_image(",
         "    name = %r," % rctx.attr.apparent_name,
         "    image = %r," % rctx.attr.image,
         "    platform = %r," % rctx.attr.platform,
@@ -58,8 +59,7 @@ _pull = tag_class(
     attrs = {
         "name": attr.string(mandatory = True, doc = "Repository name."),
         "image": attr.string(mandatory = True, doc = "REGISTRY/REPOSITORY, e.g. gcr.io/distroless/static-debian12."),
-        "digest": attr.string(doc = "sha256:... of the index or manifest."),
-        "tag": attr.string(doc = "Tag; followed when there is no digest (with a warning)."),
+    } | reference_attrs(registry = None, with_repository = False, tag = "followed") | {
         "platforms": attr.string_list(doc = "Platforms such as linux/amd64 and linux/arm64/v8, one repository each."),
     },
 )

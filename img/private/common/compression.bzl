@@ -30,14 +30,28 @@ COMPRESSIONS = {
 COMPRESS_SETTING_VALUES = list(COMPRESSIONS.keys())
 COMPRESS_VALUES = ["auto"] + COMPRESS_SETTING_VALUES
 
+def _tar_extensions():
+    out = [COMPRESSIONS["none"].ext]  # the plain tar first, in messages
+    for c in COMPRESSIONS.values():
+        for ext in [c.ext] + c.more_exts:
+            if ext not in out:
+                out.append(ext)
+    return out
+
 # Endings of the tar files image_manifest takes as layers.
-TAR_EXTENSIONS = [x for c in COMPRESSIONS.values() for x in [c.ext] + c.more_exts]
+TAR_EXTENSIONS = _tar_extensions()
+
+def _algorithm_of_media_type():
+    out = {}
+    for name, c in COMPRESSIONS.items():
+        for media_type in (c.media_type, c.docker_media_type):
+            # Where two share a media type, a blob of it is read as the first.
+            if media_type and media_type not in out:
+                out[media_type] = name
+    return out
 
 # Layer media type (OCI's or Docker's) -> compression name.
-ALGORITHM_OF_MEDIA_TYPE = dict(
-    [(c.media_type, name) for name, c in COMPRESSIONS.items()] +
-    [(c.docker_media_type, name) for name, c in COMPRESSIONS.items()],
-)
+ALGORITHM_OF_MEDIA_TYPE = _algorithm_of_media_type()
 
 def blob_extension(algorithm):
     """The file extension of a layer blob compressed with algorithm."""

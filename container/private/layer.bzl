@@ -1,11 +1,9 @@
 """container_layer: rules_docker's container_layer, as rules_img layers."""
 
-load(":common/door_attrs.bzl", "helper_attrs")
-load(":container_common.bzl", "split_attrs")
-load(":file_metadata.bzl", "file_metadata")
-load(":image_layer.bzl", "image_layer")
-load(":layer_from_tar.bzl", "layer_from_tar")
-load(":providers/providers.bzl", "LayerGroupInfo", "LayerInfo")
+load("//img:layer.bzl", "file_metadata", "image_layer", "layer_from_tar")
+load("//img:macros.bzl", "helper_attrs")
+load("//img:providers.bzl", "LayerGroupInfo", "LayerInfo")
+load(":common.bzl", "split_attrs")
 
 def _layer_group_impl(ctx):
     return [LayerGroupInfo(layers = [t[LayerInfo] for t in ctx.attr.layers])]

@@ -1,7 +1,7 @@
 """container_push: rules_docker's container_push, as image_push."""
 
-load(":container_common.bzl", "split_attrs", "stamp_value")
-load(":image_push.bzl", "image_push")
+load("//img:push.bzl", "image_push")
+load(":common.bzl", "split_attrs", "stamp_value")
 
 _ADVICE = {
     "repository_file": "name the registry and repository in one file with image_push's destination_file, or set repository",

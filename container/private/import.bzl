@@ -1,9 +1,9 @@
 """container_import: rules_docker's container_import, an image from a config and layer tars."""
 
-load(":common/door_attrs.bzl", "helper_attrs")
-load(":container_common.bzl", "loader_targets", "split_attrs")
-load(":image_manifest_macro.bzl", "image_manifest")
-load(":layer_from_tar.bzl", "layer_from_tar")
+load("//img:image.bzl", "image_manifest")
+load("//img:layer.bzl", "layer_from_tar")
+load("//img:macros.bzl", "helper_attrs")
+load(":common.bzl", "loader_targets", "split_attrs")
 
 _ADVICE = {
     "manifest": "the manifest is written anew from the config and the layers; remove it",

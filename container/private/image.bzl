@@ -1,9 +1,9 @@
 """container_image: rules_docker's container_image, as image_manifest and image_load."""
 
-load(":common/door_attrs.bzl", "helper_attrs")
-load(":container_common.bzl", "command", "loader_targets", "split_attrs", "stamp_value")
-load(":container_layer.bzl", "layer_parts")
-load(":image_manifest_macro.bzl", "image_manifest")
+load("//img:image.bzl", "image_manifest")
+load("//img:macros.bzl", "helper_attrs")
+load(":common.bzl", "command", "loader_targets", "split_attrs", "stamp_value")
+load(":layer.bzl", "layer_parts")
 
 _ADVICE = {
     "debs": "extracting .deb files is not installing them; put the files in a layer with pkg_tar or image_layer, or start from a base that has the packages",

@@ -1,4 +1,4 @@
-"""container_flatten: rules_docker's container_flatten, an image's file system as one tar."""
+"""image_flatten: an image's file system as one tar (rules_docker's container_flatten)."""
 
 load(":common/labels.bzl", "display_label")
 load(":providers/providers.bzl", "ImageManifestInfo")
@@ -24,14 +24,15 @@ def _impl(ctx):
     )
     return [DefaultInfo(files = depset([out, config]))]
 
-container_flatten = rule(
+image_flatten = rule(
     implementation = _impl,
-    doc = """rules_docker's container_flatten: NAME.tar is the file system a container of the
-image sees (whiteouts applied, each path from its highest layer), NAME.json the config.
+    doc = """An image's file system as one tar: NAME.tar is what a container of the image sees
+(whiteouts applied, each path from its highest layer), NAME.json the config. rules_docker's
+container_flatten is this rule.
 
 It needs every layer's bytes: a base pulled shallowly is fetched while it runs.""",
     attrs = {
-        "image": attr.label(mandatory = True, providers = [ImageManifestInfo], doc = "A container_image or any single-platform rules_img image."),
+        "image": attr.label(mandatory = True, providers = [ImageManifestInfo], doc = "A single-platform image: image_manifest, container_image or a pulled image of one platform."),
     },
     toolchains = ["//img:toolchain_type"],
 )

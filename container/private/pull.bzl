@@ -1,6 +1,7 @@
 """container_pull: rules_docker's container_pull, a shallow pull with @NAME//image."""
 
-load(":pull.bzl", "apparent_name", "pull_repository")
+load("//img:macros.bzl", "reference_attrs")
+load("//img:pull.bzl", "apparent_name", "pull_repository")
 
 def _impl(rctx):
     name = apparent_name(rctx)
@@ -35,9 +36,9 @@ def _impl(rctx):
     platform = "/".join([rctx.attr.os, rctx.attr.architecture] + ([rctx.attr.cpu_variant] if rctx.attr.cpu_variant else []))
     rctx.file("image/BUILD.bazel", "\n".join([
         "# rules_docker's @%s//image: the %s image of the pull." % (name, platform),
-        'load("%s", "oci_platform_image")' % str(Label(":platform_image.bzl")),
+        'load("@rules_img//img:pull.bzl", "platform_image")',
         "",
-        "oci_platform_image(",
+        "platform_image(",
         '    name = "image",',
         "    image = %r," % ("//:" + name),
         "    platform = %r," % platform,
@@ -54,11 +55,7 @@ container_pull = repository_rule(
 Only manifests and configs are downloaded (a shallow pull); layers are
 fetched by what needs their bytes. With Bzlmod:
 `container_pull = use_repo_rule("@rules_img//container:pull.bzl", "container_pull")`.""",
-    attrs = {
-        "registry": attr.string(mandatory = True, doc = "Registry host[:port]."),
-        "repository": attr.string(mandatory = True, doc = "Repository, e.g. library/debian."),
-        "digest": attr.string(doc = "sha256:... of the image or index."),
-        "tag": attr.string(default = "latest", doc = "Followed (with a warning) when digest is unset."),
+    attrs = reference_attrs(registry = "mandatory", tag = "followed_latest") | {
         "architecture": attr.string(default = "amd64"),
         "os": attr.string(default = "linux"),
         "cpu_variant": attr.string(),

@@ -1,7 +1,7 @@
 """What the rules_docker door's macros share: attribute checks and value forms."""
 
-load(":common/door_attrs.bzl", "derived_attrs", "split_common")
-load(":image_load.bzl", "image_load")
+load("//img:load.bzl", "image_load")
+load("//img:macros.bzl", "derived_attrs", "split_common")
 
 # Attributes rules_docker had that name its own tools; they do nothing here.
 _TOOL_ATTRS = [

@@ -15,7 +15,7 @@ def _impl(rctx):
     platform = "/".join([parsed.get("os", "linux"), parsed.get("architecture", "amd64")] + ([parsed["variant"]] if parsed.get("variant") else []))
     rctx.file("image/BUILD.bazel", "\n".join([
         "# rules_docker's @NAME//image of %s." % rctx.attr.file,
-        'load("%s", "container_import")' % str(Label(":container_import.bzl")),
+        'load("%s", "container_import")' % str(Label("//container:container.bzl")),
         "",
         "container_import(",
         '    name = "image",',
