@@ -113,7 +113,7 @@ func TestHostileInputs(t *testing.T) {
 			want:  wsDir + `/hostile_attr/BUILD.bazel:4:15: //hostile_attr:bad_validation: invalid value in 'validation' attribute: has to be one of 'strict' or 'traversal_only' instead of 'lenient'`,
 			after: nothing},
 		{name: "//bad_compress:unknown_compression", run: build("//bad_compress:unknown_compression"), prefix: "ERROR: ",
-			want:  wsDir + `/bad_compress/BUILD.bazel:5:12: //bad_compress:unknown_compression: invalid value in 'compress' attribute: has to be one of 'auto', 'gzip', 'zstd' or 'none' instead of 'brotli'`,
+			want:  wsDir + `/bad_compress/BUILD.bazel:5:12: //bad_compress:unknown_compression: invalid value in 'compress' attribute: has to be one of 'auto', 'gzip', 'zstd', 'zstd-long' or 'none' instead of 'brotli'`,
 			after: nothing},
 		analysisCase("//bad_estargz:zstd", `//bad_estargz:zstd: eStargz is enabled (its estargz attribute or --@rules_img//img/settings:estargz) but the layer's compression is zstd; eStargz is gzip with a table of contents: set compress = "gzip" (or --@rules_img//img/settings:compress=gzip), or estargz = "disabled"`),
 		buildCase("//bad:duplicate_path", "img layer: ", `//bad:duplicate_path: two sources for /etc/greeting.txt: bad/file.txt and symlink to /other; remove one from srcs`),

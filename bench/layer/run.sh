@@ -174,6 +174,11 @@ for pair in $ZSTD_PAIRS; do
 		"$UPL --format zstd \"$OUT/blob\""
 	ZSTD_CMDS+=("img layer --compress zstd --level $il --jobs 0   vs   tar -cf - -C TREE . | zstd -q -T0 -$zl -c > OUT")
 done
+# zstd-long: one frame with a 128 MiB window, against the zstd CLI's long mode
+# (--long=27 is the same window); the level pair is the first of ZSTD_PAIRS.
+il=${ZSTD_PAIRS%%:*} zl=${ZSTD_PAIRS#*:} zl=${zl%% *}
+bench_pair "zstd-long img $il ≈ CLI -$zl --long=27" "$IMGL --compress zstd-long --level $il" \
+	"tar \| zstd --long=27 -$zl" "$TAR | $T \"$OUT/rss.2\" zstd -q -$zl --long=27 -c >\"$OUT/blob\""
 bench_pair "none" "$IMGL --compress none --jobs 1" \
 	"tar -cf" "$T \"$OUT/rss.1\" tar -cf \"$OUT/blob\" -C \"$TREE\" ." \
 	"$UPL --format none \"$OUT/blob\""

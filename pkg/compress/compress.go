@@ -41,9 +41,10 @@ import (
 
 // Algorithm names.
 const (
-	Gzip = "gzip"
-	Zstd = "zstd"
-	None = "none"
+	Gzip     = "gzip"
+	Zstd     = "zstd"
+	ZstdLong = "zstd-long"
+	None     = "none"
 )
 
 // pgzipBlockSize is part of the output format for Jobs > 1: changing it
@@ -80,7 +81,9 @@ type Algorithm struct {
 	reader func(r io.Reader) (io.ReadCloser, error)
 }
 
-// algorithms is the table. None comes last: it matches what no other does.
+// algorithms is the table. Where two share a media type or magic bytes,
+// the first is what a blob of that type is read as. None comes last: it
+// matches what no other does.
 var algorithms = []*Algorithm{
 	{
 		Name: Gzip, Ext: ".tar.gz",
@@ -97,6 +100,21 @@ var algorithms = []*Algorithm{
 		MinLevel: 1, MaxLevel: len(zstdLevels) - 1,
 		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
 		writer: newZstd,
+		reader: newZstdReader,
+	},
+	{
+		// zstd with a 128 MiB window, in one frame whatever the jobs: a
+		// match may reach back further than zstd's 8 MiB window and its
+		// 4 MiB parallel frames allow. 128 MiB is the largest window every
+		// decoder takes by default (the zstd CLI's limit); the encoder holds
+		// about twice that. Only the two strongest levels search that far
+		// (klauspost's faster ones keep too few positions), so those are its
+		// levels, and the default is the strongest.
+		Name: ZstdLong, Ext: ".tar.zst",
+		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
+		MinLevel: 3, MaxLevel: len(zstdLevels) - 1,
+		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
+		writer: newZstdLong,
 		reader: newZstdReader,
 	},
 	{
@@ -266,11 +284,15 @@ func fixHeader(z *kgzip.Writer) {
 	z.OS = 255
 }
 
-func newZstd(w io.Writer, level, jobs int) (io.WriteCloser, error) {
-	l := zstd.SpeedDefault
-	if level != -1 {
-		l = zstdLevels[level]
+func zstdLevel(level int) zstd.EncoderLevel {
+	if level == -1 {
+		return zstd.SpeedDefault
 	}
+	return zstdLevels[level]
+}
+
+func newZstd(w io.Writer, level, jobs int) (io.WriteCloser, error) {
+	l := zstdLevel(level)
 	if jobs > 1 {
 		return newZstdChunked(w, l, jobs)
 	}

@@ -79,12 +79,15 @@ func TestRoundTrip(t *testing.T) {
 		{Algorithm: Zstd, Level: 1, Jobs: 1},
 		{Algorithm: Zstd, Level: 4, Jobs: 4},
 		{Algorithm: Zstd, Level: 2, Jobs: 2},
+		{Algorithm: ZstdLong, Level: 3, Jobs: 1},
+		{Algorithm: ZstdLong, Level: 3, Jobs: 4},
 	}
 	for _, o := range cases {
 		t.Run(fmt.Sprintf("%s-l%d-j%d", o.Algorithm, o.Level, o.Jobs), func(t *testing.T) {
 			c := compressBytes(t, data, o, 1000)
-			if got := Detect(c); got != o.Algorithm {
-				t.Errorf("Detect = %q, want %q", got, o.Algorithm)
+			// What a blob of the algorithm's media type is read as.
+			if got, want := Detect(c), Of(MediaType(o.Algorithm)); got != want {
+				t.Errorf("Detect = %q, want %q", got, want)
 			}
 			// Decompress with an independent implementation where there is one.
 			var plain []byte
@@ -96,7 +99,7 @@ func TestRoundTrip(t *testing.T) {
 				if err == nil {
 					plain, err = io.ReadAll(r)
 				}
-			case Zstd:
+			case Zstd, ZstdLong:
 				var d *zstd.Decoder
 				d, err = zstd.NewReader(nil)
 				if err == nil {
@@ -162,6 +165,49 @@ func TestDeterministicAcrossJobs(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestZstdLong: one frame whatever the jobs, a repeat further back than
+// zstd's window found at the strongest level (the default), and a window
+// every decoder takes by default.
+func TestZstdLong(t *testing.T) {
+	half := make([]byte, 9<<20)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range half {
+		half[i] = "0123456789abcdef"[r.IntN(16)]
+	}
+	data := append(append([]byte{}, half...), half...)
+	check := func(level int, c []byte) {
+		t.Helper()
+		d, err := zstd.NewReader(bytes.NewReader(c), zstd.WithDecoderMaxWindow(zstdLongWindow))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if plain, err := io.ReadAll(d); err != nil || !bytes.Equal(plain, data) {
+			t.Fatalf("level %d: a decoder limited to 128 MiB windows: %v", level, err)
+		}
+	}
+	// The default is the strongest level, and jobs change nothing.
+	best := compressBytes(t, data, Options{Algorithm: ZstdLong, Level: -1, Jobs: 1}, 1<<16)
+	if got := compressBytes(t, data, Options{Algorithm: ZstdLong, Level: 4, Jobs: 8}, 77777); !bytes.Equal(got, best) {
+		t.Error("level 4 with 8 jobs differs from the default with 1")
+	}
+	if short := compressBytes(t, data, Options{Algorithm: Zstd, Level: 4, Jobs: 1}, 1<<16); len(best)*10 > len(short)*6 {
+		t.Errorf("zstd-long %d bytes, zstd %d: the 9 MiB repeat was not found", len(best), len(short))
+	}
+	check(4, best)
+	better := compressBytes(t, data, Options{Algorithm: ZstdLong, Level: 3, Jobs: 1}, 1<<16)
+	if got := compressBytes(t, data, Options{Algorithm: ZstdLong, Level: 3, Jobs: 8}, 77777); !bytes.Equal(got, better) {
+		t.Error("level 3: jobs 8 differs from jobs 1")
+	}
+	if short := compressBytes(t, data, Options{Algorithm: Zstd, Level: 3, Jobs: 1}, 1<<16); len(better) > len(short) {
+		t.Errorf("level 3: zstd-long %d bytes, more than zstd's %d", len(better), len(short))
+	}
+	check(3, better)
+	if err := (Options{Algorithm: ZstdLong, Level: 2}).Validate(); err == nil || !strings.Contains(err.Error(), "3-4") {
+		t.Errorf("level 2: %v", err)
 	}
 }
 

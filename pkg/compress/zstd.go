@@ -264,3 +264,16 @@ func (z *zstdSingle) Close() error {
 	z.buf = nil
 	return err
 }
+
+// zstdLongWindow is zstd-long's window, part of its output format.
+const zstdLongWindow = 128 << 20
+
+// newZstdLong writes one frame with a long window through the streaming
+// encoder. jobs does not apply: parallel frames could not share the window.
+func newZstdLong(w io.Writer, level, _ int) (io.WriteCloser, error) {
+	if level == -1 {
+		level = len(zstdLevels) - 1
+	}
+	opts := append(zstdOptions(zstdLevel(level), 1, false), zstd.WithWindowSize(zstdLongWindow))
+	return zstd.NewWriter(w, opts...)
+}

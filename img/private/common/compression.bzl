@@ -19,11 +19,15 @@ load(
 # name -> struct(
 #   ext: the blob's file extension; more_exts: other endings of such tars,
 #   media_type and docker_media_type: OCI's and Docker's layer types,
-#   levels: the --level range for messages, or None; best: the level of -c opt).
+#   levels: the --level range for messages, or None;
+#   fast and best: the levels of fastbuild and -c opt).
 COMPRESSIONS = {
-    "gzip": struct(ext = ".tar.gz", more_exts = [".tgz"], media_type = GZIP_LAYER, docker_media_type = DOCKER_GZIP_LAYER, levels = "0-9", best = "9"),
-    "zstd": struct(ext = ".tar.zst", more_exts = [".tar.zstd", ".tzst"], media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = "1-4", best = "4"),
-    "none": struct(ext = ".tar", more_exts = [], media_type = UNCOMPRESSED_LAYER, docker_media_type = DOCKER_UNCOMPRESSED_LAYER, levels = None, best = None),
+    "gzip": struct(ext = ".tar.gz", more_exts = [".tgz"], media_type = GZIP_LAYER, docker_media_type = DOCKER_GZIP_LAYER, levels = "0-9", fast = "1", best = "9"),
+    "zstd": struct(ext = ".tar.zst", more_exts = [".tar.zstd", ".tzst"], media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = "1-4", fast = "1", best = "4"),
+    # zstd with a 128 MiB window in one frame (pkg/compress): repeats further apart than zstd's 8 MiB.
+    # Only its two strongest levels search that far (pkg/compress).
+    "zstd-long": struct(ext = ".tar.zst", more_exts = [], media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = "3-4", fast = "3", best = "4"),
+    "none": struct(ext = ".tar", more_exts = [], media_type = UNCOMPRESSED_LAYER, docker_media_type = DOCKER_UNCOMPRESSED_LAYER, levels = None, fast = None, best = None),
 }
 
 # The compress setting's values; the attributes add "auto".
@@ -104,7 +108,7 @@ def _level(ctx, algorithm):
     if mode == "opt":
         return COMPRESSIONS[algorithm].best or "-1"
     if mode == "fastbuild":
-        return "1"
+        return COMPRESSIONS[algorithm].fast or "-1"
     return "-1"
 
 def compression_jobs(ctx):
