@@ -66,10 +66,13 @@ type Algorithm struct {
 	// Ext ends the name of a tar compressed so.
 	Ext string
 	// MediaType and NonDistributable are OCI's layer types; DockerMediaType
-	// and DockerForeign are Docker's v2 schema 2 ones, "" where Docker's
-	// format has none (Docker before 23 cannot read such a layer).
+	// and DockerForeign are Docker's v2 schema 2 names for the same bytes,
+	// "" where there is none.
 	MediaType, NonDistributable    oci.MediaType
 	DockerMediaType, DockerForeign oci.MediaType
+	// DockerReads: Docker's own tools read such layers in every version
+	// (before 23, Docker cannot read zstd).
+	DockerReads bool
 	// MinLevel and MaxLevel bound --level; -1 always means the default.
 	// MaxLevel < MinLevel: the algorithm has no levels.
 	MinLevel, MaxLevel int
@@ -89,7 +92,8 @@ var algorithms = []*Algorithm{
 		Name: Gzip, Ext: ".tar.gz",
 		MediaType: oci.MediaTypeLayerGzip, NonDistributable: oci.MediaTypeLayerNondistributableGz,
 		DockerMediaType: oci.MediaTypeDockerLayerGzip, DockerForeign: oci.MediaTypeDockerForeignLayerGzip,
-		MinLevel: 0, MaxLevel: 9,
+		DockerReads: true,
+		MinLevel:    0, MaxLevel: 9,
 		magic: []byte{0x1f, 0x8b}, suffix: "gzip",
 		writer: newGzip,
 		reader: func(r io.Reader) (io.ReadCloser, error) { return kgzip.NewReader(r) },
@@ -97,7 +101,8 @@ var algorithms = []*Algorithm{
 	{
 		Name: Zstd, Ext: ".tar.zst",
 		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
-		MinLevel: 1, MaxLevel: len(zstdLevels) - 1,
+		DockerMediaType: oci.MediaTypeDockerLayerZstd,
+		MinLevel:        1, MaxLevel: len(zstdLevels) - 1,
 		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
 		writer: newZstd,
 		reader: newZstdReader,
@@ -112,7 +117,8 @@ var algorithms = []*Algorithm{
 		// levels, and the default is the strongest.
 		Name: ZstdLong, Ext: ".tar.zst",
 		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
-		MinLevel: 3, MaxLevel: len(zstdLevels) - 1,
+		DockerMediaType: oci.MediaTypeDockerLayerZstd,
+		MinLevel:        3, MaxLevel: len(zstdLevels) - 1,
 		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
 		writer: newZstdLong,
 		reader: newZstdReader,
@@ -120,8 +126,8 @@ var algorithms = []*Algorithm{
 	{
 		Name: None, Ext: ".tar",
 		MediaType: oci.MediaTypeLayer, NonDistributable: oci.MediaTypeLayerNondistributable,
-		DockerMediaType: oci.MediaTypeDockerLayer,
-		MinLevel:        0, MaxLevel: -1,
+		DockerMediaType: oci.MediaTypeDockerLayer, DockerReads: true,
+		MinLevel: 0, MaxLevel: -1,
 		writer: func(w io.Writer, _, _ int) (io.WriteCloser, error) { return nopCloser{w}, nil },
 		reader: func(r io.Reader) (io.ReadCloser, error) { return io.NopCloser(r), nil },
 	},
@@ -180,14 +186,16 @@ func Detect(header []byte) string {
 }
 
 // DockerMediaType maps a layer media type to Docker's v2 schema 2 one for
-// the same bytes; false when Docker's format has no type for it.
+// the same bytes; false when there is none, or Docker's tools cannot read
+// such a layer.
 func DockerMediaType(m oci.MediaType) (oci.MediaType, bool) {
 	for _, a := range algorithms {
-		switch m {
-		case a.MediaType, a.DockerMediaType:
-			return a.DockerMediaType, a.DockerMediaType != ""
-		case a.NonDistributable, a.DockerForeign:
-			return a.DockerForeign, a.DockerForeign != ""
+		switch {
+		case m == "":
+		case m == a.MediaType || m == a.DockerMediaType:
+			return a.DockerMediaType, a.DockerReads && a.DockerMediaType != ""
+		case m == a.NonDistributable || m == a.DockerForeign:
+			return a.DockerForeign, a.DockerReads && a.DockerForeign != ""
 		}
 	}
 	return "", false

@@ -429,3 +429,36 @@ func TestOf(t *testing.T) {
 		t.Error("MediaType(Of(docker gzip)) is not OCI gzip")
 	}
 }
+
+// TestDockerTypes: Docker's names map to OCI's and back, and only what
+// Docker's own tools read becomes a Docker type.
+func TestDockerTypes(t *testing.T) {
+	for in, want := range map[oci.MediaType]oci.MediaType{
+		oci.MediaTypeDockerLayerGzip:        oci.MediaTypeLayerGzip,
+		oci.MediaTypeDockerLayerZstd:        oci.MediaTypeLayerZstd,
+		oci.MediaTypeDockerLayer:            oci.MediaTypeLayer,
+		oci.MediaTypeDockerForeignLayerGzip: oci.MediaTypeLayerNondistributableGz,
+		oci.MediaTypeLayerZstd:              oci.MediaTypeLayerZstd,
+		oci.MediaTypeConfig:                 oci.MediaTypeConfig,
+		"":                                  "",
+	} {
+		if got := ToOCI(in); got != want {
+			t.Errorf("ToOCI(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[oci.MediaType]oci.MediaType{
+		oci.MediaTypeLayerGzip:               oci.MediaTypeDockerLayerGzip,
+		oci.MediaTypeDockerLayerGzip:         oci.MediaTypeDockerLayerGzip,
+		oci.MediaTypeLayer:                   oci.MediaTypeDockerLayer,
+		oci.MediaTypeLayerNondistributableGz: oci.MediaTypeDockerForeignLayerGzip,
+		oci.MediaTypeLayerZstd:               "",
+		oci.MediaTypeDockerLayerZstd:         "",
+		oci.MediaTypeConfig:                  "",
+		"":                                   "",
+	} {
+		got, ok := DockerMediaType(in)
+		if ok != (want != "") || (ok && got != want) {
+			t.Errorf("DockerMediaType(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

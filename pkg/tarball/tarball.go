@@ -31,8 +31,8 @@ type archiveEntry struct {
 	path  string
 	size  int64
 	layer image.Layer
-	// unpack, when set, stores the layer decompressed: its compression has
-	// no Docker media type, and Docker before 23 cannot read it.
+	// unpack, when set, stores the layer decompressed: Docker before 23
+	// cannot read its compression.
 	unpack *compress.Algorithm
 }
 
@@ -129,7 +129,7 @@ func planImage(ctx context.Context, img Image, written map[string]bool, files *[
 	written[entry.Config] = true
 	for i, l := range m.Layers {
 		e := archiveEntry{layer: l, size: l.Size}
-		if a := compress.OfMediaType(l.MediaType); a.DockerMediaType == "" {
+		if a := compress.OfMediaType(l.MediaType); !a.DockerReads {
 			e.unpack = a
 		}
 		h := l.Digest
