@@ -8,7 +8,8 @@ def _impl(ctx):
     want = parse_platform(ctx.attr.platform)
     picked = [m for m in image.manifests if same_platform(m.platform, want)]
     if not picked:
-        fail("%s: %s/%s@%s has no image for %s; it has %s. Remove %s from oci.pull's platforms." % (
+        fail(("%s: %s/%s@%s has no image for %s; it has %s. Ask for one of those: remove %s from oci.pull's " +
+              "platforms, or set container_pull's os, architecture and cpu_variant to one of them.") % (
             ctx.label,
             image.registry,
             image.repository,
