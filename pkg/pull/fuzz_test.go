@@ -24,18 +24,18 @@ func FuzzParseManifest(f *testing.F) {
 		if doc.SchemaVersion == 1 {
 			t.Fatal("accepted a schema 1 manifest")
 		}
-		// The body's own mediaType wins, then the Content-Type, then the
-		// shape: an index has manifests, a manifest a config.
+		// A known type in the body wins; without a type in the body, a known
+		// Content-Type; else the shape decides: an index has manifests, a
+		// manifest a config.
 		ct, _, _ := strings.Cut(contentType, ";")
-		header := oci.MediaType(strings.TrimSpace(ct))
+		declared := oci.MediaType(strings.TrimSpace(ct))
+		if doc.MediaType != "" {
+			declared = doc.MediaType
+		}
 		switch {
-		case doc.MediaType != "":
-			if mt != doc.MediaType {
-				t.Fatalf("the body says %q, parsed as %q", doc.MediaType, mt)
-			}
-		case header.IsIndex() || header.IsManifest():
-			if mt != header {
-				t.Fatalf("Content-Type %q, parsed as %q", header, mt)
+		case declared.IsIndex() || declared.IsManifest():
+			if mt != declared {
+				t.Fatalf("declared %q, parsed as %q", declared, mt)
 			}
 		case doc.Manifests != nil:
 			if mt != oci.MediaTypeIndex {
