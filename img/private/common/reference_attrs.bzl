@@ -38,7 +38,7 @@ def reference_attrs(registry = "docker_hub", digest = "optional", tag = "informa
         fail("reference_attrs: digest = %r" % digest)
     attrs["digest"] = attr.string(mandatory = digest == "mandatory", doc = digest_doc)
     if tag == "informational":
-        attrs["tag"] = attr.string(doc = "Tag; informational, the digest decides.")
+        attrs["tag"] = attr.string(doc = "Tag; informational when digest is set: the digest decides.")
     elif tag in ("followed", "followed_latest"):
         attrs["tag"] = attr.string(
             default = "latest" if tag == "followed_latest" else "",
