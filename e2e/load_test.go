@@ -233,3 +233,32 @@ func TestLoadTarDaemon(t *testing.T) {
 		t.Fatalf("relative --output: %v %v; %d bytes, want the %d of the first tarball", errA, errB, len(b), len(a))
 	}
 }
+
+// TestLoadTarballOfIndexFollowsTargetPlatform: the tarball output group of
+// an index holds the target platform's manifest, whatever machine runs the
+// action, so the bytes do not depend on where it runs.
+func TestLoadTarballOfIndexFollowsTargetPlatform(t *testing.T) {
+	for _, tc := range []struct {
+		flags []string
+		arch  string
+	}{
+		{nil, "amd64"},
+		{[]string{"--platforms=//platforms:linux_arm64"}, "arm64"},
+	} {
+		args := append([]string{"build", "//deploy:load_index", "--output_groups=tarball"}, tc.flags...)
+		if r := ws.Run(args...); r.Err != nil {
+			t.Fatalf("%v: %v\n%s", tc.flags, r.Err, tailLines(r.Stderr, 30))
+		}
+		files, err := ws.OutputFiles("//deploy:load_index", "tarball", tc.flags...)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("%v: tarball output: %v %v", tc.flags, files, err)
+		}
+		var cfg config
+		if err := json.Unmarshal([]byte(skopeo(t, "inspect", "--config", "docker-archive:"+files[0])), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.OS != "linux" || cfg.Architecture != tc.arch {
+			t.Errorf("%v: the tarball holds %s/%s, want linux/%s", tc.flags, cfg.OS, cfg.Architecture, tc.arch)
+		}
+	}
+}

@@ -3,6 +3,7 @@
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/labels.bzl", "display_label")
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation", "image_spec")
+load(":platforms/platform.bzl", "PLATFORM_ATTRS", "known_target_platform")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -28,6 +29,10 @@ def _tarball(ctx, repository, tags, access):
     args.add("tarball")
     args.add("--spec", spec)
     args.add("--out", out)
+    platform = known_target_platform(ctx)
+    if platform and ImageIndexInfo in ctx.attr.image:
+        # The configuration's platform, never the machine the action runs on.
+        args.add("--platform", platform)
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
@@ -63,8 +68,8 @@ lack, through containerd's content API; Docker's classic store gets a
 docker-save stream on `docker load`; podman gets `podman load`. For an index,
 `bazel run //app:load -- --platform linux/arm64` picks the platform (default:
 the host's). Output group `tarball` is a docker-save tarball of the image
-(for an index, of the platform of the machine that builds it).""",
-    attrs = dict({
+(for an index, of the target platform's manifest).""",
+    attrs = PLATFORM_ATTRS | dict({
         "repository": attr.string(doc = "Name of the image in the daemon, e.g. my/app. Default: the target's package (or its name at the root)."),
         "tag": attr.string(doc = "Tag, or a full reference (name:tag). Default: latest."),
         "tag_list": attr.string_list(doc = "More tags or references."),

@@ -2,6 +2,7 @@
 
 load(":common/labels.bzl", "display_label")
 load(":deploy.bzl", "image_spec")
+load(":platforms/platform.bzl", "PLATFORM_ATTRS", "known_target_platform")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -26,6 +27,10 @@ def _impl(ctx):
     args.add("tarball")
     args.add_all(specs, before_each = "--spec")
     args.add("--out", out)
+    platform = ctx.attr.platform or known_target_platform(ctx)
+    if platform and [t for t in ctx.attr.images.values() if ImageIndexInfo in t]:
+        # The configuration's platform, never the machine the action runs on.
+        args.add("--platform", platform)
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
@@ -43,10 +48,11 @@ image_tarball = rule(
     implementation = _impl,
     doc = """One docker-save tarball of one or more images, each under its reference, written by
 `bazel build`: what `docker load` and `podman load` read. Of an index, the manifest of
-the build machine's platform goes in. gzip and uncompressed layers keep their bytes;
+`platform` goes in (default: the target platform). gzip and uncompressed layers keep their bytes;
 zstd layers are stored decompressed, which Docker before 23 needs. rules_docker's
 container_bundle writes its NAME.tar with this rule.""",
-    attrs = {
+    attrs = PLATFORM_ATTRS | {
+        "platform": attr.string(doc = "os/arch[/variant] whose manifest an index contributes; default: the target platform's."),
         "images": attr.string_keyed_label_dict(
             doc = "Reference (registry/repository:tag) -> image.",
             providers = [[ImageManifestInfo], [ImageIndexInfo]],

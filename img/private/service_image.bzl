@@ -40,7 +40,7 @@ def service_image(
     | `NAME_linux_amd64`, ... | one image_manifest per platform (named after each platform target), the binary cross-built for it |
     | `NAME_push` | `bazel run` pushes the index to REGISTRY/REPOSITORY with `tags` |
     | `NAME_load` | `bazel run` loads the host platform's image as `load_tag` into containerd, Docker or podman |
-    | `NAME_tarball` | a docker-save tarball of the image for the platform of the machine that builds it |
+    | `NAME_tarball` | a docker-save tarball of the image for the target platform (`--platforms`; by default the host) |
     | `NAME.layer` | the binary's layer (manual) |
 
     Every name starts with NAME, so several services share a package.

@@ -87,6 +87,21 @@ def platform_name(platform):
     """
     return "/".join([platform["os"], platform["architecture"]] + ([platform["variant"]] if platform.get("variant") else []))
 
+def known_target_platform(ctx):
+    """The target platform as "os/arch[/variant]", or "" when its constraints name none we know.
+
+    Args:
+        ctx: a rule context whose rule has PLATFORM_ATTRS.
+
+    Returns:
+        string.
+    """
+    os = [name for name in _OS if _has(ctx, "_os_" + name)]
+    cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
+    if not os or not cpu:
+        return ""
+    return platform_name(target_image_platform(ctx))
+
 def target_image_platform(ctx, override = ""):
     """Returns {os, architecture[, variant]} for the image being built.
 
