@@ -98,31 +98,15 @@ var algorithms = []*Algorithm{
 		writer: newGzip,
 		reader: func(r io.Reader) (io.ReadCloser, error) { return kgzip.NewReader(r) },
 	},
-	{
-		Name: Zstd, Ext: ".tar.zst",
-		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
-		DockerMediaType: oci.MediaTypeDockerLayerZstd,
-		MinLevel:        1, MaxLevel: len(zstdLevels) - 1,
-		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
-		writer: newZstd,
-		reader: newZstdReader,
-	},
-	{
-		// zstd with a 128 MiB window, in one frame whatever the jobs: a
-		// match may reach back further than zstd's 8 MiB window and its
-		// 4 MiB parallel frames allow. 128 MiB is the largest window every
-		// decoder takes by default (the zstd CLI's limit); the encoder holds
-		// about twice that. Only the two strongest levels search that far
-		// (klauspost's faster ones keep too few positions), so those are its
-		// levels, and the default is the strongest.
-		Name: ZstdLong, Ext: ".tar.zst",
-		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
-		DockerMediaType: oci.MediaTypeDockerLayerZstd,
-		MinLevel:        3, MaxLevel: len(zstdLevels) - 1,
-		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
-		writer: newZstdLong,
-		reader: newZstdReader,
-	},
+	zstdFamily(Zstd, 1, newZstd),
+	// zstd with a 128 MiB window, in one frame whatever the jobs: a
+	// match may reach back further than zstd's 8 MiB window and its
+	// 4 MiB parallel frames allow. 128 MiB is the largest window every
+	// decoder takes by default (the zstd CLI's limit); the encoder holds
+	// about twice that. Only the two strongest levels search that far
+	// (klauspost's faster ones keep too few positions), so those are its
+	// levels, and the default is the strongest.
+	zstdFamily(ZstdLong, 3, newZstdLong),
 	{
 		Name: None, Ext: ".tar",
 		MediaType: oci.MediaTypeLayer, NonDistributable: oci.MediaTypeLayerNondistributable,
@@ -131,6 +115,20 @@ var algorithms = []*Algorithm{
 		writer: func(w io.Writer, _, _ int) (io.WriteCloser, error) { return nopCloser{w}, nil },
 		reader: func(r io.Reader) (io.ReadCloser, error) { return io.NopCloser(r), nil },
 	},
+}
+
+// zstdFamily is a zstd row: every zstd variant writes the same kind of blob,
+// read the same way, and differs only in its name, levels and writer.
+func zstdFamily(name string, minLevel int, writer func(io.Writer, int, int) (io.WriteCloser, error)) *Algorithm {
+	return &Algorithm{
+		Name: name, Ext: ".tar.zst",
+		MediaType: oci.MediaTypeLayerZstd, NonDistributable: oci.MediaTypeLayerNondistributableZstd,
+		DockerMediaType: oci.MediaTypeDockerLayerZstd,
+		MinLevel:        minLevel, MaxLevel: len(zstdLevels) - 1,
+		magic: []byte{0x28, 0xb5, 0x2f, 0xfd}, suffix: "zstd",
+		writer: writer,
+		reader: newZstdReader,
+	}
 }
 
 // Names lists the algorithms, as --compress and the attributes take them.

@@ -21,12 +21,16 @@ load(
 #   media_type and docker_media_type: OCI's and Docker's layer types,
 #   levels: the --level range for messages, or None;
 #   fast and best: the levels of fastbuild and -c opt).
+def _zstd(levels, fast, more_exts = []):
+    # Every zstd variant writes the same kind of blob; only its levels differ.
+    return struct(ext = ".tar.zst", more_exts = more_exts, media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = levels, fast = fast, best = "4")
+
 COMPRESSIONS = {
     "gzip": struct(ext = ".tar.gz", more_exts = [".tgz"], media_type = GZIP_LAYER, docker_media_type = DOCKER_GZIP_LAYER, levels = "0-9", fast = "1", best = "9"),
-    "zstd": struct(ext = ".tar.zst", more_exts = [".tar.zstd", ".tzst"], media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = "1-4", fast = "1", best = "4"),
+    "zstd": _zstd("1-4", "1", more_exts = [".tar.zstd", ".tzst"]),
     # zstd with a 128 MiB window in one frame (pkg/compress): repeats further apart than zstd's 8 MiB.
     # Only its two strongest levels search that far (pkg/compress).
-    "zstd-long": struct(ext = ".tar.zst", more_exts = [], media_type = ZSTD_LAYER, docker_media_type = DOCKER_ZSTD_LAYER, levels = "3-4", fast = "3", best = "4"),
+    "zstd-long": _zstd("3-4", "3"),
     "none": struct(ext = ".tar", more_exts = [], media_type = UNCOMPRESSED_LAYER, docker_media_type = DOCKER_UNCOMPRESSED_LAYER, levels = None, fast = None, best = None),
 }
 

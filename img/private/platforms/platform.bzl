@@ -87,6 +87,19 @@ def platform_name(platform):
     """
     return "/".join([platform["os"], platform["architecture"]] + ([platform["variant"]] if platform.get("variant") else []))
 
+def _detected(ctx):
+    # The target platform's {os, architecture[, variant]}, or None when its
+    # constraints name no os or cpu we know.
+    os = [name for name in _OS if _has(ctx, "_os_" + name)]
+    cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
+    if not os or not cpu:
+        return None
+    result = parse_platform(os[0] + "/" + cpu[0])
+    variant = _CPU[cpu[0]][1]
+    if variant and "variant" not in result:
+        result["variant"] = variant
+    return result
+
 def known_target_platform(ctx):
     """The target platform as "os/arch[/variant]", or "" when its constraints name none we know.
 
@@ -96,11 +109,8 @@ def known_target_platform(ctx):
     Returns:
         string.
     """
-    os = [name for name in _OS if _has(ctx, "_os_" + name)]
-    cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
-    if not os or not cpu:
-        return ""
-    return platform_name(target_image_platform(ctx))
+    p = _detected(ctx)
+    return platform_name(p) if p else ""
 
 def target_image_platform(ctx, override = ""):
     """Returns {os, architecture[, variant]} for the image being built.
@@ -114,17 +124,12 @@ def target_image_platform(ctx, override = ""):
     """
     if override:
         return parse_platform(override)
-    os = [name for name in _OS if _has(ctx, "_os_" + name)]
-    cpu = [name for name in _CPU if _has(ctx, "_cpu_" + name.replace("/", "_"))]
-    if not os or not cpu:
+    p = _detected(ctx)
+    if not p:
         fail(("%s: cannot tell the image platform from the target platform: it needs an os constraint " +
               "(%s) and a cpu constraint (%s) from @platforms, or set platform = \"linux/amd64\"") % (
             display_label(ctx.label),
             ", ".join(_OS.values()),
             ", ".join([c[0] for c in _CPU.values()]),
         ))
-    result = parse_platform(os[0] + "/" + cpu[0])
-    variant = _CPU[cpu[0]][1]
-    if variant and "variant" not in result:
-        result["variant"] = variant
-    return result
+    return p
