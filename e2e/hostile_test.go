@@ -68,7 +68,7 @@ func TestHostileInputs(t *testing.T) {
 		return func(t *testing.T) {
 			matches, _ := filepath.Glob(filepath.Join(bin, pkg, name+".*"))
 			for _, m := range matches {
-				if !strings.HasSuffix(m, ".config_spec.json") && !strings.HasSuffix(m, ".layer_spec.json") {
+				if !strings.HasSuffix(m, ".config_spec.json") && !strings.HasSuffix(m, ".layer_spec.json") && !strings.HasSuffix(m, ".base_options.json") {
 					t.Errorf("failed build left %s behind", m)
 				}
 			}
@@ -107,6 +107,14 @@ func TestHostileInputs(t *testing.T) {
 		tarCase("not_a_tar", "not_a_tar.tar", `input is not a tar (not compressed): unexpected EOF: src must be a tar archive, uncompressed or in gzip or zstd`),
 		tarCase("empty", "empty.tar", `input is empty: src must be a tar archive, which holds at least its end-of-archive marker`),
 		tarCase("truncated", "truncated.tar.gz", `input is not a tar (gzip, cut short): unexpected EOF: rebuild the file; it may be truncated`),
+
+		// Base image pieces that contradict each other or are not what
+		// they claim to be.
+		buildCase("//bad_base:conflict", "img layer: ", `//bad_base:conflict: //bad_base:libs_unmerged places "lib/x86_64-linux-gnu/libc.so.6" underneath "lib", which //bad_base:skeleton describes as a symlink rather than a directory; move one of them`),
+		buildCase("//bad_base:not_a_cert", "img base: ", `//bad_base:not_a_cert: certs: bad_base/BUILD.bazel is not a certificate in PEM, DER or PKCS#7 form; give PEM, DER or PKCS#7 certificate files`),
+		buildCase("//bad_base:duplicate_uid", "img base: ", `//bad_base:duplicate_uid: user id 0 is used twice (users[0] and users[1]); give each its own`),
+		buildCase("//bad_base:not_a_library", "img base: ", `//bad_base:not_a_library: bad_base/BUILD.bazel is not an ELF file; libs takes shared objects (.so files)`),
+		analysisCase("//bad_base:java_keystore", `//bad_base:java_keystore: trust_store's java_keystore (a PKCS#12 truststore) is not supported here yet; set java_keystore = False, or build the keystore with keytool and add it with image_layer`),
 
 		// Bad attribute values.
 		{name: "//hostile_attr:bad_validation", run: build("//hostile_attr:bad_validation"), prefix: "ERROR: ",

@@ -18,16 +18,17 @@ import (
 // remoteTargets are built locally and on the remote executor, and must give
 // the same bytes: gzip, zstd and uncompressed layers, a tree artifact, a
 // binary's runfiles with another binary in them, a manifest and a
-// two-platform index, and eStargz layers (from files and from a tar) with
-// their image.
+// two-platform index, eStargz layers (from files and from a tar) with
+// their image, and a base layer merged from base_images.bzl's pieces.
 var remoteTargets = []string{
 	"//hello:app_layer", "//hello:zstd_layer", "//tree:layer", "//runfiles:layer",
 	"//hello:image", "//runfiles:image", "//hello:multiarch",
 	"//estargz:app_layer", "//estargz:tar_layer", "//estargz:image",
+	"//bespoke:base_layer",
 }
 
 // imageMnemonics are the actions that must run remotely.
-var imageMnemonics = []string{"ImageLayer", "ImageManifest", "ImageIndex"}
+var imageMnemonics = []string{"ImageLayer", "ImageManifest", "ImageIndex", "ImageBaseContent"}
 
 // TestRemoteExecution builds the e2e images on buildbox-casd's Execution
 // service with --remote_download_minimal, checks that every image action

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/atomicfile"
+	"github.com/rules-img/rules_img/pkg/base"
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/layer"
 	"github.com/rules-img/rules_img/pkg/layer/fromtar"
@@ -43,6 +44,8 @@ func layerMain(args []string) error {
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
 	var diffIDAnnotations repeatedFlag
 	fs.Var(&diffIDAnnotations, "diff-id-annotation", "annotation NAME set to the layer's diffID, e.g. io.deis.oras.content.digest (repeatable)")
+	var baseDescriptions repeatedFlag
+	fs.Var(&baseDescriptions, "base-description", "with --spec: a description img base wrote, merged in order (the last one wins) into the layer (repeatable)")
 	casFunction := casDigestFunctionFlag(fs)
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
@@ -103,6 +106,9 @@ func layerMain(args []string) error {
 		if err != nil {
 			return oci.LayerMetadata{}, fmt.Errorf("%s: %w", *specPath, err)
 		}
+		if err := mergeBase(spec, baseDescriptions); err != nil {
+			return oci.LayerMetadata{}, err
+		}
 		if *esgz {
 			return layer.BuildEStargz(spec, blob, c)
 		}
@@ -115,6 +121,27 @@ func layerMain(args []string) error {
 		}
 	}
 	return err
+}
+
+// mergeBase puts the merged base descriptions' entries before the spec's.
+func mergeBase(spec *layer.Spec, paths []string) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	descs := make([]base.Description, len(paths))
+	for i, p := range paths {
+		d, err := base.ReadDescription(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.Target, err)
+		}
+		descs[i] = d
+	}
+	entries, err := base.Merge(descs)
+	if err != nil {
+		return fmt.Errorf("%s: %w", spec.Target, err)
+	}
+	spec.Entries = append(entries, spec.Entries...)
+	return nil
 }
 
 // writeLayer writes the blob and its metadata; both appear, or neither.

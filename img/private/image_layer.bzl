@@ -138,7 +138,7 @@ def _create_parents(ctx):
         value = ctx.attr._create_parent_directories[BuildSettingInfo].value
     return value == "enabled"
 
-def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
+def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = []):
     """Declares the action that writes a layer of srcs and symlinks.
 
     layer_from_binary and layer_from_pkg write their layers with it too.
@@ -150,6 +150,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
         symlinks: dict of image path -> link target.
         entries: layer spec entries made by the caller, with checked paths.
         inputs: list of depsets of the files those entries name.
+        bases: list of File, base image content descriptions merged first, in order.
 
     Returns:
         LayerInfo of the layer.
@@ -201,6 +202,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     args = img_args(ctx)
     args.add("layer")
     args.add("--spec", spec_file)
+    args.add_all(bases, before_each = "--base-description")
     args.add("--blob", blob)
     args.add("--metadata", metadata)
     args.add_all(compress_flags)
@@ -214,7 +216,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = []):
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
-        inputs = depset([spec_file], transitive = inputs),
+        inputs = depset([spec_file] + bases, transitive = inputs),
         outputs = [blob, metadata],
         mnemonic = "ImageLayer",
         progress_message = "Writing layer %{label}",

@@ -704,3 +704,36 @@ func TestEntryMetadata(t *testing.T) {
 		t.Errorf("bad entry metadata: err = %v", err)
 	}
 }
+
+func TestContentEntries(t *testing.T) {
+	s := mustParse(t, `{"target": "//t", "entries": [
+	  {"path": "/etc/passwd", "type": "file", "content": "root:x:0:0::/root:/bin/sh\n", "metadata": {"mode": "0640"}},
+	  {"path": "/etc/empty", "type": "file", "content": ""}]}`)
+	tr := tar.NewReader(bytes.NewReader(tarBytes(t, s)))
+	got := map[string]string{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		got[h.Name] = fmt.Sprintf("%o %s", h.Mode, b)
+	}
+	if got["etc/passwd"] != "640 root:x:0:0::/root:/bin/sh\n" || got["etc/empty"] != "644 " || len(got) != 2 {
+		t.Errorf("content entries: %q", got)
+	}
+	for _, bad := range []string{
+		`{"path": "/x", "type": "file", "content": "a", "source": "/etc/hostname"}`,
+		`{"path": "/x", "type": "tree", "content": "a"}`,
+		`{"path": "/x", "type": "symlink", "content": "a", "target": "y"}`,
+		`{"path": "/x", "type": "dir", "content": "a"}`,
+	} {
+		err := Write(io.Discard, mustParse(t, `{"target": "//t", "entries": [`+bad+`]}`))
+		if err == nil || !strings.Contains(err.Error(), "content") {
+			t.Errorf("%s: err = %v", bad, err)
+		}
+	}
+}

@@ -119,6 +119,10 @@ func (s *Spec) addEntry(e checkedEntry, add func(*item) error) error {
 	case TypeDir:
 		return add(&item{name: rel, kind: tar.TypeDir, origin: "dir entry"})
 	}
+	if e.Content != nil {
+		data := []byte(*e.Content)
+		return add(&item{name: rel, kind: tar.TypeReg, size: int64(len(data)), data: data, exec: e.Executable, origin: "generated file"})
+	}
 
 	// Stat follows symlinks: Bazel sandboxes stage inputs as symlinks.
 	fi, err := os.Stat(e.Source)

@@ -46,6 +46,9 @@ type Entry struct {
 	Type   string `json:"type"`             // file, tree, symlink or dir
 	Source string `json:"source,omitempty"` // file on disk (file) or directory on disk (tree)
 	Target string `json:"target,omitempty"` // link target (symlink)
+	// Content is a file's bytes, for files an img action generated (the
+	// base image rules' /etc/passwd) rather than read from a source.
+	Content *string `json:"content,omitempty"`
 	// Executable gives a file entry mode 0755 instead of 0644. The rule
 	// decides it in analysis: the mode of a file on disk is not an input of
 	// the action (a remote executor stages every input executable), so it
@@ -199,6 +202,12 @@ func (s *Spec) checkEntry(i int, e Entry) (checkedEntry, error) {
 	}
 	switch e.Type {
 	case TypeFile, TypeTree:
+		if e.Content != nil {
+			if e.Type == TypeTree || e.Source != "" || e.Target != "" {
+				return bad("only a file entry without source or target takes content")
+			}
+			break
+		}
 		switch {
 		case e.Source == "":
 			return bad("%s entry has no source; set source", e.Type)
@@ -209,6 +218,8 @@ func (s *Spec) checkEntry(i int, e Entry) (checkedEntry, error) {
 		}
 	case TypeSymlink:
 		switch {
+		case e.Content != nil:
+			return bad("symlink has content; symlinks take only a target")
 		case e.Target == "":
 			return bad("symlink without target; set target")
 		case e.Source != "" || e.Executable:
@@ -217,12 +228,12 @@ func (s *Spec) checkEntry(i int, e Entry) (checkedEntry, error) {
 			return bad("symlink target contains NUL")
 		}
 	case TypeEmpty:
-		if e.Source != "" || e.Target != "" {
-			return bad("empty entry takes no source or target")
+		if e.Source != "" || e.Target != "" || e.Content != nil {
+			return bad("empty entry takes no source, target or content")
 		}
 	case TypeDir:
-		if e.Source != "" || e.Target != "" || e.Executable {
-			return bad("dir entry takes no source, target or executable; use type %q to copy a directory", TypeTree)
+		if e.Source != "" || e.Target != "" || e.Executable || e.Content != nil {
+			return bad("dir entry takes no source, target, content or executable; use type %q to copy a directory", TypeTree)
 		}
 	default:
 		return bad("unknown entry type %q; use %q, %q, %q, %q or %q", e.Type, TypeFile, TypeTree, TypeSymlink, TypeDir, TypeEmpty)

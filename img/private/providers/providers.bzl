@@ -54,6 +54,15 @@ ImageIndexInfo = provider(
     },
 )
 
+BaseImageContentInfo = provider(
+    doc = "A piece of a bespoke base image (linux_skeleton, etc_passwd, trust_store, ...): " +
+          "descriptions of tar entries, which base_image_layer merges into one layer.",
+    fields = {
+        "descriptions": "depset of File (preorder): JSON descriptions img base wrote, merged in this order.",
+        "files": "depset of File: the inputs the descriptions' entries copy (shared libraries).",
+    },
+)
+
 BaseImageInfo = provider(
     doc = "An image pulled by pull(): what image_manifest(base = ...) builds on.",
     fields = {

@@ -1,0 +1,60 @@
+"""trust_store: CA certificates as a PEM bundle and OpenSSL's hashed directory."""
+
+load(":base_content.bzl", "BASE_CONTENT_ATTRS", "base_content", "check_mode")
+load(":common/labels.bzl", "display_label")
+
+def _trust_store_impl(ctx):
+    for name, hint in {
+        "debs": "take the certificates out of the package (its usr/share/ca-certificates) and give them in certs",
+        "rpms": "take the certificates out of the package and give them in certs",
+    }.items():
+        if getattr(ctx.attr, name):
+            fail("%s: trust_store's %s is not supported here yet; %s" % (display_label(ctx.label), name, hint))
+    if ctx.attr.java_keystore:
+        fail("%s: trust_store's java_keystore (a PKCS#12 truststore) is not supported here yet; " % display_label(ctx.label) +
+             "set java_keystore = False, or build the keystore with keytool and add it with image_layer")
+    return base_content(ctx, "trust-store", "any", {
+        "certs": [f.path for f in ctx.files.certs],
+        "bundle": ctx.attr.bundle,
+        "bundle_path": ctx.attr.bundle_path,
+        "exploded": ctx.attr.exploded,
+        "exploded_dir": ctx.attr.exploded_dir,
+        "mode": check_mode(ctx, "mode"),
+    }, inputs = ctx.files.certs)
+
+trust_store = rule(
+    implementation = _trust_store_impl,
+    doc = """The CA certificates TLS clients in the image trust.
+
+Every certificate in certs (PEM with any number of them, DER, or a PKCS#7
+bundle) is written once, in one order on every machine, as:
+- a PEM bundle (bundle_path), what SSL_CERT_FILE and most TLS libraries read;
+- one PEM per certificate in exploded_dir, with the `<subject hash>.0` links
+  OpenSSL finds a CA by (the hash is OpenSSL's own, `openssl x509 -subject_hash`).
+
+A file holding no certificate fails the build: an image that quietly lacks a CA
+fails much later. Keys or CRLs beside certificates in a PEM file are skipped.
+Applies on every target platform.
+
+```
+trust_store(
+    name = "trust",
+    certs = ["//pki:corporate-root.pem", "//pki:mozilla-roots.pem"],
+)
+```""",
+    attrs = dict(
+        BASE_CONTENT_ATTRS,
+        certs = attr.label_list(doc = "Certificate files: PEM, DER or PKCS#7.", allow_files = True),
+        debs = attr.label_list(doc = "Not supported yet: fails the build when set.", allow_files = True),
+        rpms = attr.label_list(doc = "Not supported yet: fails the build when set.", allow_files = True),
+        bundle = attr.bool(doc = "Write the PEM bundle.", default = True),
+        bundle_path = attr.string(doc = "Image path of the bundle.", default = "/etc/ssl/certs/ca-certificates.crt"),
+        exploded = attr.bool(doc = "Write the hashed certificate directory.", default = True),
+        exploded_dir = attr.string(doc = "Image path of that directory.", default = "/etc/ssl/certs"),
+        java_keystore = attr.bool(doc = "Not supported yet: fails the build when True."),
+        java_keystore_password = attr.string(doc = "Unused until java_keystore is supported.", default = "changeit"),
+        java_keystore_path = attr.string(doc = "Unused until java_keystore is supported.", default = "/etc/ssl/certs/java/cacerts"),
+        mode = attr.string(doc = "Octal mode of the files; empty is 0644."),
+    ),
+    toolchains = ["//img:toolchain_type"],
+)
