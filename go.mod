@@ -10,6 +10,7 @@ require (
 	github.com/klauspost/compress v1.19.2
 	github.com/klauspost/pgzip v1.2.6
 	github.com/opencontainers/go-digest v1.0.0
+	github.com/ulikunitz/xz v0.5.12
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/term v0.37.0
 	google.golang.org/genproto v0.0.0-20260203192932-546029d2fa20

@@ -15,8 +15,9 @@ GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
 BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
 # gcc: cgo for `go test -race` and the C++ recipe's cc_binary; strace:
-# the registry's durable writes (e2e/casreg_durable_test.go).
-TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc strace)
+# the registry's durable writes (e2e/casreg_durable_test.go); dpkg-dev:
+# dpkg-scanpackages, which indexes the Debian repository below.
+TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc strace dpkg-dev)
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
 # rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which
@@ -26,6 +27,12 @@ SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras 
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
+# What examples/distroless is made of. prepare_deb_repo downloads these and
+# their dependencies for both architectures into a Debian repository on disk,
+# which the tests serve on loopback: they must not depend on what the archive
+# holds on the day they run.
+DEB_REPO_PACKAGES=(base-files netbase tzdata ca-certificates libc6 libssl3)
+DEB_REPO_ARCHS=(amd64 arm64)
 CRANE_VERSION=v0.20.7
 # The OCI distribution-spec conformance suite (a program since 2025), run
 # against img registry and CNCF Distribution by e2e/conformance_test.go.
@@ -162,6 +169,44 @@ install_docker28() {
 	mv "$dest.partial/versions.partial" "$dest.partial/VERSIONS"
 	rm -rf "$dest"
 	mv "$dest.partial" "$dest"
+}
+
+# A flat Debian repository (pool/*.deb and Packages.gz) of DEB_REPO_PACKAGES
+# and everything they depend on (alternatives too), from the machine's
+# stable suites. apt runs with a state of its own, so the machine's package
+# lists, architectures and preferences stay as they were.
+prepare_deb_repo() {
+	local dir=$CACHE/debrepo
+	local want="${DEB_REPO_PACKAGES[*]} / ${DEB_REPO_ARCHS[*]}"
+	[ -f "$dir/Packages.gz" ] && [ "$(cat "$dir/CONTENTS" 2>/dev/null)" = "$want" ] && return 0
+	local sources=/etc/apt/sources.list.d/debian.sources
+	[ -f "$sources" ] || die "no $sources: the Debian repository for the tests is made from the machine's stable suites"
+	log "downloading Debian packages for the base image tests into $dir"
+	local tmp=$dir.partial arch
+	rm -rf "$tmp"
+	mkdir -p "$tmp/pool"
+	for arch in "${DEB_REPO_ARCHS[@]}"; do
+		local state=$tmp/apt-$arch
+		mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$state/sources.list.d" "$state/preferences.d"
+		cp "$sources" "$state/sources.list.d/"
+		: >"$state/status"
+		local opts=(-o "APT::Architecture=$arch" -o "APT::Architectures=$arch"
+			-o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o "Dir::State::status=$state/status"
+			-o "Dir::Etc::SourceParts=$state/sources.list.d" -o Dir::Etc::SourceList=/dev/null
+			-o "Dir::Etc::PreferencesParts=$state/preferences.d" -o Dir::Etc::Preferences=/dev/null)
+		apt-get "${opts[@]}" update -qq
+		local closure
+		closure=$(apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+			--no-breaks --no-replaces --no-enhances "${DEB_REPO_PACKAGES[@]}" | grep -v '^[ <]' | sort -u)
+		# shellcheck disable=SC2086 # one word per package
+		(cd "$tmp/pool" && apt-get "${opts[@]}" download $closure >/dev/null 2>&1) ||
+			die "apt-get download failed for $arch"
+		rm -rf "$state"
+	done
+	(cd "$tmp" && dpkg-scanpackages --multiversion pool /dev/null >Packages 2>/dev/null && gzip -9n Packages)
+	printf '%s\n' "$want" >"$tmp/CONTENTS"
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
 }
 
 # --- Go module proxy -------------------------------------------------------
@@ -368,6 +413,7 @@ quiet_debian_bazelrc
 install_test_packages
 install_sid_test_packages
 install_docker28
+prepare_deb_repo
 prepare_modules
 install_stargzd
 write_bazelrc

@@ -35,6 +35,10 @@ func CranePath() string { return filepath.Join(cacheDir(), "bin", "crane") }
 // GoSDKPath is the Go SDK repository tools/setup.sh prepares for rules_go.
 func GoSDKPath() string { return filepath.Join(cacheDir(), "go_default_sdk") }
 
+// DebRepoPath is the flat Debian repository tools/setup.sh prepares for
+// the base image tests (pool/*.deb and Packages.gz).
+func DebRepoPath() string { return filepath.Join(cacheDir(), "debrepo") }
+
 func cacheDir() string {
 	if d := os.Getenv("RULES_IMG_CACHE"); d != "" {
 		return d

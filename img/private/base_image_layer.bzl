@@ -21,14 +21,20 @@ The pieces are descriptions, not tars: nothing is written until this rule's one
 action. A path several srcs describe takes the last one's entry, so a later src
 overrides an earlier one. The same path as two kinds (a directory in one src, a
 link in another), or an entry under something that is not a directory, fails
-the build naming both targets. Compression, eStargz and the metadata attributes
+the build naming both targets. buildifier sorts lists named srcs: a
+`# do not sort` comment in the list keeps your order. Compression, eStargz and the metadata attributes
 work as on image_layer; the pieces' own modes and owners win over
 default_metadata, which gives them their mtime.
 
 ```
 base_image_layer(
     name = "base_layer",
-    srcs = [":skeleton", ":users", ":trust"],
+    srcs = [
+        # do not sort: the last piece wins
+        ":skeleton",
+        ":users",
+        ":trust",
+    ],
 )
 
 image_manifest(

@@ -4,30 +4,35 @@ load(":base_content.bzl", "BASE_CONTENT_ATTRS", "base_content", "check_mode")
 load(":common/labels.bzl", "display_label")
 
 def _trust_store_impl(ctx):
-    for name, hint in {
-        "debs": "take the certificates out of the package (its usr/share/ca-certificates) and give them in certs",
-        "rpms": "take the certificates out of the package and give them in certs",
-    }.items():
-        if getattr(ctx.attr, name):
-            fail("%s: trust_store's %s is not supported here yet; %s" % (display_label(ctx.label), name, hint))
+    if ctx.attr.rpms:
+        fail("%s: trust_store's rpms is not supported here yet; take the certificates out of the package and give them in certs" % display_label(ctx.label))
     if ctx.attr.java_keystore:
         fail("%s: trust_store's java_keystore (a PKCS#12 truststore) is not supported here yet; " % display_label(ctx.label) +
              "set java_keystore = False, or build the keystore with keytool and add it with image_layer")
+    debs = []
+    for target in ctx.attr.debs:
+        group = target[OutputGroupInfo] if OutputGroupInfo in target else None
+        files = group.deb.to_list() if group and hasattr(group, "deb") else target.files.to_list()
+        for f in files:
+            if not f.basename.endswith(".deb"):
+                fail("%s: debs: %s is not a .deb; give a package file or a deb_package (@REPO//NAME:data or :deb)" % (display_label(ctx.label), f.short_path))
+        debs += files
     return base_content(ctx, "trust-store", "any", {
         "certs": [f.path for f in ctx.files.certs],
+        "debs": [f.path for f in debs],
         "bundle": ctx.attr.bundle,
         "bundle_path": ctx.attr.bundle_path,
         "exploded": ctx.attr.exploded,
         "exploded_dir": ctx.attr.exploded_dir,
         "mode": check_mode(ctx, "mode"),
-    }, inputs = ctx.files.certs)
+    }, inputs = ctx.files.certs + debs)
 
 trust_store = rule(
     implementation = _trust_store_impl,
     doc = """The CA certificates TLS clients in the image trust.
 
 Every certificate in certs (PEM with any number of them, DER, or a PKCS#7
-bundle) is written once, in one order on every machine, as:
+bundle) and in the packages of debs is written once, in one order on every machine, as:
 - a PEM bundle (bundle_path), what SSL_CERT_FILE and most TLS libraries read;
 - one PEM per certificate in exploded_dir, with the `<subject hash>.0` links
   OpenSSL finds a CA by (the hash is OpenSSL's own, `openssl x509 -subject_hash`).
@@ -45,7 +50,11 @@ trust_store(
     attrs = dict(
         BASE_CONTENT_ATTRS,
         certs = attr.label_list(doc = "Certificate files: PEM, DER or PKCS#7.", allow_files = True),
-        debs = attr.label_list(doc = "Not supported yet: fails the build when set.", allow_files = True),
+        debs = attr.label_list(
+            doc = "Debian packages (.deb files or deb_package targets, such as the deb extension's @REPO//ca-certificates:data) whose " +
+                  "usr/share/ca-certificates and usr/local/share/ca-certificates certificates to add; nothing else in them is read.",
+            allow_files = True,
+        ),
         rpms = attr.label_list(doc = "Not supported yet: fails the build when set.", allow_files = True),
         bundle = attr.bool(doc = "Write the PEM bundle.", default = True),
         bundle_path = attr.string(doc = "Image path of the bundle.", default = "/etc/ssl/certs/ca-certificates.crt"),

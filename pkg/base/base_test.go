@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rules-img/rules_img/pkg/internal/debtest"
 	"github.com/rules-img/rules_img/pkg/layer"
 )
 
@@ -246,5 +247,27 @@ func TestMerge(t *testing.T) {
 	libs := Description{Target: "//base:libs", Entries: []layer.Entry{file("/lib/libc.so.6", "x", 0o755)}}
 	if _, err := Merge([]Description{skel, libs}); err == nil || !strings.Contains(err.Error(), `//base:libs places "lib/libc.so.6" underneath "lib", which //base:skeleton describes as a symlink`) {
 		t.Errorf("under a symlink: %v", err)
+	}
+}
+
+func TestTrustStoreDebs(t *testing.T) {
+	dir := t.TempDir()
+	pemA, _ := os.ReadFile("testdata/root_a.pem")
+	pemB, _ := os.ReadFile("testdata/root_b.pem")
+	pkg := debtest.Write(t, dir, "ca-certificates", "Package: ca-certificates\n", "", []debtest.Entry{
+		{Name: "./usr/share/ca-certificates/mozilla/A.crt", Mode: 0o644, Body: string(pemA)},
+		{Name: "./usr/share/doc/ca-certificates/example.crt", Mode: 0o644, Body: "not read: outside the CA directories"},
+		{Name: "./usr/share/ca-certificates/mozilla/B.crt", Mode: 0o644, Body: string(pemB)},
+	})
+	got := byPath(run(t, "trust-store", TrustStoreOptions{
+		Certs: []string{"testdata/root_b.der"}, Debs: []string{pkg},
+		Bundle: true, BundlePath: "/etc/ssl/certs/ca-certificates.crt", ExplodedDir: "/etc/ssl/certs",
+	}))
+	if want := "file 0644 0:0 " + string(pemA) + string(pemB); got["/etc/ssl/certs/ca-certificates.crt"] != want || len(got) != 1 {
+		t.Errorf("bundle from a package = %v", got)
+	}
+	empty := debtest.Write(t, dir, "libc6", "Package: libc6\n", "", []debtest.Entry{{Name: "./usr/lib/libc.so.6", Mode: 0o755, Body: "ELF"}})
+	if err := runErr(t, "trust-store", TrustStoreOptions{Debs: []string{empty}, BundlePath: "/b", ExplodedDir: "/d"}); !strings.Contains(err.Error(), "libc6.deb holds no certificate under usr/share/ca-certificates/") {
+		t.Errorf("a package without certificates: %v", err)
 	}
 }

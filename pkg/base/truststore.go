@@ -12,13 +12,15 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rules-img/rules_img/pkg/deb"
 	"github.com/rules-img/rules_img/pkg/layer"
 )
 
-// TrustStoreOptions are trust_store's attributes (the rule refuses debs,
-// rpms and java_keystore before an action runs).
+// TrustStoreOptions are trust_store's attributes (the rule refuses rpms
+// and java_keystore before an action runs).
 type TrustStoreOptions struct {
 	Certs       []string `json:"certs"`
+	Debs        []string `json:"debs"`
 	Bundle      bool     `json:"bundle"`
 	BundlePath  string   `json:"bundle_path"`
 	Exploded    bool     `json:"exploded"`
@@ -113,6 +115,22 @@ func pkcs7Certificates(der []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
+// caDirs are where packages put CA certificates; nothing else in a
+// package is read.
+var caDirs = []string{"usr/share/ca-certificates/", "usr/local/share/ca-certificates/"}
+
+func isCAFile(name string) bool {
+	if !strings.HasSuffix(name, ".crt") && !strings.HasSuffix(name, ".pem") {
+		return false
+	}
+	for _, d := range caDirs {
+		if strings.HasPrefix(name, d) {
+			return true
+		}
+	}
+	return false
+}
+
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // fileName names a certificate's file in the exploded directory after its
@@ -155,16 +173,35 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 	}
 	seen := map[string]bool{}
 	var certs []*x509.Certificate
-	for i, data := range files {
-		cs, err := ReadCertificates([]byte(data))
-		if err != nil {
-			return nil, fmt.Errorf("certs: %s %v; give PEM, DER or PKCS#7 certificate files", o.Certs[i], err)
-		}
+	add := func(cs []*x509.Certificate) {
 		for _, c := range cs {
 			if !seen[string(c.Raw)] {
 				seen[string(c.Raw)] = true
 				certs = append(certs, c)
 			}
+		}
+	}
+	for i, data := range files {
+		cs, err := ReadCertificates([]byte(data))
+		if err != nil {
+			return nil, fmt.Errorf("certs: %s %v; give PEM, DER or PKCS#7 certificate files", o.Certs[i], err)
+		}
+		add(cs)
+	}
+	for _, d := range o.Debs {
+		found, err := deb.Files(d, isCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("debs: %w", err)
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("debs: %s holds no certificate under %s; give the package that ships them, such as ca-certificates", d, strings.Join(caDirs, " or "))
+		}
+		for _, name := range sortedKeys(found) {
+			cs, err := ReadCertificates(found[name])
+			if err != nil {
+				return nil, fmt.Errorf("debs: %s: /%s %v", d, name, err)
+			}
+			add(cs)
 		}
 	}
 	// One order on every machine: by file name, then by the bytes.

@@ -1,0 +1,3 @@
+module example.com/distroless
+
+go 1.24
