@@ -13,11 +13,17 @@ import (
 // TestBespokeBaseImage builds a base image from base_images.bzl's pieces
 // (e2e/workspace/bespoke): its structure test passes, containerd runs a
 // dynamically linked C binary on the layer's libc as the nonroot user the
-// layer's /etc/passwd names, and a static Go binary beside it; and a second
+// layer's /etc/passwd names, finding libc through the layer's ld.so.cache,
+// and a static Go binary beside it; and a second
 // output base, with the released img and no cache, writes the same layer
-// bytes.
+// bytes. Upstream's base-images docs, copied into e2e/workspace/upstream_base,
+// build as they are.
 func TestBespokeBaseImage(t *testing.T) {
 	if _, err := ws.Must("test", "//bespoke:structure_test", "--test_output=errors"); err != nil {
+		t.Fatal(err)
+	}
+	// upstream's base-images docs build as they are written.
+	if _, err := ws.Must("build", "//upstream_base:all"); err != nil {
 		t.Fatal(err)
 	}
 	layout := layoutOf(t, ws, "//bespoke:image")
@@ -35,6 +41,12 @@ func TestBespokeBaseImage(t *testing.T) {
 	out, err := ctrd.Run(name, "bespoke-c")
 	if err != nil || !strings.Contains(out, "hello from C: uid=65532 user=nonroot certs=yes") {
 		t.Fatalf("C binary: %v %q", err, out)
+	}
+	// The loader finds libc through the layer's /etc/ld.so.cache, not by
+	// searching directories.
+	out, err = ctrd.RunWith(name, "bespoke-ldcache", []string{"--env", "LD_DEBUG=libs"})
+	if err != nil || !strings.Contains(out, "search cache=/etc/ld.so.cache") || strings.Contains(out, "search path=") {
+		t.Fatalf("LD_DEBUG=libs: %v %q", err, out)
 	}
 	out, err = ctrd.Run(name, "bespoke-go", "/app/hello", "x")
 	if err != nil || !strings.Contains(out, "hello, rules_img from linux/amd64 args=x") {

@@ -114,7 +114,8 @@ func TestHostileInputs(t *testing.T) {
 		buildCase("//bad_base:not_a_cert", "img base: ", `//bad_base:not_a_cert: certs: bad_base/BUILD.bazel is not a certificate in PEM, DER or PKCS#7 form; give PEM, DER or PKCS#7 certificate files`),
 		buildCase("//bad_base:duplicate_uid", "img base: ", `//bad_base:duplicate_uid: user id 0 is used twice (users[0] and users[1]); give each its own`),
 		buildCase("//bad_base:not_a_library", "img base: ", `//bad_base:not_a_library: bad_base/BUILD.bazel is not an ELF file; libs takes shared objects (.so files)`),
-		analysisCase("//bad_base:java_keystore", `//bad_base:java_keystore: trust_store's java_keystore (a PKCS#12 truststore) is not supported here yet; set java_keystore = False, or build the keystore with keytool and add it with image_layer`),
+		analysisCase("//bad_base:not_a_deb", `//bad_base:not_a_deb: debs: bad_base/BUILD.bazel is not a .deb; give a package file or a deb_package (@REPO//NAME:data or :deb)`),
+		buildCase("//bad_base:not_an_rpm", "img base: ", `//bad_base:not_an_rpm: rpms: bad_base/not-a-package.rpm: not an RPM package: it does not start with an RPM lead`),
 
 		// Bad attribute values.
 		{name: "//hostile_attr:bad_validation", run: build("//hostile_attr:bad_validation"), prefix: "ERROR: ",

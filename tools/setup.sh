@@ -16,8 +16,9 @@ BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
 # gcc: cgo for `go test -race` and the C++ recipe's cc_binary; strace:
 # the registry's durable writes (e2e/casreg_durable_test.go); dpkg-dev:
-# dpkg-scanpackages, which indexes the Debian repository below.
-TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc strace dpkg-dev)
+# dpkg-scanpackages, which indexes the Debian repository below; rpm:
+# rpmbuild, whose packages pkg/rpm's test reads.
+TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc strace dpkg-dev rpm)
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
 # rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which

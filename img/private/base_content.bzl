@@ -33,7 +33,7 @@ def in_scope(ctx, scope):
     platform = known_target_platform(ctx)
     return not platform or platform.split("/")[0] not in SCOPES[scope]
 
-def base_content(ctx, verb, scope, options, inputs = [], files = []):
+def base_content(ctx, verb, scope, options, inputs = [], files = [], outputs = []):
     """Runs img base VERB for a content rule and returns its providers.
 
     Args:
@@ -43,6 +43,8 @@ def base_content(ctx, verb, scope, options, inputs = [], files = []):
         options: dict, the rule's attributes as img base reads them.
         inputs: list of File the options name.
         files: list of File the description's entries copy into the layer.
+        outputs: list of File the action writes besides the description, which
+            the entries copy too.
 
     Returns:
         [DefaultInfo, BaseImageContentInfo]; empty outside the scope.
@@ -68,14 +70,14 @@ def base_content(ctx, verb, scope, options, inputs = [], files = []):
         executable = img_tool(ctx),
         arguments = [args],
         inputs = action_inputs,
-        outputs = [out],
+        outputs = [out] + outputs,
         mnemonic = "ImageBaseContent",
         progress_message = "Describing %{label}",
         toolchain = "//img:toolchain_type",
     )
     return [
         DefaultInfo(files = depset([out])),
-        BaseImageContentInfo(descriptions = depset([out]), files = depset(files)),
+        BaseImageContentInfo(descriptions = depset([out]), files = depset(files + outputs)),
     ]
 
 def check_mode(ctx, attr_name):

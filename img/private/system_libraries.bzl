@@ -34,9 +34,8 @@ def _libdir(ctx):
     return root + "/" + _TUPLES[arch]
 
 def _system_libraries_impl(ctx):
-    if ctx.attr.ldso_cache:
-        fail("%s: ldso_cache is not supported here yet; set ldso_cache = False (the loader reads the ld.so.conf.d fragment instead)" % display_label(ctx.label))
     libdir = _libdir(ctx)
+    cache = [ctx.actions.declare_file(ctx.label.name + ".ld.so.cache")] if ctx.attr.ldso_cache else []
     file_metadata = {}
     for path, value in ctx.attr.file_metadata.items():
         file_metadata[check_image_path(display_label(ctx.label), path, "file_metadata")] = json.decode(value)
@@ -45,18 +44,20 @@ def _system_libraries_impl(ctx):
         "libdir": libdir,
         "ldso_conf": ctx.attr.ldso_conf,
         "ldso_conf_path": "/etc/ld.so.conf.d/%s.conf" % libdir.split("/")[-1],
+        "ldso_cache": cache[0].path if cache else "",
         "mode": check_mode(ctx, "mode"),
         "default_metadata": json.decode(ctx.attr.default_metadata) if ctx.attr.default_metadata else None,
         "file_metadata": file_metadata,
-    }, inputs = ctx.files.libs, files = ctx.files.libs)
+    }, inputs = ctx.files.libs, files = ctx.files.libs, outputs = cache)
 
 system_libraries = rule(
     implementation = _system_libraries_impl,
     doc = """Shared libraries where the dynamic linker finds them.
 
 Each library goes into the library directory with a link named after the
-SONAME read from its ELF header (libssl.so.3.0.14 gains libssl.so.3), and an
-/etc/ld.so.conf.d fragment names the directory. A file that is not an ELF shared
+SONAME read from its ELF header (libssl.so.3.0.14 gains libssl.so.3), an
+/etc/ld.so.conf.d fragment names the directory, and with ldso_cache an
+/etc/ld.so.cache lists them. A file that is not an ELF shared
 object fails the build. The rule takes files, not CcInfo, so rules_img needs no
 rules_cc. Targeting anything but Linux, it describes nothing.
 
@@ -81,7 +82,11 @@ system_libraries(
             default = True,
         ),
         ldso_conf = attr.bool(doc = "Write the ld.so.conf.d fragment.", default = True),
-        ldso_cache = attr.bool(doc = "Not supported yet: fails the build when True."),
+        ldso_cache = attr.bool(
+            doc = "Write /etc/ld.so.cache for the libraries (glibc's current format; musl ignores it): the " +
+                  "loader finds them without reading directories. Only these libraries are in it: a cache " +
+                  "of a whole image's libraries needs them all in one system_libraries.",
+        ),
         mode = attr.string(doc = "Octal mode of the libraries; empty is 0755."),
         default_metadata = attr.string(doc = "file_metadata(...) for every library."),
         file_metadata = attr.string_dict(doc = "Full image path of a library -> file_metadata(...)."),

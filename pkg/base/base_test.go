@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -266,8 +267,95 @@ func TestTrustStoreDebs(t *testing.T) {
 	if want := "file 0644 0:0 " + string(pemA) + string(pemB); got["/etc/ssl/certs/ca-certificates.crt"] != want || len(got) != 1 {
 		t.Errorf("bundle from a package = %v", got)
 	}
+	corp := debtest.WriteRPM(t, dir, "corp-ca", []debtest.RPMFile{{Name: "./etc/pki/ca-trust/source/anchors/corp.pem", Body: string(pemB)}})
+	got = byPath(run(t, "trust-store", TrustStoreOptions{RPMs: []string{corp}, Bundle: true, BundlePath: "/b", ExplodedDir: "/d"}))
+	if got["/b"] != "file 0644 0:0 "+string(pemB) {
+		t.Errorf("bundle from an RPM = %v", got)
+	}
 	empty := debtest.Write(t, dir, "libc6", "Package: libc6\n", "", []debtest.Entry{{Name: "./usr/lib/libc.so.6", Mode: 0o755, Body: "ELF"}})
-	if err := runErr(t, "trust-store", TrustStoreOptions{Debs: []string{empty}, BundlePath: "/b", ExplodedDir: "/d"}); !strings.Contains(err.Error(), "libc6.deb holds no certificate under usr/share/ca-certificates/") {
+	if err := runErr(t, "trust-store", TrustStoreOptions{Debs: []string{empty}, BundlePath: "/b", ExplodedDir: "/d"}); !strings.Contains(err.Error(), "libc6.deb holds no certificate under usr/share/ca-certificates/, ") {
 		t.Errorf("a package without certificates: %v", err)
+	}
+}
+
+func TestLdsoCache(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "ld.so.cache")
+	// Real libraries from this machine: the cache only reads their headers.
+	var libs []string
+	for _, name := range []string{"libc.so.6", "libm.so.6", "libpthread.so.0"} {
+		p := filepath.Join("/usr/lib/x86_64-linux-gnu", name)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s: %v (the test reads the host's x86_64 glibc)", p, err)
+		}
+		libs = append(libs, p)
+	}
+	got := byPath(run(t, "system-libraries", LibrariesOptions{Libs: append(libs, "testdata/libtiny.so.1.2.3"), Libdir: "/usr/lib/x86_64-linux-gnu", LdsoCache: cache}))
+	if got["/etc/ld.so.cache"] != "file 0644 0:0 < ld.so.cache" {
+		t.Fatalf("no cache entry: %v", got)
+	}
+	// glibc's own reader must list every library with its ABI.
+	ldconfig, err := exec.LookPath("ldconfig")
+	if err != nil {
+		ldconfig = "/sbin/ldconfig" // not on the PATH Bazel gives tests
+	}
+	out, err := exec.Command(ldconfig, "-p", "-C", cache).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ldconfig -p: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"4 libs found in cache",
+		"libtiny.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libtiny.so.1",
+		"libpthread.so.0 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libpthread.so.0",
+		"libm.so.6 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libm.so.6",
+		"libc.so.6 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libc.so.6",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ldconfig -p lacks %q:\n%s", want, out)
+		}
+	}
+	// The loader's binary search needs glibc's order: libtiny before libpthread
+	// before libm before libc (descending, digits as numbers).
+	if i, j := strings.Index(string(out), "libtiny"), strings.Index(string(out), "libc.so"); i > j {
+		t.Errorf("entries out of the loader's order:\n%s", out)
+	}
+	if libcmp("libfoo.so.10", "libfoo.so.9") <= 0 || libcmp("lib2", "liba") <= 0 || libcmp("a", "ab") >= 0 {
+		t.Error("libcmp does not order as glibc's _dl_cache_libcmp")
+	}
+}
+
+func TestJavaKeystore(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string) []byte {
+		ks := filepath.Join(dir, name)
+		got := byPath(run(t, "trust-store", TrustStoreOptions{
+			Certs: []string{"testdata/both.p7b"}, BundlePath: "/b", ExplodedDir: "/d",
+			JavaKeystore: ks, JavaKeystorePassword: "changeit", JavaKeystorePath: "/etc/ssl/certs/java/cacerts",
+		}))
+		if got["/etc/ssl/certs/java/cacerts"] != "file 0644 0:0 < "+name {
+			t.Fatalf("no keystore entry: %v", got)
+		}
+		b, err := os.ReadFile(ks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := write("a.p12"), write("b.p12")
+	if string(a) != string(b) {
+		t.Error("the same certificates gave two different keystores")
+	}
+	// The JDK's own tool reads it as a truststore of both CAs.
+	out, err := exec.Command("keytool", "-list", "-keystore", filepath.Join(dir, "a.p12"), "-storetype", "PKCS12", "-storepass", "changeit").CombinedOutput()
+	if err != nil {
+		t.Fatalf("keytool: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Your keystore contains 2 entries", "example_root_ca, ", "wiese_root, "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("keytool -list lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(string(out), "trustedCertEntry"); n != 2 {
+		t.Errorf("%d trusted certificate entries, want 2:\n%s", n, out)
 	}
 }

@@ -14,37 +14,42 @@ import (
 // LibrariesOptions are system_libraries' attributes, with the library
 // directory already chosen by the rule (it knows the target platform).
 type LibrariesOptions struct {
-	Libs            []string                  `json:"libs"`
-	Libdir          string                    `json:"libdir"`
-	LdsoConf        bool                      `json:"ldso_conf"`
-	LdsoConfPath    string                    `json:"ldso_conf_path"`
-	Mode            string                    `json:"mode"`
+	Libs         []string `json:"libs"`
+	Libdir       string   `json:"libdir"`
+	LdsoConf     bool     `json:"ldso_conf"`
+	LdsoConfPath string   `json:"ldso_conf_path"`
+	Mode         string   `json:"mode"`
+	// LdsoCache is a file to write /etc/ld.so.cache to (an output of the
+	// action); empty writes none.
+	LdsoCache       string                    `json:"ldso_cache"`
 	DefaultMetadata *layer.Metadata           `json:"default_metadata"`
 	FileMetadata    map[string]layer.Metadata `json:"file_metadata"`
 }
 
-// soname reads a shared object's DT_SONAME ("" when it has none).
-func soname(p string) (string, error) {
+// soname reads a shared object's DT_SONAME ("" when it has none) and its
+// ld.so.cache flags.
+func soname(p string) (string, int32, error) {
 	f, err := elf.Open(p)
 	var format *elf.FormatError
 	switch {
 	case errors.As(err, &format):
-		return "", fmt.Errorf("%s is not an ELF file; libs takes shared objects (.so files)", p)
+		return "", 0, fmt.Errorf("%s is not an ELF file; libs takes shared objects (.so files)", p)
 	case err != nil:
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	if f.Type != elf.ET_DYN {
-		return "", fmt.Errorf("%s is an ELF %s, not a shared object; libs takes .so files", p, f.Type)
+		return "", 0, fmt.Errorf("%s is an ELF %s, not a shared object; libs takes .so files", p, f.Type)
 	}
+	flags, _ := abiFlags(f)
 	names, err := f.DynString(elf.DT_SONAME)
 	if err != nil {
-		return "", fmt.Errorf("%s: reading its SONAME: %w", p, err)
+		return "", 0, fmt.Errorf("%s: reading its SONAME: %w", p, err)
 	}
 	if len(names) == 0 {
-		return "", nil
+		return "", flags, nil
 	}
-	return names[0], nil
+	return names[0], flags, nil
 }
 
 // SystemLibraries places shared libraries in the library directory, each
@@ -81,10 +86,21 @@ func SystemLibraries(raw []byte, _ Filler) ([]layer.Entry, error) {
 		}
 		return fmt.Errorf("libs: %s and %s would both be %s; keep one", prev, src, e.Path)
 	}
+	var cache []cacheEntry
 	for _, lib := range o.Libs {
-		so, err := soname(lib)
+		so, flags, err := soname(lib)
 		if err != nil {
 			return nil, err
+		}
+		if o.LdsoCache != "" {
+			if flags == 0 {
+				return nil, fmt.Errorf("ldso_cache: %s is for a machine ld.so.cache has no entry kind for; set ldso_cache = False", lib)
+			}
+			name := so
+			if name == "" {
+				name = path.Base(lib)
+			}
+			cache = append(cache, cacheEntry{key: name, value: path.Join(o.Libdir, name), flags: flags})
 		}
 		dest := path.Join(o.Libdir, path.Base(lib))
 		e := layer.Entry{Path: dest, Type: layer.TypeFile, Source: lib, Metadata: metadata(mode, 0, 0)}
@@ -108,6 +124,12 @@ func SystemLibraries(raw []byte, _ Filler) ([]layer.Entry, error) {
 			return nil, fmt.Errorf("file_metadata: %s is no library this rule places (they go to %s)", p, o.Libdir)
 		}
 	}
+	if o.LdsoCache != "" {
+		if err := os.WriteFile(o.LdsoCache, ldCache(dedupCache(cache)), 0o644); err != nil {
+			return nil, err
+		}
+		out = append(out, layer.Entry{Path: "/etc/ld.so.cache", Type: layer.TypeFile, Source: o.LdsoCache, Metadata: metadata(0o644, 0, 0)})
+	}
 	if o.LdsoConf {
 		if err := checkPath("ldso_conf_path", o.LdsoConfPath); err != nil {
 			return nil, err
@@ -115,6 +137,19 @@ func SystemLibraries(raw []byte, _ Filler) ([]layer.Entry, error) {
 		out = append(out, file(o.LdsoConfPath, o.Libdir+"\n", 0o644))
 	}
 	return out, nil
+}
+
+// dedupCache keeps one entry per name (a library listed twice is fine).
+func dedupCache(es []cacheEntry) []cacheEntry {
+	seen := map[string]bool{}
+	var out []cacheEntry
+	for _, e := range es {
+		if !seen[e.key] {
+			seen[e.key] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // overlay sets the fields m gives.

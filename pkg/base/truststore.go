@@ -2,11 +2,15 @@ package base
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path"
 	"regexp"
 	"sort"
@@ -14,18 +18,25 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/deb"
 	"github.com/rules-img/rules_img/pkg/layer"
+	"github.com/rules-img/rules_img/pkg/rpm"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
-// TrustStoreOptions are trust_store's attributes (the rule refuses rpms
-// and java_keystore before an action runs).
+// TrustStoreOptions are trust_store's attributes.
 type TrustStoreOptions struct {
 	Certs       []string `json:"certs"`
 	Debs        []string `json:"debs"`
+	RPMs        []string `json:"rpms"`
 	Bundle      bool     `json:"bundle"`
 	BundlePath  string   `json:"bundle_path"`
 	Exploded    bool     `json:"exploded"`
 	ExplodedDir string   `json:"exploded_dir"`
 	Mode        string   `json:"mode"`
+	// JavaKeystore is a file to write the PKCS#12 truststore to (an output
+	// of the action); empty writes none.
+	JavaKeystore         string `json:"java_keystore"`
+	JavaKeystorePassword string `json:"java_keystore_password"`
+	JavaKeystorePath     string `json:"java_keystore_path"`
 }
 
 // ReadCertificates reads every certificate a file holds: PEM (any number of
@@ -115,12 +126,13 @@ func pkcs7Certificates(der []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-// caDirs are where packages put CA certificates; nothing else in a
-// package is read.
-var caDirs = []string{"usr/share/ca-certificates/", "usr/local/share/ca-certificates/"}
+// caDirs are where packages put CA certificates (Debian's, and the
+// anchors of Fedora's ca-trust); nothing else in a package is read.
+var caDirs = []string{"usr/share/ca-certificates/", "usr/local/share/ca-certificates/",
+	"etc/pki/ca-trust/source/anchors/", "usr/share/pki/ca-trust-source/anchors/"}
 
 func isCAFile(name string) bool {
-	if !strings.HasSuffix(name, ".crt") && !strings.HasSuffix(name, ".pem") {
+	if !strings.HasSuffix(name, ".crt") && !strings.HasSuffix(name, ".pem") && !strings.HasSuffix(name, ".cer") {
 		return false
 	}
 	for _, d := range caDirs {
@@ -188,20 +200,26 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 		}
 		add(cs)
 	}
-	for _, d := range o.Debs {
-		found, err := deb.Files(d, isCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("debs: %w", err)
-		}
-		if len(found) == 0 {
-			return nil, fmt.Errorf("debs: %s holds no certificate under %s; give the package that ships them, such as ca-certificates", d, strings.Join(caDirs, " or "))
-		}
-		for _, name := range sortedKeys(found) {
-			cs, err := ReadCertificates(found[name])
+	for _, pkgs := range []struct {
+		attr  string
+		paths []string
+		files func(string, func(string) bool) (map[string][]byte, error)
+	}{{"debs", o.Debs, deb.Files}, {"rpms", o.RPMs, rpm.Files}} {
+		for _, p := range pkgs.paths {
+			found, err := pkgs.files(p, isCAFile)
 			if err != nil {
-				return nil, fmt.Errorf("debs: %s: /%s %v", d, name, err)
+				return nil, fmt.Errorf("%s: %w", pkgs.attr, err)
 			}
-			add(cs)
+			if len(found) == 0 {
+				return nil, fmt.Errorf("%s: %s holds no certificate under %s; give the package that ships them, such as ca-certificates", pkgs.attr, p, strings.Join(caDirs, ", "))
+			}
+			for _, name := range sortedKeys(found) {
+				cs, err := ReadCertificates(found[name])
+				if err != nil {
+					return nil, fmt.Errorf("%s: %s: /%s %v", pkgs.attr, p, name, err)
+				}
+				add(cs)
+			}
 		}
 	}
 	// One order on every machine: by file name, then by the bytes.
@@ -214,18 +232,20 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 	})
 	var out []layer.Entry
 	var bundle strings.Builder
-	names := map[string]int{}
+	seenNames := map[string]int{}
 	hashes := map[string]int{}
+	var entries []pkcs12.TrustStoreEntry
 	for _, c := range certs {
 		block := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 		bundle.WriteString(block)
+		name := fileName(c)
+		seenNames[name]++
+		if seenNames[name] > 1 {
+			name = fmt.Sprintf("%s_%d", name, seenNames[name])
+		}
+		entries = append(entries, pkcs12.TrustStoreEntry{Cert: c, FriendlyName: strings.ToLower(name)})
 		if !o.Exploded {
 			continue
-		}
-		name := fileName(c)
-		names[name]++
-		if names[name] > 1 {
-			name = fmt.Sprintf("%s_%d", name, names[name])
 		}
 		out = append(out, file(path.Join(o.ExplodedDir, name+".pem"), block, mode))
 		h, err := SubjectHash(c.RawSubject)
@@ -239,5 +259,47 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 	if o.Bundle {
 		out = append(out, file(o.BundlePath, bundle.String(), mode))
 	}
+	if o.JavaKeystore != "" {
+		if err := checkPath("java_keystore_path", o.JavaKeystorePath); err != nil {
+			return nil, err
+		}
+		// Modern2023: AES-256 and a SHA-256 MAC, which Java reads since 8u301.
+		// Its salts come from the certificates, so the same certificates give
+		// the same bytes.
+		ks, err := pkcs12.Modern2023.WithRand(seededReader(bundle.String()+"\x00"+o.JavaKeystorePassword)).EncodeTrustStoreEntries(entries, o.JavaKeystorePassword)
+		if err != nil {
+			return nil, fmt.Errorf("java_keystore: %w", err)
+		}
+		if err := os.WriteFile(o.JavaKeystore, ks, 0o644); err != nil {
+			return nil, err
+		}
+		out = append(out, layer.Entry{Path: o.JavaKeystorePath, Type: layer.TypeFile, Source: o.JavaKeystore, Metadata: metadata(mode, 0, 0)})
+	}
 	return out, nil
+}
+
+// seededReader is an endless stream of bytes determined by seed: SHA-256 of
+// the seed and a counter, block after block.
+func seededReader(seed string) io.Reader {
+	return &seeded{seed: sha256.Sum256([]byte(seed))}
+}
+
+type seeded struct {
+	seed [32]byte
+	n    uint64
+	buf  []byte
+}
+
+func (s *seeded) Read(p []byte) (int, error) {
+	for len(s.buf) < len(p) {
+		var block [40]byte
+		copy(block[:], s.seed[:])
+		binary.BigEndian.PutUint64(block[32:], s.n)
+		s.n++
+		sum := sha256.Sum256(block[:])
+		s.buf = append(s.buf, sum[:]...)
+	}
+	n := copy(p, s.buf)
+	s.buf = s.buf[n:]
+	return n, nil
 }

@@ -1,4 +1,4 @@
-// Package debtest writes small Debian packages for tests.
+// Package debtest writes small Debian and RPM packages for tests.
 package debtest
 
 import (
@@ -90,6 +90,50 @@ func Write(t *testing.T, dir, name, control, md5sums string, entries []Entry) st
 	arMember(&b, "control.tar.gz", gzOf(controlTar))
 	arMember(&b, "data.tar.xz", xzOf(t, tarOf(t, entries)))
 	p := filepath.Join(dir, name+".deb")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// RPMFile is one file of a test RPM.
+type RPMFile struct {
+	Name string // like "./etc/pki/ca-trust/source/anchors/a.pem"
+	Body string
+}
+
+// WriteRPM writes dir/name.rpm: a lead, an empty signature, a header naming
+// a gzip cpio payload, and that payload, as rpmbuild lays them out.
+func WriteRPM(t *testing.T, dir, name string, files []RPMFile) string {
+	t.Helper()
+	var b bytes.Buffer
+	lead := make([]byte, 96)
+	copy(lead, []byte{0xed, 0xab, 0xee, 0xdb, 3, 0})
+	b.Write(lead)
+	// The signature: no entries (16 bytes, already 8-aligned).
+	b.Write([]byte{0x8e, 0xad, 0xe8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	store := []byte("gzip\x00")
+	b.Write([]byte{0x8e, 0xad, 0xe8, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, byte(len(store))})
+	b.Write([]byte{0, 0, 0x04, 0x65, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 1}) // 1125, STRING, offset 0, count 1
+	b.Write(store)
+	var cpio bytes.Buffer
+	entry := func(name string, mode int64, body string) {
+		fmt.Fprintf(&cpio, "070701%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x%08x", 0, mode, 0, 0, 1, 0, len(body), 0, 0, 0, 0, len(name)+1, 0)
+		cpio.WriteString(name + "\x00")
+		for cpio.Len()%4 != 0 {
+			cpio.WriteByte(0)
+		}
+		cpio.WriteString(body)
+		for cpio.Len()%4 != 0 {
+			cpio.WriteByte(0)
+		}
+	}
+	for _, f := range files {
+		entry(f.Name, 0o100644, f.Body)
+	}
+	entry("TRAILER!!!", 0, "")
+	b.Write(gzOf(cpio.Bytes()))
+	p := filepath.Join(dir, name+".rpm")
 	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
