@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,7 +55,11 @@ func pasteWorkspace(t *testing.T, rel *harness.Release, files map[string]string)
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, path), []byte(content), 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(path, ".sh") {
+			mode = 0o755 // as the recipe says: chmod +x
+		}
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(content), mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +68,8 @@ func pasteWorkspace(t *testing.T, rel *harness.Release, files map[string]string)
 
 // TestRecipes builds each recipe of docs/recipes.md (snippets marked
 // `runnable: RECIPE:PATH`) in an empty workspace, loads its image into
-// containerd and runs it.
+// containerd and runs it. A recipe with a packages.json first locks it
+// against a loopback Debian repository.
 func TestRecipes(t *testing.T) {
 	rel, err := harness.MakeRelease()
 	if err != nil {
@@ -80,9 +87,25 @@ func TestRecipes(t *testing.T) {
 		recipes[name][path] = content
 	}
 	ctrd := startContainerd(t)
+	// Recipes with Debian packages get the ones tools/setup.sh downloaded,
+	// served here, in place of the mirror their packages.json names.
+	debs := httptest.NewServer(http.FileServer(http.Dir(harness.DebRepoPath())))
+	t.Cleanup(debs.Close)
+	sources := regexp.MustCompile(`(?s)"sources": \[.*?\],`)
 	for name, files := range recipes {
 		t.Run(name, func(t *testing.T) {
+			if m, ok := files["packages.json"]; ok {
+				if !sources.MatchString(m) {
+					t.Fatalf("the recipe's packages.json has no sources:\n%s", m)
+				}
+				files["packages.json"] = sources.ReplaceAllString(m, `"sources": [{"url": "`+debs.URL+`", "suite": "./"}],`)
+			}
 			b := freshBazel(t, pasteWorkspace(t, rel, files), "rules_img_e2e_recipe_ob-", ctrd)
+			if _, ok := files["packages.json"]; ok {
+				if _, err := bazelRun(t, b, "@debian//:lock", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if _, err := bazelRun(t, b, "//:load", nil, "--daemon", "containerd"); err != nil {
 				t.Fatal(err)
 			}

@@ -28,11 +28,12 @@ SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras 
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
-# What examples/distroless is made of. prepare_deb_repo downloads these and
+# What examples/distroless and the shell, Python and Java recipes
+# (docs/recipes.md) are made of. prepare_deb_repo downloads these and
 # their dependencies for both architectures into a Debian repository on disk,
 # which the tests serve on loopback: they must not depend on what the archive
 # holds on the day they run.
-DEB_REPO_PACKAGES=(base-files netbase tzdata ca-certificates libc6 libssl3)
+DEB_REPO_PACKAGES=(base-files netbase tzdata ca-certificates libc6 libssl3 python3-minimal coreutils openjdk-17-jre-headless dash)
 DEB_REPO_ARCHS=(amd64 arm64)
 CRANE_VERSION=v0.20.7
 # The OCI distribution-spec conformance suite (a program since 2025), run

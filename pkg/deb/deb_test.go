@@ -167,6 +167,18 @@ func TestLock(t *testing.T) {
 	}
 }
 
+func TestEscapePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb": "pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_amd64.deb",
+		"pool/zlib1g_1%3a1.2.13+deb12u1_amd64.deb":        "pool/zlib1g_1%253a1.2.13+deb12u1_amd64.deb",
+		"pool/libssl3_3.0.22-1~deb12u2_amd64.deb":         "pool/libssl3_3.0.22-1~deb12u2_amd64.deb",
+	} {
+		if got := escapePath(in); got != want {
+			t.Errorf("escapePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestExtract(t *testing.T) {
 	dir := t.TempDir()
 	deb := debtest.Write(t, dir, "libx", "Package: libx\nVersion: 1.0\nArchitecture: amd64\n", "abc  lib/x86_64-linux-gnu/libx.so.1\n", []debtest.Entry{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -75,6 +76,16 @@ func (s Source) fileBase() string {
 		}
 	}
 	return base + "/"
+}
+
+// escapePath makes a Filename (a path in the archive) part of a URL: a
+// repository apt-get download filled has names like zlib1g_1%3a1.2.13.deb.
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
 }
 
 // Fetcher gets a URL's body; ok is false for a 404.
@@ -182,7 +193,7 @@ func Lock(m Manifest, fetch Fetcher) (*Lockfile, error) {
 			fmt.Sscan(r["Size"], &size)
 			lock.Packages = append(lock.Packages, LockedDeb{
 				Name: r["Package"], Version: r["Version"], Architecture: arch,
-				URL:    r["X-Base"] + strings.TrimPrefix(r["Filename"], "./"),
+				URL:    r["X-Base"] + escapePath(strings.TrimPrefix(r["Filename"], "./")),
 				SHA256: r["SHA256"], Size: size, Depends: res.Depends,
 			})
 		}
