@@ -250,3 +250,54 @@ img_tool.download(url_base = "`+c.base+`")
 		}
 	})
 }
+
+// TestReleaseNotesInstall pastes the archive_override lines of a release's
+// RELEASE_NOTES.md into an empty workspace, with no registry for rules_img:
+// the version and integrity they carry install the release, and an image
+// builds with its prebuilt img.
+func TestReleaseNotesInstall(t *testing.T) {
+	rel, err := harness.MakeRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes, err := os.ReadFile(filepath.Join(rel.Dir, "RELEASE_NOTES.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```starlark\n(.*?)```").FindAllStringSubmatch(string(notes), -1)
+	if len(blocks) != 2 || !strings.Contains(blocks[1][1], "archive_override(") {
+		t.Fatalf("RELEASE_NOTES.md has no archive_override block:\n%s", notes)
+	}
+	var source struct{ Integrity string }
+	readJSON(t, filepath.Join(rel.Dir, "registry", "modules", "rules_img", harness.ReleaseVersion, "source.json"), &source)
+	if !strings.Contains(blocks[1][1], `integrity = "`+source.Integrity+`"`) || !strings.Contains(blocks[1][1], `version = "`+harness.ReleaseVersion+`"`) {
+		t.Fatalf("the notes' lines lack the release's version %s or integrity %s:\n%s", harness.ReleaseVersion, source.Integrity, blocks[1][1])
+	}
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"MODULE.bazel": blocks[1][1],
+		"BUILD.bazel": `load("@rules_img//img:layer.bzl", "image_layer")
+
+image_layer(
+    name = "layer",
+    srcs = {"/etc/greeting.txt": "greeting.txt"},
+)
+`,
+		"greeting.txt": "hello\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// FromSource: no e2e override; the workspace's own lines decide.
+	b := freshBazel(t, dir, "rules_img_e2e_notes_ob-", nil)
+	if _, err := b.Must("build", "//:layer"); err != nil {
+		t.Fatal(err)
+	}
+	// Bazel fetched it by the notes' URL and checked their integrity: with
+	// no registry or override for rules_img, nothing else could supply it.
+	module, err := os.ReadFile(filepath.Join(b.OutputBase, "external", "rules_img~", "MODULE.bazel"))
+	if err != nil || !strings.Contains(string(module), `version = "`+harness.ReleaseVersion+`"`) {
+		t.Errorf("@rules_img is not the released module: %v\n%s", err, module)
+	}
+}

@@ -9,6 +9,9 @@
 #   img-VERSION-OS-ARCH[.exe]    img for linux, darwin and windows on amd64 and
 #                                arm64: static, -trimpath, reproducible
 #   SHA256SUMS                   of all of the above
+#   RELEASE_NOTES.md             the MODULE.bazel lines that install this
+#                                version, from a registry or pinned to the
+#                                archive by its integrity
 #   registry/                    a Bazel module registry serving this version,
 #                                its archive at URL_BASE/rules_img-VERSION.tar.gz
 #
@@ -141,7 +144,37 @@ cat >"$REG/modules/rules_img/$VERSION/source.json" <<EOF
 }
 EOF
 
+# The lines users paste, with this archive's real integrity.
+cat >"$OUT/RELEASE_NOTES.md" <<EOF
+# rules_img $VERSION
+
+## Install
+
+In \`MODULE.bazel\`, from a registry that has this release (the Bazel Central
+Registry, or the \`registry/\` published beside it):
+
+\`\`\`starlark
+bazel_dep(name = "rules_img", version = "$VERSION")
+\`\`\`
+
+Or pinned to this release's archive, with no registry:
+
+\`\`\`starlark
+bazel_dep(name = "rules_img", version = "$VERSION")
+archive_override(
+    module_name = "rules_img",
+    integrity = "$integrity",
+    strip_prefix = "$TOP",
+    urls = ["$URL_BASE/$ARCHIVE"],
+)
+\`\`\`
+
+\`img\` comes prebuilt for your machine, checked against the checksums in the
+archive's \`MODULE.bazel\` (also in \`SHA256SUMS\`); no Go is needed. What
+changed: CHANGELOG.md in the archive.
+EOF
+
 (cd "$OUT" && sha256sum "$ARCHIVE" img-"$VERSION"-* >SHA256SUMS)
 # The binaries' bytes depend on the Go that built them: say which.
 log "img built with $("$GO" version)"
-log "wrote $OUT: $ARCHIVE, ${#PLATFORMS[@]} img binaries, SHA256SUMS, registry/ (archive at $URL_BASE/$ARCHIVE)"
+log "wrote $OUT: $ARCHIVE, ${#PLATFORMS[@]} img binaries, SHA256SUMS, RELEASE_NOTES.md, registry/ (archive at $URL_BASE/$ARCHIVE)"
