@@ -155,6 +155,21 @@ func parseMode(attr, s string, def int64) (int64, error) {
 	return int64(v), nil
 }
 
+// fileAttrs checks what every generator of files takes: its mode attribute
+// (def when empty) and the image paths it writes to, by attribute name.
+func fileAttrs(mode string, def int64, paths map[string]string) (int64, error) {
+	m, err := parseMode("mode", mode, def)
+	if err != nil {
+		return 0, err
+	}
+	for _, attr := range sortedKeys(paths) {
+		if err := checkPath(attr, paths[attr]); err != nil {
+			return 0, err
+		}
+	}
+	return m, nil
+}
+
 // checkPath checks an image path from an attribute.
 func checkPath(attr, p string) error {
 	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" {

@@ -67,11 +67,8 @@ func Hosts(raw []byte, fill Filler) ([]layer.Entry, error) {
 	if err := decode(raw, &o); err != nil {
 		return nil, err
 	}
-	mode, err := parseMode("mode", o.Mode, 0o644)
+	mode, err := fileAttrs(o.Mode, 0o644, map[string]string{"path": o.Path})
 	if err != nil {
-		return nil, err
-	}
-	if err := checkPath("path", o.Path); err != nil {
 		return nil, err
 	}
 	var addrs []string
@@ -175,11 +172,8 @@ func Environment(raw []byte, fill Filler) ([]layer.Entry, error) {
 	if err := decode(raw, &o); err != nil {
 		return nil, err
 	}
-	mode, err := parseMode("mode", o.Mode, 0o644)
+	mode, err := fileAttrs(o.Mode, 0o644, map[string]string{"path": o.Path})
 	if err != nil {
-		return nil, err
-	}
-	if err := checkPath("path", o.Path); err != nil {
 		return nil, err
 	}
 	var vars ordered
@@ -267,14 +261,9 @@ func Release(raw []byte, fill Filler) ([]layer.Entry, error) {
 	if err := decode(raw, &o); err != nil {
 		return nil, err
 	}
-	mode, err := parseMode("mode", o.Mode, 0o644)
+	mode, err := fileAttrs(o.Mode, 0o644, map[string]string{"os_release_path": o.OSReleasePath, "usr_lib_path": o.UsrLibPath, "lsb_release_path": o.LSBReleasePath})
 	if err != nil {
 		return nil, err
-	}
-	for _, p := range []struct{ attr, v string }{{"os_release_path", o.OSReleasePath}, {"usr_lib_path", o.UsrLibPath}, {"lsb_release_path", o.LSBReleasePath}} {
-		if err := checkPath(p.attr, p.v); err != nil {
-			return nil, err
-		}
 	}
 	text, err := releaseFile("os_release", o.OSReleaseSrcs, o.OSRelease, fill)
 	if err != nil {

@@ -97,7 +97,7 @@ func Passwd(raw []byte, fill Filler) ([]layer.Entry, error) {
 	if err := decode(raw, &o); err != nil {
 		return nil, err
 	}
-	mode, err := parseMode("mode", o.Mode, 0o644)
+	mode, err := fileAttrs(o.Mode, 0o644, map[string]string{"passwd_path": o.PasswdPath, "group_path": o.GroupPath, "shadow_path": o.ShadowPath})
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +108,6 @@ func Passwd(raw []byte, fill Filler) ([]layer.Entry, error) {
 	homeMode, err := parseMode("home_directory_mode", o.HomeDirectoryMode, 0o750)
 	if err != nil {
 		return nil, err
-	}
-	for _, p := range []struct{ attr, v string }{{"passwd_path", o.PasswdPath}, {"group_path", o.GroupPath}, {"shadow_path", o.ShadowPath}} {
-		if err := checkPath(p.attr, p.v); err != nil {
-			return nil, err
-		}
 	}
 
 	users, userIDs := []User{}, newIDs("user")

@@ -170,14 +170,9 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 	if err := decode(raw, &o); err != nil {
 		return nil, err
 	}
-	mode, err := parseMode("mode", o.Mode, 0o644)
+	mode, err := fileAttrs(o.Mode, 0o644, map[string]string{"bundle_path": o.BundlePath, "exploded_dir": o.ExplodedDir})
 	if err != nil {
 		return nil, err
-	}
-	for _, p := range []struct{ attr, v string }{{"bundle_path", o.BundlePath}, {"exploded_dir", o.ExplodedDir}} {
-		if err := checkPath(p.attr, p.v); err != nil {
-			return nil, err
-		}
 	}
 	files, err := readFiles(o.Certs)
 	if err != nil {

@@ -47,13 +47,9 @@ func cleanName(name string, usrMerged bool) (string, error) {
 	return n, nil
 }
 
-// Extract reads the .deb at debPath into layer entries: directories,
-// files (copied under o.Tree) and symlinks with the package's modes and
-// owners, and dpkg's metadata for the package.
-func Extract(debPath string, o ExtractOptions) (*Package, []layer.Entry, error) {
-	var entries []layer.Entry
-	files := map[string]layer.Entry{} // regular files by image path, for hardlinks
-	pkg, err := Walk(debPath, func(pkg *Package, tr *tar.Reader) error {
+// eachEntry calls fn with every entry of the package's data tar.
+func eachEntry(debPath string, fn func(h *tar.Header, r io.Reader) error) (*Package, error) {
+	return Walk(debPath, func(_ *Package, tr *tar.Reader) error {
 		for {
 			h, err := tr.Next()
 			if err == io.EOF {
@@ -62,43 +58,57 @@ func Extract(debPath string, o ExtractOptions) (*Package, []layer.Entry, error) 
 			if err != nil {
 				return fmt.Errorf("data.tar: %w", err)
 			}
-			name, err := cleanName(h.Name, o.UsrMerged)
-			if err != nil {
-				return fmt.Errorf("data.tar: %w", err)
+			if err := fn(h, tr); err != nil {
+				return err
 			}
-			if name == "" {
-				continue
-			}
-			uid, gid := int64(h.Uid), int64(h.Gid)
-			mode := fmt.Sprintf("%04o", h.Mode&0o7777)
-			meta := &layer.Metadata{Mode: &mode, UID: &uid, GID: &gid}
-			e := layer.Entry{Path: "/" + name, Metadata: meta}
-			switch h.Typeflag {
-			case tar.TypeDir:
-				e.Type = layer.TypeDir
-			case tar.TypeSymlink:
-				e.Type, e.Target = layer.TypeSymlink, h.Linkname
-				e.Metadata = nil // a link's mode and owner mean nothing
-			case tar.TypeReg:
-				dst := filepath.Join(o.Tree, filepath.FromSlash(name))
-				if err := writeFile(dst, tr); err != nil {
-					return err
-				}
-				e.Type, e.Source = layer.TypeFile, dst
-				files[name] = e
-			case tar.TypeLink:
-				target, err := cleanName(h.Linkname, o.UsrMerged)
-				file, ok := files[target]
-				if err != nil || !ok {
-					return fmt.Errorf("data.tar: hardlink %q points at %q, which is no file before it", h.Name, h.Linkname)
-				}
-				// One inode: the link has its target's content and metadata.
-				e.Type, e.Source, e.Metadata = layer.TypeFile, file.Source, file.Metadata
-			default:
-				return fmt.Errorf("data.tar: entry %q has tar type %q, which a layer built from packages does not carry", h.Name, h.Typeflag)
-			}
-			entries = append(entries, e)
 		}
+	})
+}
+
+// Extract reads the .deb at debPath into layer entries: directories,
+// files (copied under o.Tree) and symlinks with the package's modes and
+// owners, and dpkg's metadata for the package.
+func Extract(debPath string, o ExtractOptions) (*Package, []layer.Entry, error) {
+	var entries []layer.Entry
+	files := map[string]layer.Entry{} // regular files by image path, for hardlinks
+	pkg, err := eachEntry(debPath, func(h *tar.Header, tr io.Reader) error {
+		name, err := cleanName(h.Name, o.UsrMerged)
+		if err != nil {
+			return fmt.Errorf("data.tar: %w", err)
+		}
+		if name == "" {
+			return nil
+		}
+		uid, gid := int64(h.Uid), int64(h.Gid)
+		mode := fmt.Sprintf("%04o", h.Mode&0o7777)
+		meta := &layer.Metadata{Mode: &mode, UID: &uid, GID: &gid}
+		e := layer.Entry{Path: "/" + name, Metadata: meta}
+		switch h.Typeflag {
+		case tar.TypeDir:
+			e.Type = layer.TypeDir
+		case tar.TypeSymlink:
+			e.Type, e.Target = layer.TypeSymlink, h.Linkname
+			e.Metadata = nil // a link's mode and owner mean nothing
+		case tar.TypeReg:
+			dst := filepath.Join(o.Tree, filepath.FromSlash(name))
+			if err := writeFile(dst, tr); err != nil {
+				return err
+			}
+			e.Type, e.Source = layer.TypeFile, dst
+			files[name] = e
+		case tar.TypeLink:
+			target, err := cleanName(h.Linkname, o.UsrMerged)
+			file, ok := files[target]
+			if err != nil || !ok {
+				return fmt.Errorf("data.tar: hardlink %q points at %q, which is no file before it", h.Name, h.Linkname)
+			}
+			// One inode: the link has its target's content and metadata.
+			e.Type, e.Source, e.Metadata = layer.TypeFile, file.Source, file.Metadata
+		default:
+			return fmt.Errorf("data.tar: entry %q has tar type %q, which a layer built from packages does not carry", h.Name, h.Typeflag)
+		}
+		entries = append(entries, e)
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
@@ -142,25 +152,14 @@ func writeFile(dst string, r io.Reader) error {
 // (without the leading "/") match says to keep, by path.
 func Files(debPath string, match func(string) bool) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	_, err := Walk(debPath, func(_ *Package, tr *tar.Reader) error {
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("data.tar: %w", err)
-			}
-			name, err := cleanName(h.Name, false)
-			if err != nil || h.Typeflag != tar.TypeReg || !match(name) {
-				continue
-			}
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				return err
-			}
-			out[name] = b
+	_, err := eachEntry(debPath, func(h *tar.Header, r io.Reader) error {
+		name, err := cleanName(h.Name, false)
+		if err != nil || h.Typeflag != tar.TypeReg || !match(name) {
+			return nil
 		}
+		b, err := io.ReadAll(r)
+		out[name] = b
+		return err
 	})
 	return out, err
 }
