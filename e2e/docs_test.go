@@ -137,8 +137,8 @@ func TestReadmeQuickStart(t *testing.T) {
 	ctrd := startContainerd(t)
 	b := freshBazel(t, dir, "rules_img_e2e_readme_ob-", ctrd)
 
-	index := descriptorOf(t, b, "//app:index")
-	if _, err := bazelRun(t, b, "//app:push", nil, "--registry", reg.Addr()); err != nil {
+	index := descriptorOf(t, b, "//app:server")
+	if _, err := bazelRun(t, b, "//app:server_push", nil, "--registry", reg.Addr()); err != nil {
 		t.Fatal(err)
 	}
 	ref := reg.Addr() + "/my-org/server:latest"
@@ -151,7 +151,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	if got := pullAndRun(t, ctrd, ref, "readme-push"); !strings.Contains(got, "hello from the README's quick start") {
 		t.Errorf("the pushed index ran %q", got)
 	}
-	if _, err := bazelRun(t, b, "//app:load", nil, "--daemon", "containerd"); err != nil {
+	if _, err := bazelRun(t, b, "//app:server_load", nil, "--daemon", "containerd"); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := ctrd.Run("docker.io/library/server:dev", "readme-load"); err != nil || !strings.Contains(got, "hello from the README's quick start") {
