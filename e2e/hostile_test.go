@@ -108,6 +108,8 @@ func TestHostileInputs(t *testing.T) {
 		tarCase("empty", "empty.tar", `input is empty: src must be a tar archive, which holds at least its end-of-archive marker`),
 		tarCase("truncated", "truncated.tar.gz", `input is not a tar (gzip, cut short): unexpected EOF: rebuild the file; it may be truncated`),
 
+		analysisCase("//hello:wrong_variant", `//hello:image: the target platform's @rules_img//img/constraints/amd64:v3 is for amd64, but its cpu makes the image arm64; use a variant of //img/constraints/arm64`),
+
 		// Base image pieces that contradict each other or are not what
 		// they claim to be.
 		buildCase("//bad_base:conflict", "img layer: ", `//bad_base:conflict: //bad_base:libs_unmerged places "lib/x86_64-linux-gnu/libc.so.6" underneath "lib", which //bad_base:skeleton describes as a symlink rather than a directory; move one of them`),

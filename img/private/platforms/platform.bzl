@@ -1,6 +1,7 @@
 """The OCI platform (os, architecture, variant) of the target platform."""
 
 load(":common/labels.bzl", "display_label")
+load(":platforms/variant.bzl", "VariantInfo")
 
 # OCI names for @platforms constraint values. Order matters only for errors.
 _OS = {
@@ -21,7 +22,8 @@ _CPU = {
 
 PLATFORM_ATTRS = dict(
     [("_os_" + name, attr.label(default = label)) for name, label in _OS.items()] +
-    [("_cpu_" + name.replace("/", "_"), attr.label(default = cpu[0])) for name, cpu in _CPU.items()],
+    [("_cpu_" + name.replace("/", "_"), attr.label(default = cpu[0])) for name, cpu in _CPU.items()] +
+    [("_target_variant", attr.label(default = "//img/constraints:target_variant", providers = [VariantInfo]))],
 )
 
 def _has(ctx, attr_name):
@@ -98,6 +100,20 @@ def _detected(ctx):
     variant = _CPU[cpu[0]][1]
     if variant and "variant" not in result:
         result["variant"] = variant
+
+    # A //img/constraints/ARCH:VARIANT value names the variant outright.
+    named = ctx.attr._target_variant[VariantInfo]
+    if named.variant:
+        if named.architecture != result["architecture"]:
+            fail("%s: the target platform's @rules_img//img/constraints/%s:%s is for %s, but its cpu makes the image %s; use a variant of //img/constraints/%s" % (
+                display_label(ctx.label),
+                named.architecture,
+                named.variant,
+                named.architecture,
+                result["architecture"],
+                result["architecture"],
+            ))
+        result["variant"] = named.variant
     return result
 
 def known_target_platform(ctx):
