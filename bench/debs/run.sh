@@ -67,9 +67,9 @@ run_shell() {
 declare -a t_img t_shell
 for ((r = 0; r < RUNS; r++)); do
 	sync
-	s=$(now); run_img; t_img+=("$(echo "$(now) - $s" | bc)")
+	s=$(now); run_img; t_img+=("$(printf '%.2f' "$(echo "$(now) - $s" | bc)")")
 	sync
-	s=$(now); run_shell; t_shell+=("$(echo "$(now) - $s" | bc)")
+	s=$(now); run_shell; t_shell+=("$(printf '%.2f' "$(echo "$(now) - $s" | bc)")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {printf "%.2f", a[int((NR+1)/2)]}'; }
 mi=$(median "${t_img[@]}")
