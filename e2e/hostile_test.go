@@ -108,6 +108,7 @@ func TestHostileInputs(t *testing.T) {
 		tarCase("empty", "empty.tar", `input is empty: src must be a tar archive, which holds at least its end-of-archive marker`),
 		tarCase("truncated", "truncated.tar.gz", `input is not a tar (gzip, cut short): unexpected EOF: rebuild the file; it may be truncated`),
 
+		analysisCase("//deploy:bad_filter", `//deploy:bad_filter: deploy_operations: "publish" is not one of push, load`),
 		analysisCase("//hello:wrong_variant", `//hello:image: the target platform's @rules_img//img/constraints/amd64:v3 is for amd64, but its cpu makes the image arm64; use a variant of //img/constraints/arm64`),
 
 		// Base image pieces that contradict each other or are not what

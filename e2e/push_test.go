@@ -314,6 +314,14 @@ func TestPush(t *testing.T) {
 		if got, err := ctrd.Run(helloRef, "multi-deploy-run"); err != nil || !strings.Contains(got, "hello, rules_img") {
 			t.Fatalf("multi_deploy load: %v %q", err, got)
 		}
+		// deploy_operations = ["push"]: the same operations but the load.
+		out, err = bazelRun(t, b, "//deploy:push_all", nil, "--registry", reg.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out, "2 operations, 2 succeeded, 0 failed") {
+			t.Errorf("deploy_operations = [\"push\"] ran more than the pushes:\n%s", out)
+		}
 	})
 
 	t.Run("stamping", func(t *testing.T) {
