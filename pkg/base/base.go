@@ -178,7 +178,7 @@ func checkPath(attr, p string) error {
 	return nil
 }
 
-// readLines reads the files an attribute names, for the generators that
+// readFiles reads the files an attribute names, for the generators that
 // merge existing files in.
 func readFiles(paths []string) ([]string, error) {
 	var out []string

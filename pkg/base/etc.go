@@ -27,6 +27,27 @@ func (o *ordered) set(k, v string) {
 	o.values[k] = v
 }
 
+// mergeKeyValues reads KEY=VALUE files in order, then sets the rule's own
+// pairs, templates filled: a later file wins, and the pairs win over all.
+func mergeKeyValues(attr string, srcPaths []string, pairs []Pair, fill Filler) (*ordered, error) {
+	vars := &ordered{}
+	srcs, err := readFiles(srcPaths)
+	if err != nil {
+		return nil, err
+	}
+	for _, text := range srcs {
+		keyValues(text, vars)
+	}
+	filled, err := fillPairs(attr, pairs, fill)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range filled {
+		vars.set(p.Key, p.Value)
+	}
+	return vars, nil
+}
+
 // fillPairs fills the templates in pairs' values.
 func fillPairs(attr string, pairs []Pair, fill Filler) ([]Pair, error) {
 	out := make([]Pair, len(pairs))
@@ -176,20 +197,9 @@ func Environment(raw []byte, fill Filler) ([]layer.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var vars ordered
-	srcs, err := readFiles(o.Srcs)
+	vars, err := mergeKeyValues("env", o.Srcs, o.Env, fill)
 	if err != nil {
 		return nil, err
-	}
-	for _, text := range srcs {
-		keyValues(text, &vars)
-	}
-	env, err := fillPairs("env", o.Env, fill)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range env {
-		vars.set(p.Key, p.Value)
 	}
 	var b strings.Builder
 	for _, k := range vars.keys {
@@ -229,23 +239,14 @@ func quoteRelease(v string) string {
 }
 
 func releaseFile(attr string, srcPaths []string, pairs []Pair, fill Filler) (string, error) {
-	var vars ordered
-	srcs, err := readFiles(srcPaths)
-	if err != nil {
-		return "", err
-	}
-	for _, text := range srcs {
-		keyValues(text, &vars)
-	}
-	filled, err := fillPairs(attr, pairs, fill)
-	if err != nil {
-		return "", err
-	}
-	for _, p := range filled {
+	for _, p := range pairs {
 		if !envName.MatchString(p.Key) {
 			return "", fmt.Errorf("%s: %q is not a key (letters, digits and _)", attr, p.Key)
 		}
-		vars.set(p.Key, p.Value)
+	}
+	vars, err := mergeKeyValues(attr, srcPaths, pairs, fill)
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	for _, k := range vars.keys {

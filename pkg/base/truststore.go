@@ -218,8 +218,12 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 		}
 	}
 	// One order on every machine: by file name, then by the bytes.
+	names := make(map[*x509.Certificate]string, len(certs))
+	for _, c := range certs {
+		names[c] = fileName(c)
+	}
 	sort.SliceStable(certs, func(i, j int) bool {
-		a, b := fileName(certs[i]), fileName(certs[j])
+		a, b := names[certs[i]], names[certs[j]]
 		if a != b {
 			return a < b
 		}
@@ -233,7 +237,7 @@ func TrustStore(raw []byte, _ Filler) ([]layer.Entry, error) {
 	for _, c := range certs {
 		block := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 		bundle.WriteString(block)
-		name := fileName(c)
+		name := names[c]
 		seenNames[name]++
 		if seenNames[name] > 1 {
 			name = fmt.Sprintf("%s_%d", name, seenNames[name])

@@ -7,7 +7,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/bzip2"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/rules-img/rules_img/pkg/internal/unpack"
 )
 
 // Package is a .deb's metadata: its control file and md5sums.
@@ -71,26 +68,11 @@ func members(r io.Reader, fn func(name string, body io.Reader) error) error {
 
 // decompress opens a control.tar or data.tar member by its suffix.
 func decompress(name string, r io.Reader) (io.Reader, func(), error) {
-	none := func() {}
-	switch {
-	case strings.HasSuffix(name, ".tar"):
-		return r, none, nil
-	case strings.HasSuffix(name, ".gz"):
-		z, err := gzip.NewReader(r)
-		return z, none, err
-	case strings.HasSuffix(name, ".xz"):
-		z, err := xz.NewReader(r)
-		return z, none, err
-	case strings.HasSuffix(name, ".zst"):
-		z, err := zstd.NewReader(r)
-		if err != nil {
-			return nil, none, err
-		}
-		return z, z.Close, nil
-	case strings.HasSuffix(name, ".bz2"):
-		return bzip2.NewReader(r), none, nil
+	kind, ok := unpack.ByName(name)
+	if !ok && !strings.HasSuffix(name, ".tar") {
+		return nil, func() {}, fmt.Errorf("member %s has a compression dpkg does not use", name)
 	}
-	return nil, none, fmt.Errorf("member %s has a compression dpkg does not use", name)
+	return unpack.Reader(kind, r)
 }
 
 // Walk reads the .deb at path: its control member first, then calls data

@@ -2,7 +2,6 @@ package deb
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ulikunitz/xz"
+	"github.com/rules-img/rules_img/pkg/internal/unpack"
 )
 
 // Manifest is what a user writes: where packages come from, for which
@@ -112,21 +111,12 @@ func HTTPFetcher() Fetcher {
 }
 
 func readIndex(url string, body []byte) ([]Paragraph, error) {
-	var r io.Reader = bytes.NewReader(body)
-	switch {
-	case strings.HasSuffix(url, ".xz"):
-		z, err := xz.NewReader(r)
-		if err != nil {
-			return nil, err
-		}
-		r = z
-	case strings.HasSuffix(url, ".gz"):
-		z, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, err
-		}
-		r = z
+	kind, _ := unpack.ByName(url)
+	r, done, err := unpack.Reader(kind, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	return ParseParagraphs(r)
 }
 

@@ -4,18 +4,16 @@ package rpm
 
 import (
 	"bufio"
-	"compress/bzip2"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	"github.com/rules-img/rules_img/pkg/internal/unpack"
 )
 
 const (
@@ -87,25 +85,14 @@ func payload(r io.Reader) (io.Reader, func(), error) {
 	if f := tags[tagPayloadFormat]; f != "" && f != "cpio" {
 		return nil, nil, fmt.Errorf("payload format %q is not cpio", f)
 	}
-	none := func() {}
-	switch c := tags[tagPayloadCompressor]; c {
-	case "", "gzip":
-		z, err := gzip.NewReader(br)
-		return z, none, err
-	case "xz":
-		z, err := xz.NewReader(br)
-		return z, none, err
-	case "zstd":
-		z, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, nil, err
-		}
-		return z, z.Close, nil
-	case "bzip2":
-		return bzip2.NewReader(br), none, nil
-	default:
-		return nil, nil, fmt.Errorf("payload compression %q is not one img reads (gzip, xz, zstd, bzip2)", c)
+	c := tags[tagPayloadCompressor]
+	if c == "" {
+		c = "gzip" // what rpm meant before the tag existed
 	}
+	if !slices.Contains(unpack.Names, c) {
+		return nil, nil, fmt.Errorf("payload compression %q is not one img reads (%s)", c, strings.Join(unpack.Names, ", "))
+	}
+	return unpack.Reader(c, br)
 }
 
 // Files returns the regular files of the package at path whose names
