@@ -4,6 +4,7 @@ load(
     "//img/private:providers/providers.bzl",
     _BaseImageInfo = "BaseImageInfo",
     _DeployInfo = "DeployInfo",
+    _DeploySpecInfo = "DeploySpecInfo",
     _ImageIndexInfo = "ImageIndexInfo",
     _ImageManifestInfo = "ImageManifestInfo",
     _LayerGroupInfo = "LayerGroupInfo",
@@ -12,6 +13,7 @@ load(
 
 BaseImageInfo = _BaseImageInfo
 DeployInfo = _DeployInfo
+DeploySpecInfo = _DeploySpecInfo
 ImageIndexInfo = _ImageIndexInfo
 ImageManifestInfo = _ImageManifestInfo
 LayerGroupInfo = _LayerGroupInfo

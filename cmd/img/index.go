@@ -9,10 +9,12 @@ func init() {
 func indexMain(args []string) error {
 	fs := newSubcommandFlags("index")
 	var f build.IndexFiles
-	var manifests repeatedFlag
-	annotations := keyValueFlag{}
+	var manifests, status repeatedFlag
+	annotations, vars := keyValueFlag{}, keyValueFlag{}
 	fs.Var(&manifests, "manifest-descriptor", "descriptor JSON written by img manifest; repeat, in order")
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation of the index; repeatable")
+	fs.Var(vars, "var", "KEY=VALUE template variable (a build setting) for {{.KEY}} in annotations; repeatable")
+	fs.Var(&status, "status", "workspace status file, when stamping (templates in annotations); repeat")
 	fs.StringVar(&f.Target, "target", "", "label of the rule, for error messages")
 	fs.StringVar(&f.Index, "index", "", "output: image index")
 	fs.StringVar(&f.Descriptor, "descriptor", "", "output: descriptor of the index")
@@ -22,7 +24,7 @@ func indexMain(args []string) error {
 	if err := requireSubcommandFlags(fs, "index", "descriptor"); err != nil {
 		return err
 	}
-	f.Manifests = manifests
+	f.Manifests, f.Status, f.Vars = manifests, status, vars
 	if len(annotations) > 0 {
 		f.Annotations = annotations
 	}

@@ -5,9 +5,9 @@ load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
 load(":common/labels.bzl", "display_label")
 load(":common/strategies.bzl", "STRATEGIES")
-load(":providers/providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":providers/providers.bzl", "DeployInfo", "DeploySpecInfo", "ImageIndexInfo", "ImageManifestInfo")
 load(":push_request.bzl", "push_request")
-load(":stamp.bzl", "STAMP_ATTRS", "stamped")
+load(":stamp.bzl", "STAMP_ATTRS", "stamped", "stamping", "template_vars")
 
 # `bazel run` starts a launcher on the machine Bazel runs on, not on an
 # executor, so the img it runs is resolved for an execution platform with the
@@ -25,20 +25,32 @@ def launcher_img(ctx):
     """Returns the img File a launcher runs (a rule with LAUNCHER_EXEC_GROUPS)."""
     return ctx.exec_groups["launcher"].toolchains["//img:toolchain_type"].img.executable
 
-def _stager(ctx, path):
-    """Returns File -> (string, File) naming a file in the spec.
+def new_stager(ctx, directory, path = None):
+    """Returns (File, name) -> (string, File): how a spec names a file.
 
-    Without path, files are staged as symlinks under NAME.image/: an index's
+    Without path, files are staged as symlinks under DIRECTORY/: an index's
     per-platform files share short paths (they differ only by configuration),
-    and runfiles keyed by short path would silently keep just one of them.
+    and runfiles keyed by short path would silently keep just one of them. A
+    name is staged once, however many specs of the rule ask for it.
+
+    Args:
+        ctx: the rule context.
+        directory: the staging directory's name, next to the rule's outputs.
+        path: File -> string for specs read by build actions (File.path).
+
+    Returns:
+        The staging function.
     """
     if path:
         return lambda f, _name: (path(f), f)
+    staged = {}
 
     def stage(f, name):
-        link = ctx.actions.declare_file("%s.image/%s" % (ctx.label.name, name))
-        ctx.actions.symlink(output = link, target_file = f)
-        return link.short_path, link
+        if name not in staged:
+            link = ctx.actions.declare_file("%s/%s" % (directory, name))
+            ctx.actions.symlink(output = link, target_file = f)
+            staged[name] = link
+        return staged[name].short_path, staged[name]
 
     return stage
 
@@ -63,6 +75,42 @@ def _manifest_spec(m, i, with_blobs, stage):
         spec["layers"].append(entry)
     return spec, files
 
+def image_info(target):
+    """The ImageManifestInfo or ImageIndexInfo of an image target."""
+    return target[ImageIndexInfo] if ImageIndexInfo in target else target[ImageManifestInfo]
+
+def _is_index(info):
+    return hasattr(info, "index")
+
+def staged_image_spec(stage, info, with_blobs):
+    """The "image" part of a deploy spec, from an image's provider.
+
+    Args:
+        stage: from new_stager.
+        info: ImageManifestInfo or ImageIndexInfo.
+        with_blobs: whether layer blobs built here are part of it (eager).
+
+    Returns:
+        (dict, list of Files the spec refers to, the base image's access dict or None).
+    """
+    if _is_index(info):
+        manifests = info.manifests
+        index_path, index_file = stage(info.index, "index.json")
+        spec = {"index": index_path, "manifests": []}
+        files = [index_file]
+    else:
+        manifests = [info]
+        spec = {"manifests": []}
+        files = []
+    access = None
+    for i, m in enumerate(manifests):
+        s, f = _manifest_spec(m, i, with_blobs, stage)
+        spec["manifests"].append(s)
+        files += f
+        if m.base and not access:
+            access = m.base.access
+    return spec, files, access
+
 def image_spec(ctx, image, with_blobs, path = None):
     """The "image" part of a deploy spec.
 
@@ -76,31 +124,7 @@ def image_spec(ctx, image, with_blobs, path = None):
     Returns:
         (dict, list of Files the spec refers to, the base image's access dict or None).
     """
-    stage = _stager(ctx, path)
-    if ImageIndexInfo in image:
-        info = image[ImageIndexInfo]
-        manifests = info.manifests
-        index_path, index_file = stage(info.index, "index.json")
-        spec = {"index": index_path, "manifests": []}
-        files = [index_file]
-    else:
-        manifests = [image[ImageManifestInfo]]
-        spec = {"manifests": []}
-        files = []
-    access = None
-    for i, m in enumerate(manifests):
-        s, f = _manifest_spec(m, i, with_blobs, stage)
-        spec["manifests"].append(s)
-        files += f
-        if m.base and not access:
-            access = m.base.access
-    return spec, files, access
-
-def image_descriptor(image):
-    """The descriptor File of a target providing ImageManifestInfo or ImageIndexInfo."""
-    if ImageIndexInfo in image:
-        return image[ImageIndexInfo].descriptor
-    return image[ImageManifestInfo].descriptor
+    return staged_image_spec(new_stager(ctx, ctx.label.name + ".image", path), image_info(image), with_blobs)
 
 def write_img_script(ctx, img, arguments):
     """Writes NAME.sh: it finds its runfiles and runs img with the arguments.
@@ -153,8 +177,16 @@ def write_launcher(ctx, spec, img):
     specs = spec if type(spec) == "list" else [spec]
     return write_img_script(ctx, img, "deploy --root \"$root\" " + " ".join(["--spec \"$root/%s\"" % s.short_path for s in specs]))
 
+def image_attr(verb):
+    """The image attribute of image_push and image_load."""
+    return attr.label(
+        doc = "image_manifest or image_index to %s." % verb,
+        providers = [[ImageManifestInfo], [ImageIndexInfo]],
+        mandatory = True,
+    )
+
 def deploy_attrs(verb, lazy, strategy_setting):
-    """Attributes image_push and image_load share.
+    """Attributes image_push, image_load and their specs share.
 
     Args:
         verb: "push" or "load", for the docs.
@@ -165,10 +197,10 @@ def deploy_attrs(verb, lazy, strategy_setting):
         dict of attributes, stamping's included.
     """
     return dict({
-        "image": attr.label(
-            doc = "image_manifest or image_index to %s." % verb,
-            providers = [[ImageManifestInfo], [ImageIndexInfo]],
-            mandatory = True,
+        "tracks_content": attr.bool(
+            doc = "Fill the templates again whenever the image changes: the image's descriptor becomes an input of " +
+                  "the action that fills them, so a tag made from a volatile status value (e.g. {{.BUILD_TIMESTAMP}}) " +
+                  "follows the image instead of keeping its first value. {{.digest}} is the image's digest either way.",
         ),
         "strategy": attr.string(
             doc = "".join([
@@ -202,59 +234,200 @@ def strategy(ctx):
         return ctx.attr.strategy
     return ctx.attr._strategy[BuildSettingInfo].value
 
-def deploy_operation(ctx, operation, repository, tags, registry = "", fields = {}, file_fields = {}):
-    """What image_push and image_load have in common: the spec, the launcher, the runfiles.
+def deploy_settings(ctx, operation, repository, tags, registry = "", fields = {}, file_fields = {}, manifest_tags = [], tracks_content = False):
+    """What a push or load target (or spec) says, resolved in its own configuration.
 
     Args:
-        ctx: context of a rule with deploy_attrs(), the img toolchain and LAUNCHER_EXEC_GROUPS.
+        ctx: context of a rule with deploy_attrs() (image_push, image_load and their specs).
         operation: "push" or "load".
         repository: string, possibly holding stamp templates.
         tags: list of strings, possibly holding stamp templates.
         registry: string (push only), possibly holding stamp templates.
         fields: dict, more spec fields of the operation.
         file_fields: dict, more spec fields that name a File.
+        manifest_tags: list of tag templates, filled per manifest of an index.
+        tracks_content: restamp whenever the image changes.
+
+    Returns:
+        dict, the settings deploy_plan takes.
+    """
+    return {
+        "operation": operation,
+        "strategy": strategy(ctx),
+        "stamp": stamping(ctx),
+        "vars": template_vars(ctx),
+        "registry": registry,
+        "repository": repository,
+        "tags": tags,
+        "manifest_tags": manifest_tags,
+        "tracks_content": tracks_content,
+        "fields": dict(fields, **remote_cache_fields(ctx)),
+        "file_fields": file_fields,
+    }
+
+def _platform_vars(m):
+    p = m.platform
+    arch = p["architecture"]
+    out = {"os": p["os"], "architecture": arch, "arch": arch, "cpu": arch, "variant": p.get("variant", "")}
+    out["platform"] = "/".join([p["os"], arch] + ([p["variant"]] if p.get("variant") else []))
+    return out
+
+def deploy_plan(ctx, name, settings, image, image_label, label):
+    """Fills in the templates of settings for one image: the plan of one operation.
+
+    Args:
+        ctx: the rule context (it has the img toolchain).
+        name: prefix of the files declared for the operation.
+        settings: from deploy_settings.
+        image: ImageManifestInfo or ImageIndexInfo.
+        image_label: Label of the image target, for {{.image_target_name}} and {{.image_target_package}}.
+        label: string, the operation's name in messages.
+
+    Returns:
+        dict: the settings with the image, the label and the stamp file.
+    """
+    if settings["manifest_tags"] and not _is_index(image):
+        fail("%s: manifest_tags tag each manifest of an image_index, and %s is a single image_manifest; use tag or tag_list" % (label, display_label(image_label)))
+    if settings["operation"] == "load" and not settings["repository"]:
+        settings = dict(settings, repository = image_label.package or image_label.name)
+    vars = dict(settings["vars"])
+    vars.setdefault("image_target_name", image_label.name)
+    vars.setdefault("image_target_package", image_label.package)
+    stamp = stamped(
+        ctx,
+        name,
+        settings["stamp"],
+        vars,
+        settings["registry"],
+        settings["repository"],
+        settings["tags"],
+        manifest_tags = settings["manifest_tags"],
+        platforms = [_platform_vars(m) for m in image.manifests] if _is_index(image) else [],
+        descriptor = image.descriptor,
+        tracks_content = settings["tracks_content"],
+    )
+    file_fields = dict(settings["file_fields"])
+    if stamp:
+        file_fields["stamped"] = stamp
+    return dict(settings, image = image, label = label, file_fields = file_fields)
+
+def deploy_files(ctx, name, plan, stage):
+    """Writes the deploy spec of a plan, and the push request of the bes strategy.
+
+    Args:
+        ctx: the rule context (it has the img toolchain).
+        name: prefix of the declared files' names.
+        plan: from deploy_plan (its strategy may have been replaced since).
+        stage: from new_stager.
+
+    Returns:
+        struct(spec = File, files = list of Files its runfiles need, outputs = list of Files to build).
+    """
+    op_strategy = plan["strategy"]
+    image, image_files, access = staged_image_spec(stage, plan["image"], STRATEGIES[op_strategy].blobs_in_runfiles)
+    spec = {
+        "operation": plan["operation"],
+        "label": plan["label"],
+        "repository": plan["repository"],
+        "tags": plan["tags"],
+        "strategy": op_strategy,
+        "source_access": access,
+    }
+    if plan["registry"]:
+        spec["registry"] = plan["registry"]
+    spec.update(plan["fields"])
+    file_fields = plan["file_fields"]
+    outputs = []
+    if STRATEGIES[op_strategy].push_request:
+        exec_image, exec_files, _ = staged_image_spec(new_stager(ctx, "", path = lambda f: f.path), plan["image"], False)
+        outputs.append(push_request(ctx, name, spec, file_fields, exec_image, exec_files))
+    run_spec = dict(spec, image = image)
+    for field, f in file_fields.items():
+        run_spec[field] = f.short_path
+    spec_file = ctx.actions.declare_file(name + ".deploy.json")
+    ctx.actions.write(spec_file, json.encode_indent(run_spec))
+    return struct(spec = spec_file, files = [spec_file] + image_files + file_fields.values(), outputs = outputs)
+
+def deploy_operation(ctx, settings):
+    """What image_push and image_load have in common: the spec, the launcher, the runfiles.
+
+    Args:
+        ctx: context of a rule with deploy_attrs(), the img toolchain and LAUNCHER_EXEC_GROUPS.
+        settings: from deploy_settings.
 
     Returns:
         struct(providers = [DefaultInfo, DeployInfo], access = the base image's access dict or None).
     """
-    op_strategy = strategy(ctx)
-    image, image_files, access = image_spec(ctx, ctx.attr.image, with_blobs = STRATEGIES[op_strategy].blobs_in_runfiles)
-    spec = {
-        "operation": operation,
-        "label": display_label(ctx.label),
-        "repository": repository,
-        "tags": tags,
-        "strategy": op_strategy,
-        "source_access": access,
-    }
-    if registry:
-        spec["registry"] = registry
-    spec.update(fields)
-    spec.update(remote_cache_fields(ctx))
-    file_fields = dict(file_fields)
-    stamp = stamped(ctx, repository, tags, registry = registry, descriptor = image_descriptor(ctx.attr.image))
-    if stamp:
-        file_fields["stamped"] = stamp
-    outputs = []
-    if STRATEGIES[op_strategy].push_request:
-        exec_image, exec_files, _ = image_spec(ctx, ctx.attr.image, with_blobs = False, path = lambda f: f.path)
-        outputs.append(push_request(ctx, spec, file_fields, exec_image, exec_files))
-    files = image_files + file_fields.values()
-    run_spec = dict(spec, image = image)
-    for field, f in file_fields.items():
-        run_spec[field] = f.short_path
-    spec_file = ctx.actions.declare_file(ctx.label.name + ".deploy.json")
-    ctx.actions.write(spec_file, json.encode_indent(run_spec))
+    name = ctx.label.name
+    plan = deploy_plan(ctx, name, settings, image_info(ctx.attr.image), ctx.attr.image.label, display_label(ctx.label))
+    written = deploy_files(ctx, name, plan, new_stager(ctx, name + ".image"))
     img = launcher_img(ctx)
-    launcher = write_launcher(ctx, spec_file, img)
+    launcher = write_launcher(ctx, written.spec, img)
+    runfiles = ctx.runfiles(files = written.files)
     return struct(
         providers = [
             DefaultInfo(
                 executable = launcher,
-                files = depset([launcher, spec_file] + outputs),
-                runfiles = ctx.runfiles(files = [spec_file, img] + files),
+                files = depset([launcher, written.spec] + written.outputs),
+                runfiles = runfiles.merge(ctx.runfiles(files = [img])),
             ),
-            DeployInfo(spec = spec_file, operation = operation),
+            DeployInfo(
+                spec = written.spec,
+                operation = plan["operation"],
+                operations = [struct(spec = written.spec, operation = plan["operation"], runfiles = runfiles, plan = plan)],
+            ),
         ],
-        access = access,
+        access = image_access(plan["image"]),
     )
+
+def image_access(info):
+    """The access dict of the first pulled base among an image's manifests.
+
+    Args:
+        info: ImageManifestInfo or ImageIndexInfo.
+
+    Returns:
+        dict, or None when no manifest has a pulled base.
+    """
+    for m in (info.manifests if _is_index(info) else [info]):
+        if m.base:
+            return m.base.access
+    return None
+
+SPEC_ATTRS = {
+    "push_specs": attr.label_list(
+        doc = "image_push_spec targets: pushes of this image that multi_deploy runs when it is among its operations.",
+        providers = [DeploySpecInfo],
+    ),
+    "load_specs": attr.label_list(
+        doc = "image_load_spec targets: loads of this image that multi_deploy runs when it is among its operations.",
+        providers = [DeploySpecInfo],
+    ),
+}
+
+def carried_operations(ctx, info):
+    """The DeployInfo of an image's push_specs and load_specs (SPEC_ATTRS).
+
+    Args:
+        ctx: context of image_manifest or image_index (it has the img toolchain).
+        info: the image's ImageManifestInfo or ImageIndexInfo.
+
+    Returns:
+        (list of providers: DeployInfo, or none without specs; list of Files the build writes for them).
+    """
+    specs = [("push", t) for t in ctx.attr.push_specs] + [("load", t) for t in ctx.attr.load_specs]
+    if not specs:
+        return [], []
+    stage = new_stager(ctx, ctx.label.name + ".image")
+    operations, outputs = [], []
+    for i, (kind, target) in enumerate(specs):
+        spec = target[DeploySpecInfo]
+        if spec.settings["operation"] != kind:
+            fail("%s: %s_specs: %s is an image_%s_spec" % (display_label(ctx.label), kind, display_label(target.label), spec.settings["operation"]))
+        name = "%s.%s%d" % (ctx.label.name, kind, i)
+        label = "%s (%s)" % (display_label(ctx.label), display_label(spec.label))
+        plan = deploy_plan(ctx, name, spec.settings, info, ctx.label, label)
+        written = deploy_files(ctx, name, plan, stage)
+        outputs += written.outputs
+        operations.append(struct(spec = written.spec, operation = kind, runfiles = ctx.runfiles(files = written.files), plan = plan))
+    return [DeployInfo(spec = None, operation = None, operations = operations)], outputs

@@ -61,6 +61,13 @@ def image_from_binary(
         visibility = visibility,
     )
     index = kind == "index" or (kind == "auto" and len(platforms) > 1)
+
+    # What deploys the image goes on the target users name: the index, when there is one.
+    index_kwargs = {}
+    if index:
+        for key in ("push_specs", "load_specs"):
+            if key in kwargs:
+                index_kwargs[key] = kwargs.pop(key)
     image_manifest(
         name = name + ".manifest" if index else name,
         layers = list(layers) + [":" + name + ".layer"],
@@ -76,4 +83,5 @@ def image_from_binary(
             platforms = platforms,
             tags = tags,
             visibility = visibility,
+            **index_kwargs
         )

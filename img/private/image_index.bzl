@@ -1,19 +1,22 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
 load(":common/labels.bzl", "display_label")
+load(":deploy.bzl", "SPEC_ATTRS", "carried_operations")
 load(":digest.bzl", "digest_file")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platforms/transitions.bzl", "platforms_split")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
-def write_index(ctx, manifests, annotations = {}):
+def write_index(ctx, manifests, annotations = {}, templates = False):
     """Declares NAME.index.json and NAME.descriptor.json and the action that writes them.
 
     Args:
         ctx: the rule context (its rule uses the img toolchain).
         manifests: ImageManifestInfo (or anything with a descriptor File), in index order.
         annotations: dict of index annotations.
+        templates: the annotations' values may hold templates (the rule has STAMP_ATTRS).
 
     Returns:
         (index File, descriptor File).
@@ -26,12 +29,20 @@ def write_index(ctx, manifests, annotations = {}):
     args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
     for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
+    inputs = [m.descriptor for m in manifests]
+    if templates and [v for v in annotations.values() if "{{" in v]:
+        for key, value in template_vars(ctx).items():
+            args.add("--var", "%s=%s" % (key, value))
+        if stamping(ctx):
+            args.add("--status", ctx.info_file)
+            args.add("--status", ctx.version_file)
+            inputs += [ctx.info_file, ctx.version_file]
     args.add("--index", index)
     args.add("--descriptor", descriptor)
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
-        inputs = [m.descriptor for m in manifests],
+        inputs = inputs,
         outputs = [index, descriptor],
         mnemonic = "ImageIndex",
         progress_message = "Writing image index %{label}",
@@ -49,7 +60,7 @@ def _image_index_impl(ctx):
         targets = ctx.attr.manifests
     manifests = [t[ImageManifestInfo] for t in targets]
 
-    index, descriptor = write_index(ctx, manifests, ctx.attr.annotations)
+    index, descriptor = write_index(ctx, manifests, ctx.attr.annotations, templates = True)
 
     local, remote = split_layers([layer for m in manifests for layer in m.layers])
     access = [m.base.access for m in manifests if m.base]
@@ -61,18 +72,20 @@ def _image_index_impl(ctx):
         # Bases of one index come from one registry setup in practice.
         access = access[0] if access else None,
     )
-    return [
-        DefaultInfo(files = depset([index, descriptor])),
+    info = ImageIndexInfo(
+        index = index,
+        descriptor = descriptor,
+        manifests = manifests,
+        oci_layout = layout,
+    )
+    deploy, requests = carried_operations(ctx, info)
+    return deploy + [
+        info,
+        DefaultInfo(files = depset([index, descriptor] + requests)),
         OutputGroupInfo(
             oci_layout = depset([layout]),
             descriptor = depset([descriptor]),
             digest = depset([digest_file(ctx, descriptor)]),
-        ),
-        ImageIndexInfo(
-            index = index,
-            descriptor = descriptor,
-            manifests = manifests,
-            oci_layout = layout,
         ),
     ]
 
@@ -95,10 +108,11 @@ platform. Without it, the manifests are used as they are. Output group
             doc = "Platforms (with @platforms os and cpu constraints) to build each manifest for.",
             providers = [platform_common.PlatformInfo],
         ),
-        "annotations": attr.string_dict(doc = "Index annotations."),
+        "annotations": attr.string_dict(doc = "Index annotations. Values may hold {{.KEY}} templates: build_settings, " +
+                                              "and the workspace status when stamping."),
         "_allowlist_function_transition": attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
         ),
-    },
+    } | STAMP_ATTRS | SPEC_ATTRS,
     toolchains = ["//img:toolchain_type"],
 )

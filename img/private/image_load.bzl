@@ -1,16 +1,11 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
-load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/labels.bzl", "display_label")
-load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_attrs", "deploy_operation", "image_spec")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_operation", "image_attr", "image_spec")
+load(":load_common.bzl", "LOAD_ATTRS", "load_names", "load_settings")
 load(":platforms/platform.bzl", "PLATFORM_ATTRS", "known_target_platform")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
-
-def _tags(ctx):
-    repository = ctx.attr.repository or ctx.label.package or ctx.label.name
-    tags = ([ctx.attr.tag] if ctx.attr.tag else []) + ctx.attr.tag_list
-    return repository, tags or ["latest"]
 
 def _tarball(ctx, repository, tags, access):
     # Built only when the output group is asked for: it needs every blob.
@@ -47,11 +42,8 @@ def _tarball(ctx, repository, tags, access):
     return out
 
 def _image_load_impl(ctx):
-    repository, tags = _tags(ctx)
-    daemon = ctx.attr.daemon
-    if daemon == "auto":
-        daemon = ctx.attr._load_daemon[BuildSettingInfo].value
-    op = deploy_operation(ctx, "load", repository, tags, fields = {"daemon": daemon})
+    repository, tags = load_names(ctx, ctx.label.package or ctx.label.name)
+    op = deploy_operation(ctx, load_settings(ctx, repository, tags))
 
     # The image's own provider too, so a loader can stand for its image (as
     # rules_docker's container_image target is both): push it, build on it.
@@ -69,18 +61,7 @@ docker-save stream on `docker load`; podman gets `podman load`. For an index,
 `bazel run //app:load -- --platform linux/arm64` picks the platform (default:
 the host's). Output group `tarball` is a docker-save tarball of the image
 (for an index, of the target platform's manifest).""",
-    attrs = PLATFORM_ATTRS | dict({
-        "repository": attr.string(doc = "Name of the image in the daemon, e.g. my/app. Default: the target's package (or its name at the root)."),
-        "tag": attr.string(doc = "Tag, or a full reference (name:tag). Default: latest."),
-        "tag_list": attr.string_list(doc = "More tags or references."),
-        "daemon": attr.string(
-            doc = "\"containerd\", \"docker\", \"podman\", \"tar\" (write a docker-save tarball to --output), " +
-                  "or \"auto\": //img/settings:load_daemon, whose own auto tries containerd, Docker, then podman.",
-            default = "auto",
-            values = ["auto", "docker", "containerd", "podman", "tar"],
-        ),
-        "_load_daemon": attr.label(default = "//img/settings:load_daemon"),
-    }, **deploy_attrs("load", "blobs the daemon lacks stream from the Bazel remote cache", "//img/settings:load_strategy")),
+    attrs = PLATFORM_ATTRS | dict(LOAD_ATTRS, image = image_attr("load")),
     executable = True,
     exec_groups = LAUNCHER_EXEC_GROUPS,
     toolchains = ["//img:toolchain_type"],

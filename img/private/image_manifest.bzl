@@ -1,7 +1,9 @@
 """image_manifest: a single-platform image from layers and config attributes."""
 
+load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "TAR_EXTENSIONS")
 load(":common/labels.bzl", "display_label")
+load(":deploy.bzl", "SPEC_ATTRS", "carried_operations")
 load(":digest.bzl", "digest_file")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
@@ -54,6 +56,9 @@ def _config_spec(ctx):
         elif name in layer_config:
             spec[name] = layer_config[name]
     spec["target"] = display_label(ctx.label)
+    created = _created_timestamp(ctx)
+    if created:
+        spec["created_timestamp"] = created
     if _has_templates(ctx):
         spec["vars"] = template_vars(ctx)
     if ctx.file.created_file:
@@ -82,7 +87,23 @@ def _config_files(ctx):
     return files
 
 def _has_templates(ctx):
-    return [v for d in (ctx.attr.env, ctx.attr.labels, ctx.attr.annotations) for v in d.values() if "{{" in v]
+    values = [v for d in (ctx.attr.env, ctx.attr.labels, ctx.attr.annotations) for v in d.values()]
+    return [v for v in values + [_created_timestamp(ctx)] if "{{" in v]
+
+def _created_timestamp(ctx):
+    # created_timestamp, or stamp_created's shorthand for the build time;
+    # created (a time or a file) wins over stamp_created and excludes created_timestamp.
+    fixed = ctx.attr.created or ctx.file.created_file
+    if ctx.attr.created_timestamp:
+        if fixed:
+            fail("%s: created and created_timestamp both set the creation time; keep one" % display_label(ctx.label))
+        return ctx.attr.created_timestamp
+    stamp_created = ctx.attr.stamp_created
+    if stamp_created == "auto":
+        stamp_created = ctx.attr._stamp_created[BuildSettingInfo].value
+    if stamp_created == "enabled" and not fixed:
+        return "{{.BUILD_TIMESTAMP_RFC3339}}"
+    return ""
 
 def _select_base(ctx, platform):
     # Returns (BaseImageInfo of the registry the shallow layers come from, or
@@ -208,21 +229,23 @@ def _image_manifest_impl(ctx):
         remote_layers = remote,
         access = base.access if base != None else None,
     )
-    return [
-        DefaultInfo(files = depset([manifest, config, descriptor])),
+    info = ImageManifestInfo(
+        manifest = manifest,
+        config = config,
+        descriptor = descriptor,
+        platform = platform,
+        layers = layers,
+        base = base,
+        oci_layout = layout,
+    )
+    deploy, requests = carried_operations(ctx, info)
+    return deploy + [
+        info,
+        DefaultInfo(files = depset([manifest, config, descriptor] + requests)),
         OutputGroupInfo(
             oci_layout = depset([layout]),
             descriptor = depset([descriptor]),
             digest = depset([digest_file(ctx, descriptor)]),
-        ),
-        ImageManifestInfo(
-            manifest = manifest,
-            config = config,
-            descriptor = descriptor,
-            platform = platform,
-            layers = layers,
-            base = base,
-            oci_layout = layout,
         ),
     ]
 
@@ -284,6 +307,20 @@ base set, as Docker does.""",
         volumes = attr.string_list(doc = "Volume mount points."),
         stop_signal = attr.string(doc = "Signal that stops the container, e.g. SIGTERM.", default = INHERIT_FROM_BASE),
         created = attr.string(doc = "Creation time (RFC 3339). Default 1970-01-01T00:00:00Z, for reproducibility."),
+        created_timestamp = attr.string(
+            doc = "Creation time as a template, e.g. \"{{.BUILD_TIMESTAMP_RFC3339}}\" (Bazel's build time when " +
+                  "stamping; BUILD_TIMESTAMP converted to RFC 3339) or \"{{.RELEASE_TIME}}\" from build_settings. " +
+                  "When it fills to nothing, or needs stamping the build lacks, the default stands, so an " +
+                  "unstamped build stays reproducible. Excludes created.",
+        ),
+        stamp_created = attr.string(
+            doc = "\"enabled\" is created_timestamp = \"{{.BUILD_TIMESTAMP_RFC3339}}\": the build time when stamping " +
+                  "(the image is then no longer reproducible). \"auto\" follows //img/settings:stamp_created " +
+                  "(default disabled). created and created_timestamp win over it.",
+            default = "auto",
+            values = ["auto", "enabled", "disabled"],
+        ),
+        _stamp_created = attr.label(default = "//img/settings:stamp_created"),
         created_file = attr.label(
             doc = "A file holding the creation time (RFC 3339), e.g. written by a stamped genrule. " +
                   "the image_manifest macro sets it for created = \":label\".",
@@ -319,7 +356,7 @@ base set, as Docker does.""",
         platform_target = attr.label(
             doc = "A platform to build the image for (a transition); the image_manifest macro sets it for platform = \"//label\".",
         ),
-        **dict(COMPRESSION_ATTRS, **STAMP_ATTRS)
+        **dict(COMPRESSION_ATTRS, **dict(STAMP_ATTRS, **SPEC_ATTRS))
     ),
     toolchains = ["//img:toolchain_type"],
 )

@@ -11,14 +11,17 @@ _BinaryRunInfo = provider(
     fields = ["args", "env"],
 )
 
-def _expand(ctx, value):
-    if "$(" not in value:
+def _expand(ctx, target, attribute, value):
+    # As `bazel run` does: locations ($(rlocationpath data)), then Make
+    # variables ($(CHEESE) from --define, $(TARGET_CPU), ...; $$ is a $).
+    if "$" not in value:
         return value
-    return ctx.expand_location(value, targets = getattr(ctx.rule.attr, "data", []) or [])
+    value = ctx.expand_location(value, targets = [target] + (getattr(ctx.rule.attr, "data", []) or []))
+    return ctx.expand_make_variables(attribute, value, {})
 
 def _binary_run_aspect_impl(target, ctx):
-    args = [_expand(ctx, a) for a in (getattr(ctx.rule.attr, "args", None) or [])]
-    env = {k: _expand(ctx, v) for k, v in (getattr(ctx.rule.attr, "env", None) or {}).items()}
+    args = [_expand(ctx, target, "args", a) for a in (getattr(ctx.rule.attr, "args", None) or [])]
+    env = {k: _expand(ctx, target, "env", v) for k, v in (getattr(ctx.rule.attr, "env", None) or {}).items()}
     if RunEnvironmentInfo in target:
         env = dict(target[RunEnvironmentInfo].environment, **env)
     return [_BinaryRunInfo(args = args, env = env)]

@@ -44,33 +44,45 @@ def template_vars(ctx):
     """The build_settings values of a rule with STAMP_ATTRS, by template name."""
     return {name: str(target[BuildSettingInfo].value) for name, target in ctx.attr.build_settings.items()}
 
-def stamped(ctx, repository, tags, registry = "", descriptor = None):
+def stamped(ctx, name, on, vars, registry, repository, tags, manifest_tags = [], platforms = [], descriptor = None, tracks_content = False):
     """Declares the action that fills templates in, when anything has one.
 
-    Build settings and {{.digest}} (the image's) are always filled; the
-    workspace status only when stamping is on.
+    Build settings, {{.digest}} (the image's) and a manifest's platform are
+    always filled; the workspace status only when stamping is on.
 
     Args:
-        ctx: context of a rule with STAMP_ATTRS and the img toolchain.
-        repository: string, possibly holding {{.KEY}} templates.
+        ctx: context of a rule with the img toolchain.
+        name: prefix of the declared files' names.
+        on: bool, whether the workspace status is read (stamping).
+        vars: dict of template variables (build settings, the image's target name).
+        registry: string, possibly holding {{.KEY}} templates.
+        repository: string, possibly holding templates.
         tags: list of strings, possibly holding templates.
-        registry: string, possibly holding templates.
+        manifest_tags: list of templates, filled once per manifest of an index.
+        platforms: per manifest of the index, its platform variables.
         descriptor: File, the image's descriptor, for {{.digest}}.
+        tracks_content: the action depends on the descriptor even when no
+            template names the digest, so tags stamped from volatile status
+            values are filled again whenever the image changes.
 
     Returns:
         The File `img stamp` writes, or None when nothing has a template.
     """
-    if not [s for s in [registry, repository] + tags if "{{" in s]:
+    strings = [registry, repository] + tags + manifest_tags
+    if not [s for s in strings if "{{" in s]:
         return None
-    on = stamping(ctx)
-    templates = ctx.actions.declare_file(ctx.label.name + ".stamp_templates.json")
-    ctx.actions.write(templates, json.encode({
+    templates = ctx.actions.declare_file(name + ".stamp_templates.json")
+    spec = {
         "registry": registry,
         "repository": repository,
         "tags": tags,
-        "vars": template_vars(ctx),
-    }))
-    out = ctx.actions.declare_file(ctx.label.name + ".stamp.json")
+        "vars": vars,
+    }
+    if manifest_tags:
+        spec["manifest_tags"] = manifest_tags
+        spec["platforms"] = platforms
+    ctx.actions.write(templates, json.encode(spec))
+    out = ctx.actions.declare_file(name + ".stamp.json")
     args = img_args(ctx)
     args.add("stamp")
     args.add("--target", str(ctx.label))
@@ -80,7 +92,7 @@ def stamped(ctx, repository, tags, registry = "", descriptor = None):
         args.add("--status", ctx.info_file)
         args.add("--status", ctx.version_file)
         inputs += [ctx.info_file, ctx.version_file]
-    if descriptor and [s for s in [registry, repository] + tags if "digest" in s]:
+    if descriptor and (tracks_content or [s for s in strings if "digest" in s]):
         args.add("--descriptor", descriptor)
         inputs.append(descriptor)
     args.add("--out", out)

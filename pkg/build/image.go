@@ -285,29 +285,62 @@ func cloneContainerConfig(c oci.ContainerConfig) oci.ContainerConfig {
 
 // overlayContainerConfig applies the fields src sets onto dst.
 // fillTemplates expands {{.KEY}} templates in the values of env, labels and
-// annotations from the spec's vars (build settings) and, when stamping, the
-// workspace status. Unstamped, a template that needs a status key is kept as
-// written.
+// annotations, and in created_timestamp, from the spec's vars (build
+// settings) and, when stamping, the workspace status. Unstamped, a template
+// that needs a status key is kept as written; a created time still holding
+// one is dropped, which keeps the reproducible default.
 func fillTemplates(s *ConfigSpec, status []string) error {
-	vars, err := stamp.ReadStatus(status...)
-	if err != nil {
-		return err
-	}
-	maps.Copy(vars, s.Vars)
+	var err error
 	for _, m := range []struct {
 		name   string
-		values map[string]string
-	}{{"env", s.Env}, {"labels", s.Labels}, {"annotations", s.Annotations}} {
-		for k, v := range m.values {
-			if !stamp.HasTemplate(v) {
-				continue
-			}
-			if m.values[k], err = stamp.Fill(v, vars, len(status) > 0); err != nil {
-				return fmt.Errorf("%s[%q]: %w", m.name, k, err)
-			}
+		values *map[string]string
+	}{{"env", &s.Env}, {"labels", &s.Labels}, {"annotations", &s.Annotations}} {
+		if *m.values, err = fillValues(m.name, *m.values, s.Vars, status); err != nil {
+			return err
+		}
+	}
+	if s.CreatedTimestamp != "" {
+		created, err := fillValues("created_timestamp", map[string]string{"": s.CreatedTimestamp}, s.Vars, status)
+		if err != nil {
+			return err
+		}
+		if c := strings.TrimSpace(created[""]); c != "" && !stamp.HasTemplate(c) {
+			s.Created = c
 		}
 	}
 	return nil
+}
+
+// fillValues returns values with the templates of each filled in (values
+// itself when none has one).
+func fillValues(name string, values, settings map[string]string, status []string) (map[string]string, error) {
+	var vars map[string]string
+	var out map[string]string
+	for k, v := range values {
+		if !stamp.HasTemplate(v) {
+			continue
+		}
+		if vars == nil {
+			var err error
+			if vars, err = stamp.ReadStatus(status...); err != nil {
+				return nil, err
+			}
+			maps.Copy(vars, settings)
+			out = maps.Clone(values)
+		}
+		filled, err := stamp.Fill(v, vars, len(status) > 0)
+		if err != nil {
+			if k == "" {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			return nil, fmt.Errorf("%s[%q]: %w", name, k, err)
+		}
+		out[k] = filled
+	}
+	if out == nil {
+		return values, nil
+	}
+	return out, nil
 }
 
 // InheritFromBase is the item of a spec's entrypoint or cmd that stands for

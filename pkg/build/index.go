@@ -56,6 +56,10 @@ type IndexFiles struct {
 	Target      string   // for messages
 	Manifests   []string // descriptor files, in order
 	Annotations map[string]string
+	// Vars (build settings) and Status (workspace status files, when
+	// stamping) fill {{.KEY}} templates in the annotations' values.
+	Vars   map[string]string
+	Status []string
 	// Outputs.
 	Index, Descriptor string
 }
@@ -75,7 +79,11 @@ func WriteIndex(f IndexFiles) error {
 		}
 		entries = append(entries, IndexEntry{Source: p, Descriptor: d})
 	}
-	b, desc, err := Index(entries, f.Annotations)
+	annotations, err := fillValues("annotations", f.Annotations, f.Vars, f.Status)
+	if err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	b, desc, err := Index(entries, annotations)
 	if err != nil {
 		return fmt.Errorf("%s: %w", who, err)
 	}

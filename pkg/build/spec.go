@@ -33,6 +33,10 @@ type ConfigSpec struct {
 	// CreatedFile is the path of a file holding Created, e.g. written by a
 	// stamped genrule; surrounding white space is ignored.
 	CreatedFile string `json:"created_file"`
+	// CreatedTimestamp is a template for Created (upstream's
+	// created_timestamp, e.g. "{{.BUILD_TIMESTAMP_RFC3339}}"); when it
+	// expands to nothing, or needs stamping the build lacks, Created stays.
+	CreatedTimestamp string `json:"created_timestamp,omitempty"`
 	// Vars are template variables from build settings, for {{.KEY}} in the
 	// values of env, labels and annotations.
 	Vars map[string]string `json:"vars"`

@@ -105,6 +105,25 @@ func (s *Spec) tags(extra []string, env Env) []string {
 	return kept
 }
 
+// manifestTags are the spec's per-manifest tags, without those that still
+// need stamping (each such tag is skipped with a notice, as tags are).
+func (s *Spec) manifestTags(env Env) [][]string {
+	if len(s.ManifestTags) == 0 {
+		return nil
+	}
+	out := make([][]string, len(s.ManifestTags))
+	for i, tags := range s.ManifestTags {
+		for _, t := range tags {
+			if stamp.HasTemplate(t) {
+				fmt.Fprintf(env.Stderr, "%s: skipping manifest tag %q: it needs stamping (build with --stamp)\n", s.Label, t)
+				continue
+			}
+			out[i] = append(out[i], t)
+		}
+	}
+	return out
+}
+
 func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, repository string, tags []string, o Overrides, env Env) (string, error) {
 	registry := s.Registry
 	if o.Registry != "" {
@@ -140,7 +159,7 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	}
 	rep := push.NewTextReporter(env.Stderr, env.Terminal, s.Label)
 	res, err := push.Push(ctx, img, push.Options{
-		Registry: registry, Repository: repository, Tags: tags,
+		Registry: registry, Repository: repository, Tags: tags, ManifestTags: s.manifestTags(env),
 		Keychain: kc, Insecure: src.Insecure, Jobs: o.Jobs, Progress: rep, Label: s.Label,
 		Shared: env.Shared,
 	})

@@ -28,6 +28,9 @@ type Spec struct {
 	// Stamped names the file `img stamp` wrote at build time; its tags and
 	// repository replace Tags and Repository.
 	Stamped string `json:"stamped,omitempty"`
+	// ManifestTags are tags of each manifest of an index, in index order,
+	// from the stamp file.
+	ManifestTags [][]string `json:"-"`
 	// TagFile holds more tags, one per line (image_push's tag_file).
 	TagFile string `json:"tag_file,omitempty"`
 
@@ -102,6 +105,9 @@ type Stamp struct {
 	Registry   string   `json:"registry,omitempty"`
 	Repository string   `json:"repository,omitempty"`
 	Tags       []string `json:"tags"`
+	// ManifestTags holds, per manifest of an index, the tags that name that
+	// manifest alone (image_push's manifest_tags).
+	ManifestTags [][]string `json:"manifest_tags,omitempty"`
 }
 
 // ReadSpec reads a spec; its relative paths resolve against root.
@@ -152,6 +158,7 @@ func parseSpec(b []byte, path, root string) (*Spec, error) {
 			return nil, fmt.Errorf("%s: %s is not a stamp file: %w", s.Label, s.Stamped, err)
 		}
 		s.Tags = st.Tags
+		s.ManifestTags = st.ManifestTags
 		if st.Repository != "" {
 			s.Repository = st.Repository
 		}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/rules-img/rules_img/pkg/stamp"
 )
@@ -14,6 +15,11 @@ type Templates struct {
 	Repository string            `json:"repository,omitempty"`
 	Tags       []string          `json:"tags"`
 	Vars       map[string]string `json:"vars,omitempty"`
+	// ManifestTags are image_push's manifest_tags: each is filled once per
+	// manifest of an index, with that manifest's Platforms entry
+	// ({{.os}}, {{.architecture}}, ...) under Vars.
+	ManifestTags []string            `json:"manifest_tags,omitempty"`
+	Platforms    []map[string]string `json:"platforms,omitempty"`
 }
 
 // Fill expands every template of t. With stamping on, vars hold the
@@ -35,6 +41,18 @@ func (t Templates) Fill(vars map[string]string, stamping bool) (Stamp, error) {
 		if st.Tags[i], err = expand(tag); err != nil {
 			return st, fmt.Errorf("tag: %w", err)
 		}
+	}
+	for i, platform := range t.Platforms {
+		pv := maps.Clone(platform)
+		// Build settings and stamping win over a platform key of the same name.
+		maps.Copy(pv, vars)
+		tags := make([]string, len(t.ManifestTags))
+		for j, tag := range t.ManifestTags {
+			if tags[j], err = stamp.Fill(tag, pv, stamping); err != nil {
+				return st, fmt.Errorf("manifest_tags (manifest %d, %s): %w", i, platform["platform"], err)
+			}
+		}
+		st.ManifestTags = append(st.ManifestTags, tags)
 	}
 	return st, nil
 }

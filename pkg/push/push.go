@@ -25,10 +25,13 @@ import (
 
 // Options says where to push and how.
 type Options struct {
-	Registry   string         // e.g. "127.0.0.1:5000", "ghcr.io"
-	Repository string         // e.g. "team/app"
-	Tags       []string       // may be empty: push by digest only
-	Keychain   authn.Keychain // for the destination and for source registries (nil: anonymous)
+	Registry   string   // e.g. "127.0.0.1:5000", "ghcr.io"
+	Repository string   // e.g. "team/app"
+	Tags       []string // may be empty: push by digest only
+	// ManifestTags, for an index, holds tags for each of its manifests, in
+	// index order: each names that platform's image alone.
+	ManifestTags [][]string
+	Keychain     authn.Keychain // for the destination and for source registries (nil: anonymous)
 	// Insecure allows plain HTTP and skips TLS verification. Loopback
 	// registries use plain HTTP without it.
 	Insecure bool
@@ -115,7 +118,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	// Tags are written last, so tags that already name this image mean the
 	// whole image is there: pushing an unchanged image again costs one HEAD
 	// per tag (or one for the root manifest, without tags).
-	if p.complete(ctx, root, rootType, opts.Tags) {
+	if p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
 		res.Existing = len(blobs)
 		for _, b := range blobs {
 			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
@@ -123,6 +126,11 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 		}
 		for _, tag := range opts.Tags {
 			res.Tags = append(res.Tags, opts.Registry+"/"+opts.Repository+":"+tag)
+		}
+		for _, tags := range opts.ManifestTags {
+			for _, tag := range tags {
+				res.Tags = append(res.Tags, opts.Registry+"/"+opts.Repository+":"+tag)
+			}
 		}
 		return res, nil
 	}
@@ -157,6 +165,16 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 		}
 		res.Tags = append(res.Tags, opts.Registry+"/"+opts.Repository+":"+tag)
 	}
+	for i, tags := range opts.ManifestTags {
+		m := img.Manifests[i]
+		mt := manifestMediaType(m.MediaType, m.Raw, oci.MediaTypeManifest)
+		for _, tag := range tags {
+			if err := p.manifest(ctx, tag, mt, m.Digest, m.Raw, fmt.Sprintf("tag %q for manifest %s (%s)", tag, m.Digest, m.Platform)); err != nil {
+				return res, errors.New(prefix + err.Error())
+			}
+			res.Tags = append(res.Tags, opts.Registry+"/"+opts.Repository+":"+tag)
+		}
+	}
 	return res, nil
 }
 
@@ -176,6 +194,29 @@ func check(img *image.Image, opts Options) error {
 	}
 	if img == nil || len(img.Manifests) == 0 {
 		return errors.New("the image has no manifest")
+	}
+	if len(opts.ManifestTags) > 0 {
+		if !img.IsIndex() {
+			return errors.New("manifest_tags name the manifests of an index, and this image is a single manifest: use tag or tag_list")
+		}
+		if len(opts.ManifestTags) != len(img.Manifests) {
+			return fmt.Errorf("manifest_tags were filled for %d manifests, and the index has %d", len(opts.ManifestTags), len(img.Manifests))
+		}
+		seen := map[string]int{}
+		for _, t := range opts.Tags {
+			seen[t] = -1
+		}
+		for i, tags := range opts.ManifestTags {
+			for _, t := range tags {
+				if err := reference.CheckTag(t); err != nil {
+					return fmt.Errorf("manifest_tags: %w", err)
+				}
+				if prev, ok := seen[t]; ok && prev != i {
+					return fmt.Errorf("manifest_tags: tag %q would name two images (add {{.os}}, {{.architecture}} or {{.variant}} to the template so each platform gets its own)", t)
+				}
+				seen[t] = i
+			}
+		}
 	}
 	if img.IsIndex() && oci.Digest(img.Index) != img.IndexDigest {
 		return fmt.Errorf("index bytes hash to %s, not the declared %s", oci.Digest(img.Index), img.IndexDigest)
@@ -413,6 +454,20 @@ func (p *pusher) complete(ctx context.Context, root string, rootType oci.MediaTy
 	for _, ref := range refs {
 		if !p.r.HasManifest(ctx, ref, string(rootType), root) {
 			return false
+		}
+	}
+	return true
+}
+
+// manifestsTagged reports whether every manifest tag already names its manifest.
+func (p *pusher) manifestsTagged(ctx context.Context, img *image.Image, tags [][]string) bool {
+	for i, ts := range tags {
+		m := img.Manifests[i]
+		mt := manifestMediaType(m.MediaType, m.Raw, oci.MediaTypeManifest)
+		for _, t := range ts {
+			if !p.r.HasManifest(ctx, t, string(mt), m.Digest) {
+				return false
+			}
 		}
 	}
 	return true

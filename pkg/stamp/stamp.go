@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
+	"time"
 )
 
 // ReadStatus reads Bazel workspace status files (KEY VALUE per line); a key
@@ -33,6 +35,11 @@ func ReadStatus(paths ...string) (map[string]string, error) {
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
+	}
+	// Bazel's BUILD_TIMESTAMP is Unix seconds; an image's created time is
+	// RFC 3339 (upstream rules_img names the converted key the same way).
+	if ts, err := strconv.ParseInt(vars["BUILD_TIMESTAMP"], 10, 64); err == nil {
+		vars["BUILD_TIMESTAMP_RFC3339"] = time.Unix(ts, 0).UTC().Format(time.RFC3339)
 	}
 	return vars, nil
 }

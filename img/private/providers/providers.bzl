@@ -78,10 +78,19 @@ BaseImageInfo = provider(
 )
 
 DeployInfo = provider(
-    doc = "A push or load operation, as multi_deploy collects them.",
+    doc = "Push or load operations, as multi_deploy collects them: image_push's or image_load's one, or the push_specs and load_specs an image carries.",
     fields = {
-        "spec": "File: the deploy spec JSON `img deploy` runs; its paths are relative to the main repository's runfiles directory.",
-        "operation": "string: \"push\" or \"load\".",
+        "spec": "File: the deploy spec JSON `img deploy` runs; its paths are relative to the main repository's runfiles directory. None when there are several operations.",
+        "operation": "string: \"push\" or \"load\"; None when there are several operations.",
+        "operations": "list of struct(spec: File, operation: string, runfiles: runfiles the spec needs, plan: dict multi_deploy rewrites it from).",
+    },
+)
+
+DeploySpecInfo = provider(
+    doc = "An image_push_spec or image_load_spec: a push or load without its image.",
+    fields = {
+        "label": "Label of the spec target.",
+        "settings": "dict: what the spec says, resolved in its configuration (see deploy.bzl's deploy_settings).",
     },
 )
 
