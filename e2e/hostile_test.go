@@ -109,6 +109,10 @@ func TestHostileInputs(t *testing.T) {
 		tarCase("truncated", "truncated.tar.gz", `input is not a tar (gzip, cut short): unexpected EOF: rebuild the file; it may be truncated`),
 
 		analysisCase("//deploy:bad_filter", `//deploy:bad_filter: deploy_operations: "publish" is not one of push, load`),
+		analysisCase("//deploy:bad_manifest_tags", `//deploy:bad_manifest_tags: manifest_tags tag each manifest of an image_index, and //hello:image is a single image_manifest; use tag or tag_list`),
+		analysisCase("//deploy:bad_spec_kind", `//deploy:bad_spec_kind: push_specs: //deploy:a_load_spec is an image_load_spec; put it in load_specs`),
+		analysisCase("//deploy:bad_no_specs", `//deploy:bad_no_specs: operations: //hello:image is an image without push_specs or load_specs; give it some, or name an image_push or image_load of it`),
+		analysisCase("//deploy:bad_created", `//deploy:bad_created: created and created_timestamp both set the creation time; keep one`),
 		analysisCase("//hello:wrong_variant", `//hello:image: the target platform's @rules_img//img/constraints/amd64:v3 is for amd64, but its cpu makes the image arm64; use a variant of //img/constraints/arm64`),
 
 		// Base image pieces that contradict each other or are not what

@@ -23,8 +23,10 @@ TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light 
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
 # rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which
 # reads the artifacts image_manifest makes; stargz-snapshotter for ctr-remote,
-# which pulls eStargz images lazily (the snapshotter itself is e2e/stargzd).
-SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras stargz-snapshotter)
+# which pulls eStargz images lazily (the snapshotter itself is e2e/stargzd);
+# aspect_bazel_lib (and its bazel_lib) for the platform_transition_filegroup
+# that rules_oci's docs put around an image (examples/rules_oci).
+SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras stargz-snapshotter bazel-aspect-bazel-lib bazel-lib)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
@@ -329,17 +331,19 @@ EOF
 	mv "$dest.partial" "$dest"
 }
 
-# A file registry that serves rules_go, gazelle, rules_shell, stardoc and
-# rules_pkg from local directories. Unlike --override_module, which is an
+# A file registry that serves rules_go, gazelle, rules_shell, stardoc,
+# rules_pkg, aspect_bazel_lib and bazel_lib from local directories. Unlike --override_module, which is an
 # error in any workspace whose graph lacks the module, a registry entry only
 # answers when asked.
 # Each version some module in our graphs requests maps to the one local copy.
 REGISTRY_MODULES=(
 	"rules_go $CACHE/rules_go 0.55.1 0.50.1"
 	"gazelle $CACHE/gazelle 0.43.0 0.36.0"
-	"rules_shell /usr/share/bazel/rules/shell 0.3.0 0.2.0"
-	"stardoc /usr/share/bazel/tools/stardoc 0.8.1"
+	"rules_shell /usr/share/bazel/rules/shell 0.4.1 0.3.0 0.2.0"
+	"stardoc /usr/share/bazel/tools/stardoc 0.8.1 0.7.1"
 	"rules_pkg /usr/share/bazel/rules/pkg 0.9.1"
+	"aspect_bazel_lib /usr/share/bazel/tools/aspect_bazel_lib 2.22.5"
+	"bazel_lib /usr/share/bazel/tools/bazel_lib 3.7.2 3.0.0"
 )
 write_registry() {
 	local reg=$CACHE/registry line name dir v versions

@@ -6,6 +6,7 @@ load("@platforms//host:constraints.bzl", "HOST_CONSTRAINTS")
 load(":common/labels.bzl", "display_label")
 load(":common/strategies.bzl", "STRATEGIES")
 load(":providers/providers.bzl", "DeployInfo", "DeploySpecInfo", "ImageIndexInfo", "ImageManifestInfo")
+load(":image_forward.bzl", "forwarded_image_aspect", "image_of")
 load(":push_request.bzl", "push_request")
 load(":stamp.bzl", "STAMP_ATTRS", "stamped", "stamping", "template_vars")
 
@@ -76,8 +77,19 @@ def _manifest_spec(m, i, with_blobs, stage):
     return spec, files
 
 def image_info(target):
-    """The ImageManifestInfo or ImageIndexInfo of an image target."""
-    return target[ImageIndexInfo] if ImageIndexInfo in target else target[ImageManifestInfo]
+    """The ImageManifestInfo or ImageIndexInfo of an image target (image_attr's).
+
+    Args:
+        target: an image, or a filegroup or transition of one image.
+
+    Returns:
+        ImageManifestInfo or ImageIndexInfo.
+    """
+    info = image_of(target)
+    if info == None:
+        fail(("%s is not an image: give an image_manifest, image_index (or a rules_oci or rules_docker image), " +
+              "or a filegroup or platform_transition_filegroup of exactly one") % display_label(target.label))
+    return info
 
 def _is_index(info):
     return hasattr(info, "index")
@@ -178,10 +190,18 @@ def write_launcher(ctx, spec, img):
     return write_img_script(ctx, img, "deploy --root \"$root\" " + " ".join(["--spec \"$root/%s\"" % s.short_path for s in specs]))
 
 def image_attr(verb):
-    """The image attribute of image_push and image_load."""
+    """The image attribute of image_push and image_load.
+
+    Args:
+        verb: "push" or "load", for the docs.
+
+    Returns:
+        The attribute.
+    """
     return attr.label(
-        doc = "image_manifest or image_index to %s." % verb,
-        providers = [[ImageManifestInfo], [ImageIndexInfo]],
+        doc = ("image_manifest or image_index to %s, or a filegroup of one, such as the platform_transition_filegroup " +
+               "rules_oci's docs put around an oci_image (the image is then built for that platform).") % verb,
+        aspects = [forwarded_image_aspect],
         mandatory = True,
     )
 
@@ -423,7 +443,13 @@ def carried_operations(ctx, info):
     for i, (kind, target) in enumerate(specs):
         spec = target[DeploySpecInfo]
         if spec.settings["operation"] != kind:
-            fail("%s: %s_specs: %s is an image_%s_spec" % (display_label(ctx.label), kind, display_label(target.label), spec.settings["operation"]))
+            fail("%s: %s_specs: %s is an image_%s_spec; put it in %s_specs" % (
+                display_label(ctx.label),
+                kind,
+                display_label(target.label),
+                spec.settings["operation"],
+                spec.settings["operation"],
+            ))
         name = "%s.%s%d" % (ctx.label.name, kind, i)
         label = "%s (%s)" % (display_label(ctx.label), display_label(spec.label))
         plan = deploy_plan(ctx, name, spec.settings, info, ctx.label, label)

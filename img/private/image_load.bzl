@@ -1,10 +1,9 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
 load(":common/labels.bzl", "display_label")
-load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_operation", "image_attr", "image_spec")
+load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_operation", "image_attr", "image_info", "image_spec")
 load(":load_common.bzl", "LOAD_ATTRS", "load_names", "load_settings")
 load(":platforms/platform.bzl", "PLATFORM_ATTRS", "known_target_platform")
-load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
 def _tarball(ctx, repository, tags, access):
@@ -25,7 +24,7 @@ def _tarball(ctx, repository, tags, access):
     args.add("--spec", spec)
     args.add("--out", out)
     platform = known_target_platform(ctx)
-    if platform and ImageIndexInfo in ctx.attr.image:
+    if platform and hasattr(image_info(ctx.attr.image), "index"):
         # The configuration's platform, never the machine the action runs on.
         args.add("--platform", platform)
     ctx.actions.run(
@@ -47,9 +46,7 @@ def _image_load_impl(ctx):
 
     # The image's own provider too, so a loader can stand for its image (as
     # rules_docker's container_image target is both): push it, build on it.
-    image = ctx.attr.image
-    forwarded = [image[ImageManifestInfo]] if ImageManifestInfo in image else [image[ImageIndexInfo]]
-    return op.providers + forwarded + [OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, op.access)]))]
+    return op.providers + [image_info(ctx.attr.image)] + [OutputGroupInfo(tarball = depset([_tarball(ctx, repository, tags, op.access)]))]
 
 image_load = rule(
     implementation = _image_load_impl,

@@ -456,6 +456,30 @@ func TestConfigTemplates(t *testing.T) {
 	imagetest.WantErr(t, err, `//app:image: labels["x"]: `, "neither build_settings nor the workspace status")
 }
 
+// created_timestamp is a template for created: filled, it sets the time;
+// unstamped, or filled to nothing, the reproducible default stands.
+func TestCreatedTimestamp(t *testing.T) {
+	dir := t.TempDir()
+	spec := imagetest.WriteSpec(t, dir, `{"target":"//app:image","created_timestamp":"{{.BUILD_TIMESTAMP_RFC3339}}"}`)
+	c, _ := buildConfig(t, ImageFiles{Spec: spec, Platform: imagetest.LinuxAmd64})
+	if c.Created != DefaultCreated {
+		t.Errorf("unstamped: created %q, want %q", c.Created, DefaultCreated)
+	}
+	status := filepath.Join(dir, "volatile-status.txt")
+	imagetest.WriteFile(t, status, "BUILD_TIMESTAMP 1700000000\n")
+	c, _ = buildConfig(t, ImageFiles{Spec: spec, Platform: imagetest.LinuxAmd64, Status: []string{status}})
+	if c.Created != "2023-11-14T22:13:20Z" {
+		t.Errorf("stamped: created %q", c.Created)
+	}
+	empty := imagetest.WriteSpec(t, t.TempDir(), `{"target":"//app:image","vars":{"T":""},"created_timestamp":"{{.T}}"}`)
+	if c, _ := buildConfig(t, ImageFiles{Spec: empty, Platform: imagetest.LinuxAmd64}); c.Created != DefaultCreated {
+		t.Errorf("empty: created %q", c.Created)
+	}
+	bad := imagetest.WriteSpec(t, t.TempDir(), `{"target":"//app:image","vars":{"T":"yesterday"},"created_timestamp":"{{.T}}"}`)
+	err := WriteImage(imageOut(t.TempDir(), ImageFiles{Spec: bad, Platform: imagetest.LinuxAmd64}))
+	imagetest.WantErr(t, err, "//app:image: ", `bad created time "yesterday"`)
+}
+
 func TestManifestBaseImageErrors(t *testing.T) {
 	dir := t.TempDir()
 	b0 := imagetest.FakeMeta(10)

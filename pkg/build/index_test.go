@@ -2,6 +2,7 @@ package build
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -118,4 +119,47 @@ func TestIndexBadDescriptor(t *testing.T) {
 		err := WriteIndex(IndexFiles{Target: "//x:y", Manifests: []string{path}, Index: filepath.Join(dir, "i"), Descriptor: filepath.Join(dir, "d")})
 		imagetest.WantErr(t, err, "//x:y: ", path, want)
 	}
+}
+
+// Index annotations take templates as a manifest's do: build settings
+// always, the workspace status when stamping.
+func TestIndexAnnotationTemplates(t *testing.T) {
+	dir := t.TempDir()
+	a := writeManifestDescriptor(t, dir, oci.Platform{OS: "linux", Architecture: "amd64"}, 0)
+	status := filepath.Join(dir, "stable-status.txt")
+	imagetest.WriteFile(t, status, "STABLE_REV abc\n")
+	files := IndexFiles{
+		Target:      "//x:index",
+		Manifests:   []string{a},
+		Annotations: map[string]string{"version": "{{.VERSION}}", "revision": "{{.STABLE_REV}}", "plain": "x"},
+		Vars:        map[string]string{"VERSION": "1.2"},
+		Index:       filepath.Join(dir, "i.json"),
+		Descriptor:  filepath.Join(dir, "d.json"),
+	}
+	read := func() map[string]string {
+		var index struct{ Annotations map[string]string }
+		b, err := os.ReadFile(files.Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &index); err != nil {
+			t.Fatal(err)
+		}
+		return index.Annotations
+	}
+	if err := WriteIndex(files); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got["version"] != "1.2" || got["revision"] != "{{.STABLE_REV}}" || got["plain"] != "x" {
+		t.Errorf("unstamped annotations %v", got)
+	}
+	files.Status = []string{status}
+	if err := WriteIndex(files); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got["revision"] != "abc" {
+		t.Errorf("stamped annotations %v", got)
+	}
+	files.Annotations = map[string]string{"x": "{{.NOPE}}"}
+	imagetest.WantErr(t, WriteIndex(files), `//x:index: annotations["x"]: `, "neither build_settings nor the workspace status")
 }

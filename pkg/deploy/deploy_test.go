@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -185,6 +186,33 @@ func TestTemplatesFill(t *testing.T) {
 	}
 	if _, err := (Templates{Tags: []string{"{{.A"}}).Fill(vars, false); err == nil || !strings.Contains(err.Error(), "not a valid template") {
 		t.Errorf("broken template without stamping: %v, want an error", err)
+	}
+}
+
+// manifest_tags are filled once per manifest, with its platform's keys;
+// build settings win over a platform key of the same name.
+func TestTemplatesFillManifestTags(t *testing.T) {
+	tpl := Templates{
+		Tags:         []string{"latest"},
+		ManifestTags: []string{"{{.VERSION}}-{{.os}}-{{.architecture}}{{.variant}}", "{{.cpu}}-{{.STABLE_X}}"},
+		Platforms: []map[string]string{
+			{"os": "linux", "architecture": "amd64", "cpu": "amd64", "variant": "", "platform": "linux/amd64"},
+			{"os": "linux", "architecture": "arm", "cpu": "arm", "variant": "v7", "platform": "linux/arm/v7"},
+		},
+	}
+	st, err := tpl.Fill(map[string]string{"VERSION": "2"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Unstamped, a tag that needs the workspace status stays as written (the
+	// deploy skips it with a notice).
+	want := [][]string{{"2-linux-amd64", "{{.cpu}}-{{.STABLE_X}}"}, {"2-linux-armv7", "{{.cpu}}-{{.STABLE_X}}"}}
+	if fmt.Sprint(st.ManifestTags) != fmt.Sprint(want) {
+		t.Errorf("manifest tags = %v, want %v", st.ManifestTags, want)
+	}
+	_, err = tpl.Fill(map[string]string{"VERSION": "2"}, true)
+	if err == nil || !strings.Contains(err.Error(), "manifest_tags (manifest 0, linux/amd64)") {
+		t.Errorf("stamped fill without STABLE_X: %v", err)
 	}
 }
 

@@ -209,6 +209,53 @@ func TestPushIndexSharedLayer(t *testing.T) {
 	}
 }
 
+// manifest_tags name each manifest of an index, after the index's tags; a
+// repeat push of the same image finds them and writes nothing.
+func TestPushManifestTags(t *testing.T) {
+	tr := newTestReg(t)
+	img := makeIndex(t,
+		makeManifest(t, amd64, bytesLayer(testBlob(13, 300), nil)),
+		makeManifest(t, arm64, bytesLayer(testBlob(14, 400), nil)),
+	)
+	opts := Options{Registry: tr.host, Repository: "multi", Tags: []string{"v3"}, ManifestTags: [][]string{{"v3-amd64"}, {"v3-arm64"}}}
+	res, err := Push(context.Background(), img, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tags) != 3 {
+		t.Errorf("tags %v, want the index's and one per manifest", res.Tags)
+	}
+	for i, tag := range []string{"v3-amd64", "v3-arm64"} {
+		d, err := remote.Head(tr.ref(t, "multi", tag))
+		if err != nil || d.Digest.String() != img.Manifests[i].Digest {
+			t.Errorf("%s names %v (%v), want %s", tag, d, err, img.Manifests[i].Digest)
+		}
+	}
+	reqs := tr.requests()
+	indexTag, _ := firstLast(reqs, func(r string) bool { return r == "PUT /v2/multi/manifests/v3" })
+	manifestTag, _ := firstLast(reqs, func(r string) bool { return r == "PUT /v2/multi/manifests/v3-amd64" })
+	if indexTag < 0 || manifestTag < indexTag {
+		t.Errorf("manifest tags went out before the index's tag (%d, %d)", manifestTag, indexTag)
+	}
+	n := len(tr.requests())
+	if _, err := Push(context.Background(), img, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range tr.requests()[n:] {
+		if strings.HasPrefix(r, "PUT ") || strings.HasPrefix(r, "POST ") {
+			t.Errorf("repeat push wrote %s", r)
+		}
+	}
+
+	clash := opts
+	clash.ManifestTags = [][]string{{"same"}, {"same"}}
+	_, err = Push(context.Background(), img, clash)
+	imagetest.WantErr(t, err, `manifest_tags: tag "same" would name two images`)
+	single := Options{Registry: tr.host, Repository: "one", ManifestTags: [][]string{{"x"}}}
+	_, err = Push(context.Background(), &image.Image{Manifests: img.Manifests[:1]}, single)
+	imagetest.WantErr(t, err, "this image is a single manifest")
+}
+
 func TestPushMountsFromSameRegistry(t *testing.T) {
 	tr := newTestReg(t)
 	base := testBlob(20, 1<<20)

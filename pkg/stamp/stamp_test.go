@@ -24,6 +24,10 @@ func TestExpandAndReadStatus(t *testing.T) {
 	if err != nil || got["BUILD_USER"] != "later" || got["STABLE_X"] != "abc" {
 		t.Errorf("ReadStatus = %v, %v", got, err)
 	}
+	// Bazel's seconds, also as the RFC 3339 time an image's created takes.
+	if got["BUILD_TIMESTAMP_RFC3339"] != "1970-01-01T00:00:01Z" {
+		t.Errorf("BUILD_TIMESTAMP_RFC3339 = %q", got["BUILD_TIMESTAMP_RFC3339"])
+	}
 }
 
 // Without stamping, a template that needs a key vars lack is kept for a
