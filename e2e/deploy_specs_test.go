@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,41 @@ func TestUpstreamDeploySpecs(t *testing.T) {
 			if err != nil || time.Since(when) > time.Hour || time.Since(when) < -time.Minute {
 				t.Errorf("%s stamped: created %q, want the build time", target, got)
 			}
+		}
+	})
+
+	t.Run("config and annotations from files", func(t *testing.T) {
+		layout := layoutOf(t, b, "//upstream_deploy:index_from_files")
+		var top manifest
+		readJSON(t, filepath.Join(layout, "index.json"), &top)
+		var index struct {
+			Manifests   []descriptor
+			Annotations map[string]string
+		}
+		readJSON(t, blobPath(layout, top.Manifests[0].Digest), &index)
+		const vendor = "org.opencontainers.image.vendor"
+		if index.Annotations[vendor] != "rules_img e2e" {
+			t.Errorf("index annotations %v, want the annotations_file's", index.Annotations)
+		}
+		var m struct {
+			Config      descriptor
+			Layers      []descriptor
+			Annotations map[string]string
+		}
+		readJSON(t, blobPath(layout, index.Manifests[0].Digest), &m)
+		if m.Annotations[vendor] != "rules_img e2e" {
+			t.Errorf("manifest annotations %v", m.Annotations)
+		}
+		if l := m.Layers[0]; l.MediaType != "application/vnd.docker.image.rootfs.diff.tar.gzip" || l.Annotations[vendor] != "rules_img e2e" {
+			t.Errorf("layer descriptor %+v, want media_type's type and the annotations_file's annotation", l)
+		}
+		var c config
+		readJSON(t, blobPath(layout, m.Config.Digest), &c)
+		if !slices.Contains(c.Config.Env, "A=attr") || !slices.Contains(c.Config.Env, "B=b=1 2") {
+			t.Errorf("env %q, want env over env_file and the JSON list's last value", c.Config.Env)
+		}
+		if c.Config.Labels["team"] != "e2e" || c.Config.Labels["stage"] != "second file" {
+			t.Errorf("labels %v, want both label_files, the later winning", c.Config.Labels)
 		}
 	})
 

@@ -112,6 +112,7 @@ func TestHostileInputs(t *testing.T) {
 		analysisCase("//deploy:bad_manifest_tags", `//deploy:bad_manifest_tags: manifest_tags tag each manifest of an image_index, and //hello:image is a single image_manifest; use tag or tag_list`),
 		analysisCase("//deploy:bad_spec_kind", `//deploy:bad_spec_kind: push_specs: //deploy:a_load_spec is an image_load_spec; put it in load_specs`),
 		analysisCase("//deploy:bad_no_specs", `//deploy:bad_no_specs: operations: //hello:image is an image without push_specs or load_specs; give it some, or name an image_push or image_load of it`),
+		buildCase("//upstream_deploy:bad_media_type", "img layer: ", `//upstream_deploy:bad_media_type: media_type application/vnd.oci.image.layer.v1.tar+gzip says gzip-compressed, and the layer is zstd-compressed: choose a media type of its compression, or change compress`),
 		analysisCase("//deploy:bad_created", `//deploy:bad_created: created and created_timestamp both set the creation time; keep one`),
 		analysisCase("//hello:wrong_variant", `//hello:image: the target platform's @rules_img//img/constraints/amd64:v3 is for amd64, but its cpu makes the image arm64; use a variant of //img/constraints/arm64`),
 

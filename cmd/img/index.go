@@ -9,11 +9,12 @@ func init() {
 func indexMain(args []string) error {
 	fs := newSubcommandFlags("index")
 	var f build.IndexFiles
-	var manifests, status repeatedFlag
+	var manifests, status, annotationFiles repeatedFlag
 	annotations, vars := keyValueFlag{}, keyValueFlag{}
 	fs.Var(&manifests, "manifest-descriptor", "descriptor JSON written by img manifest; repeat, in order")
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation of the index; repeatable")
 	fs.Var(vars, "var", "KEY=VALUE template variable (a build setting) for {{.KEY}} in annotations; repeatable")
+	fs.Var(&annotationFiles, "annotations-file", "file of more annotations (JSON or KEY=VALUE lines), which --annotation overrides; repeat")
 	fs.Var(&status, "status", "workspace status file, when stamping (templates in annotations); repeat")
 	fs.StringVar(&f.Target, "target", "", "label of the rule, for error messages")
 	fs.StringVar(&f.Index, "index", "", "output: image index")
@@ -24,7 +25,7 @@ func indexMain(args []string) error {
 	if err := requireSubcommandFlags(fs, "index", "descriptor"); err != nil {
 		return err
 	}
-	f.Manifests, f.Status, f.Vars = manifests, status, vars
+	f.Manifests, f.Status, f.Vars, f.AnnotationFiles = manifests, status, vars, annotationFiles
 	if len(annotations) > 0 {
 		f.Annotations = annotations
 	}

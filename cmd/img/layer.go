@@ -12,6 +12,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/base"
 	"github.com/rules-img/rules_img/pkg/compress"
+	"github.com/rules-img/rules_img/pkg/kvfile"
 	"github.com/rules-img/rules_img/pkg/layer"
 	"github.com/rules-img/rules_img/pkg/layer/fromtar"
 	"github.com/rules-img/rules_img/pkg/oci"
@@ -42,6 +43,8 @@ func layerMain(args []string) error {
 	esgz := fs.Bool("estargz", false, "write an eStargz layer (gzip with a TOC, for lazy pulling); the spec's prioritized_files come first")
 	annotations := keyValueFlag{}
 	fs.Var(annotations, "annotation", "KEY=VALUE annotation for the metadata (repeatable)")
+	annotationsFile := fs.String("annotations-file", "", "file of annotations (JSON or KEY=VALUE lines); --annotation wins over it")
+	mediaType := fs.String("media-type", "", "the layer's media type instead of the one its compression implies (a layer type must name the same compression)")
 	var diffIDAnnotations repeatedFlag
 	fs.Var(&diffIDAnnotations, "diff-id-annotation", "annotation NAME set to the layer's diffID, e.g. io.deis.oras.content.digest (repeatable)")
 	var baseDescriptions repeatedFlag
@@ -77,7 +80,27 @@ func layerMain(args []string) error {
 	}
 	c := compress.Options{Algorithm: *algorithm, Level: *level, Jobs: *jobs}
 
-	err = writeLayer(*blobPath, *metaPath, casFn, annotations, diffIDAnnotations, func(blob io.Writer) (oci.LayerMetadata, error) {
+	if *annotationsFile != "" {
+		fromFile, err := kvfile.Read("annotations_file", *annotationsFile)
+		if err != nil {
+			return err
+		}
+		for k, v := range fromFile {
+			if _, set := annotations[k]; !set {
+				annotations[k] = v
+			}
+		}
+	}
+	if *mediaType != "" && !oci.MediaType(*mediaType).Valid() {
+		return fmt.Errorf("media_type %q is not a media type (type/subtype, e.g. application/vnd.oci.image.layer.v1.tar+gzip)", *mediaType)
+	}
+	who := *target
+	err = writeLayer(*blobPath, *metaPath, casFn, annotations, diffIDAnnotations, func(blob io.Writer) (m oci.LayerMetadata, err error) {
+		defer func() {
+			if err == nil && *mediaType != "" {
+				err = setMediaType(&m, oci.MediaType(*mediaType), who)
+			}
+		}()
 		if *fromTar != "" {
 			in, err := os.Open(*fromTar)
 			if err != nil {
@@ -106,6 +129,7 @@ func layerMain(args []string) error {
 		if err != nil {
 			return oci.LayerMetadata{}, fmt.Errorf("%s: %w", *specPath, err)
 		}
+		who = spec.Target
 		if err := mergeBase(spec, baseDescriptions); err != nil {
 			return oci.LayerMetadata{}, err
 		}
@@ -188,4 +212,26 @@ func writeLayer(blobPath, metaPath, casFn string, annotations map[string]string,
 		return err
 	}
 	return set.Commit()
+}
+
+// setMediaType gives the layer the media type the rule asked for, which must
+// not contradict its compression when it is a layer type.
+func setMediaType(m *oci.LayerMetadata, mediaType oci.MediaType, target string) error {
+	built, _ := m.MediaType.LayerCompression()
+	if want, isLayer := mediaType.LayerCompression(); isLayer && want != built {
+		err := fmt.Errorf("media_type %s says %s, and the layer is %s: choose a media type of its compression, or change compress", mediaType, compressionName(want), compressionName(built))
+		if target != "" {
+			err = fmt.Errorf("%s: %w", target, err)
+		}
+		return err
+	}
+	m.MediaType = mediaType
+	return nil
+}
+
+func compressionName(c string) string {
+	if c == "" {
+		return "uncompressed"
+	}
+	return c + "-compressed"
 }

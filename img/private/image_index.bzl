@@ -9,7 +9,7 @@ load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
-def write_index(ctx, manifests, annotations = {}, templates = False):
+def write_index(ctx, manifests, annotations = {}, templates = False, annotations_file = None):
     """Declares NAME.index.json and NAME.descriptor.json and the action that writes them.
 
     Args:
@@ -17,6 +17,7 @@ def write_index(ctx, manifests, annotations = {}, templates = False):
         manifests: ImageManifestInfo (or anything with a descriptor File), in index order.
         annotations: dict of index annotations.
         templates: the annotations' values may hold templates (the rule has STAMP_ATTRS).
+        annotations_file: File of more annotations (annotations win), or None.
 
     Returns:
         (index File, descriptor File).
@@ -30,6 +31,9 @@ def write_index(ctx, manifests, annotations = {}, templates = False):
     for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     inputs = [m.descriptor for m in manifests]
+    if annotations_file:
+        args.add("--annotations-file", annotations_file)
+        inputs.append(annotations_file)
     if templates and [v for v in annotations.values() if "{{" in v]:
         for key, value in template_vars(ctx).items():
             args.add("--var", "%s=%s" % (key, value))
@@ -60,7 +64,7 @@ def _image_index_impl(ctx):
         targets = ctx.attr.manifests
     manifests = [t[ImageManifestInfo] for t in targets]
 
-    index, descriptor = write_index(ctx, manifests, ctx.attr.annotations, templates = True)
+    index, descriptor = write_index(ctx, manifests, ctx.attr.annotations, templates = True, annotations_file = ctx.file.annotations_file)
 
     local, remote = split_layers([layer for m in manifests for layer in m.layers])
     access = [m.base.access for m in manifests if m.base]
@@ -107,6 +111,11 @@ platform. Without it, the manifests are used as they are. Output group
         "platforms": attr.label_list(
             doc = "Platforms (with @platforms os and cpu constraints) to build each manifest for.",
             providers = [platform_common.PlatformInfo],
+        ),
+        "annotations_file": attr.label(
+            doc = "More index annotations from a file: a JSON object (string values, or lists whose last item wins), " +
+                  "a JSON array of \"KEY=VALUE\" strings, or KEY=VALUE lines (# comments). annotations wins over it.",
+            allow_single_file = True,
         ),
         "annotations": attr.string_dict(doc = "Index annotations. Values may hold {{.KEY}} templates: build_settings, " +
                                               "and the workspace status when stamping."),

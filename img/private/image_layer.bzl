@@ -3,6 +3,7 @@
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled", "layer_media_type")
 load(":common/labels.bzl", "display_label")
+load(":common/layer_descriptor.bzl", "LAYER_DESCRIPTOR_ATTRS")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
@@ -209,6 +210,12 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [])
     args.add_all(cas_digest_args(ctx))
     for key, value in ctx.attr.annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
+    extra = []
+    if ctx.file.annotations_file:
+        args.add("--annotations-file", ctx.file.annotations_file)
+        extra.append(ctx.file.annotations_file)
+    if ctx.attr.media_type:
+        args.add("--media-type", ctx.attr.media_type)
     for name in ctx.attr.diff_id_annotations:
         if not name or "=" in name:
             fail("%s: diff_id_annotations: %r is not an annotation name" % (display_label(ctx.label), name))
@@ -216,13 +223,13 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [])
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
-        inputs = depset([spec_file] + bases, transitive = inputs),
+        inputs = depset([spec_file] + bases + extra, transitive = inputs),
         outputs = [blob, metadata],
         mnemonic = "ImageLayer",
         progress_message = "Writing layer %{label}",
         toolchain = "//img:toolchain_type",
     )
-    return LayerInfo(blob = blob, metadata = metadata, media_type = layer_media_type(algorithm))
+    return LayerInfo(blob = blob, metadata = metadata, media_type = ctx.attr.media_type or layer_media_type(algorithm))
 
 def _image_layer_impl(ctx):
     layer = write_layer(ctx, ctx.attr.srcs.items(), ctx.attr.symlinks)
@@ -230,7 +237,7 @@ def _image_layer_impl(ctx):
 
 # Attributes of every rule that writes its layer with write_layer.
 LAYER_ATTRS = dict(
-    COMPRESSION_ATTRS,
+    COMPRESSION_ATTRS | LAYER_DESCRIPTOR_ATTRS,
     file_metadata = attr.string_dict(
         doc = "Image path -> file_metadata(...) for that path (a file, a directory or a file inside a source directory).",
     ),

@@ -67,7 +67,18 @@ def _config_spec(ctx):
         spec["config_fragment"] = ctx.file.config_fragment.path
     if ctx.attr.config_files:
         spec["files"] = {field: f.path for field, f in _config_files(ctx).items()}
+    for key, files in _kv_files(ctx).items():
+        if files:
+            spec[key] = [f.path for f in files]
     return spec
+
+def _kv_files(ctx):
+    # Upstream's env_file, label_files and annotations_file, by spec field.
+    return {
+        "env_files": [ctx.file.env_file] if ctx.file.env_file else [],
+        "label_files": ctx.files.label_files,
+        "annotation_files": [ctx.file.annotations_file] if ctx.file.annotations_file else [],
+    }
 
 _CONFIG_FILE_FIELDS = ["env", "labels", "annotations", "entrypoint", "cmd", "exposed_ports", "volumes"]
 
@@ -204,6 +215,7 @@ def _image_manifest_impl(ctx):
     if ctx.file.created_file:
         inputs.append(ctx.file.created_file)
     inputs += _config_files(ctx).values()
+    inputs += [f for files in _kv_files(ctx).values() for f in files]
     if _has_templates(ctx) and stamping(ctx):
         args.add("--status", ctx.info_file)
         args.add("--status", ctx.version_file)
@@ -303,6 +315,19 @@ base set, as Docker does.""",
         working_dir = attr.string(doc = "Working directory of the process.", default = INHERIT_FROM_BASE),
         labels = attr.string_dict(doc = "Config labels; values may hold templates, as env's."),
         annotations = attr.string_dict(doc = "Manifest annotations; values may hold templates, as env's."),
+        env_file = attr.label(
+            doc = "More environment variables from a file: a JSON object (string values, or lists whose last item " +
+                  "wins), a JSON array of \"KEY=VALUE\" strings, or KEY=VALUE lines (# comments). env wins over it.",
+            allow_single_file = True,
+        ),
+        label_files = attr.label_list(
+            doc = "More labels from files, in env_file's forms; a later file wins over an earlier one, labels over both.",
+            allow_files = True,
+        ),
+        annotations_file = attr.label(
+            doc = "More manifest annotations from a file, in env_file's forms; annotations wins over it.",
+            allow_single_file = True,
+        ),
         exposed_ports = attr.string_list(doc = "Ports such as \"8080/tcp\" or \"53/udp\"; a bare number means tcp."),
         volumes = attr.string_list(doc = "Volume mount points."),
         stop_signal = attr.string(doc = "Signal that stops the container, e.g. SIGTERM.", default = INHERIT_FROM_BASE),

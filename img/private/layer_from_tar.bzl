@@ -2,6 +2,7 @@
 
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
 load(":common/labels.bzl", "display_label")
+load(":common/layer_descriptor.bzl", "LAYER_DESCRIPTOR_ATTRS")
 load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -14,7 +15,9 @@ def tar_layer(
         allow_duplicate_paths = False,
         allow_device_files = False,
         annotations = {},
-        estargz = "auto"):
+        estargz = "auto",
+        annotations_file = None,
+        media_type = ""):
     """Declares the action that turns a tar into a layer.
 
     image_manifest uses it too, for plain tar files in its layers.
@@ -30,6 +33,8 @@ def tar_layer(
         annotations: dict for the layer's descriptor.
         estargz: "enabled", "disabled" or "auto" (the flag); an eStargz layer
             is gzip, so "auto" compression means gzip then.
+        annotations_file: File of more annotations, or None.
+        media_type: the layer's media type instead of its compression's.
 
     Returns:
         LayerInfo of the new layer.
@@ -66,10 +71,14 @@ def tar_layer(
     args.add_all(cas_digest_args(ctx))
     for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
+    if annotations_file:
+        args.add("--annotations-file", annotations_file)
+    if media_type:
+        args.add("--media-type", media_type)
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
-        inputs = [src],
+        inputs = [src] + ([annotations_file] if annotations_file else []),
         outputs = [blob, metadata],
         mnemonic = "ImageLayerFromTar",
         progress_message = "Importing layer %%{label} from %s" % src.short_path,
@@ -78,7 +87,7 @@ def tar_layer(
 
     # The media type of an "auto" layer is only known once the tar is read:
     # consumers take it from the metadata file.
-    return LayerInfo(blob = blob, metadata = metadata, media_type = None)
+    return LayerInfo(blob = blob, metadata = metadata, media_type = media_type or None)
 
 def _layer_from_tar_impl(ctx):
     layer = tar_layer(
@@ -91,6 +100,8 @@ def _layer_from_tar_impl(ctx):
         allow_device_files = ctx.attr.allow_device_files,
         annotations = ctx.attr.annotations,
         estargz = ctx.attr.estargz,
+        annotations_file = ctx.file.annotations_file,
+        media_type = ctx.attr.media_type,
     )
     return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
 
@@ -109,7 +120,7 @@ naming the target, the tar and the entry: names with "..", entries below a
 symlink of the same tar, hardlinks to anything but an earlier file, paths that
 occur twice, device files and FIFOs, and entry types a layer cannot carry.""",
     attrs = dict(
-        COMPRESSION_ATTRS,
+        COMPRESSION_ATTRS | LAYER_DESCRIPTOR_ATTRS,
         src = attr.label(
             doc = "A tar file: plain, gzip or zstd.",
             allow_single_file = True,

@@ -456,6 +456,33 @@ func TestConfigTemplates(t *testing.T) {
 	imagetest.WantErr(t, err, `//app:image: labels["x"]: `, "neither build_settings nor the workspace status")
 }
 
+// env_file, label_files and annotations_file add entries; the dict
+// attributes win, and a later label file over an earlier one.
+func TestConfigFromKeyValueFiles(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "env.json")
+	imagetest.WriteFile(t, env, `{"A": "from file", "B": ["old", "b=1 2"]}`)
+	l1, l2 := filepath.Join(dir, "l1.txt"), filepath.Join(dir, "l2.txt")
+	imagetest.WriteFile(t, l1, "# labels\nx=1\ny=1\n")
+	imagetest.WriteFile(t, l2, `["y=2"]`)
+	ann := filepath.Join(dir, "ann.txt")
+	imagetest.WriteFile(t, ann, "org.example=v\n")
+	spec := imagetest.WriteSpec(t, dir, `{"target":"//app:image","env":{"A":"attr"},"labels":{"x":"attr"},
+		"env_files":[`+strconv.Quote(env)+`],"label_files":[`+strconv.Quote(l1)+`,`+strconv.Quote(l2)+`],"annotation_files":[`+strconv.Quote(ann)+`]}`)
+	c, _ := buildConfig(t, ImageFiles{Spec: spec, Platform: imagetest.LinuxAmd64})
+	if !slices.Contains(c.Config.Env, "A=attr") || !slices.Contains(c.Config.Env, "B=b=1 2") {
+		t.Errorf("env %q", c.Config.Env)
+	}
+	if c.Config.Labels["x"] != "attr" || c.Config.Labels["y"] != "2" {
+		t.Errorf("labels %v", c.Config.Labels)
+	}
+	bad := filepath.Join(dir, "bad.txt")
+	imagetest.WriteFile(t, bad, "no pair here\n")
+	spec = imagetest.WriteSpec(t, t.TempDir(), `{"target":"//app:image","env_files":[`+strconv.Quote(bad)+`]}`)
+	err := WriteImage(imageOut(t.TempDir(), ImageFiles{Spec: spec, Platform: imagetest.LinuxAmd64}))
+	imagetest.WantErr(t, err, "//app:image: env_file: ", bad, `line 1: "no pair here" is not KEY=VALUE`)
+}
+
 // created_timestamp is a template for created: filled, it sets the time;
 // unstamped, or filled to nothing, the reproducible default stands.
 func TestCreatedTimestamp(t *testing.T) {

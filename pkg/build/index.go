@@ -60,6 +60,8 @@ type IndexFiles struct {
 	// stamping) fill {{.KEY}} templates in the annotations' values.
 	Vars   map[string]string
 	Status []string
+	// AnnotationFiles hold more annotations (pkg/kvfile), which Annotations override.
+	AnnotationFiles []string
 	// Outputs.
 	Index, Descriptor string
 }
@@ -81,6 +83,9 @@ func WriteIndex(f IndexFiles) error {
 	}
 	annotations, err := fillValues("annotations", f.Annotations, f.Vars, f.Status)
 	if err != nil {
+		return fmt.Errorf("%s: %w", who, err)
+	}
+	if annotations, err = MergeFiles("annotations_file", f.AnnotationFiles, annotations); err != nil {
 		return fmt.Errorf("%s: %w", who, err)
 	}
 	b, desc, err := Index(entries, annotations)

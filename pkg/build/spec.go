@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
 	"github.com/rules-img/rules_img/pkg/internal/text"
+	"github.com/rules-img/rules_img/pkg/kvfile"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -53,6 +55,12 @@ type ConfigSpec struct {
 	// "cmd", "exposed_ports" and "volumes" a comma-separated list. They are
 	// read when the action runs, so a stamped genrule may write them.
 	Files map[string]string `json:"files"`
+	// EnvFiles, LabelFiles and AnnotationFiles are upstream rules_img's
+	// env_file, label_files and annotations_file: JSON or KEY=VALUE files
+	// whose entries the dict attributes override (see pkg/kvfile).
+	EnvFiles        []string `json:"env_files,omitempty"`
+	LabelFiles      []string `json:"label_files,omitempty"`
+	AnnotationFiles []string `json:"annotation_files,omitempty"`
 }
 
 // fileFields are the fields Files may set, and whether each is a list.
@@ -89,7 +97,35 @@ func (s *ConfigSpec) readFiles() error {
 		}
 		*dst = pairs
 	}
+	for _, m := range []struct {
+		what  string
+		files []string
+		dst   *map[string]string
+	}{{"env_file", s.EnvFiles, &s.Env}, {"label_files", s.LabelFiles, &s.Labels}, {"annotations_file", s.AnnotationFiles, &s.Annotations}} {
+		var err error
+		if *m.dst, err = MergeFiles(m.what, m.files, *m.dst); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// MergeFiles returns values with the entries of the files (pkg/kvfile) that
+// values lacks: a later file wins over an earlier one, values over both.
+func MergeFiles(what string, files []string, values map[string]string) (map[string]string, error) {
+	if len(files) == 0 {
+		return values, nil
+	}
+	out := map[string]string{}
+	for _, path := range files {
+		m, err := kvfile.Read(what, path)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, m)
+	}
+	maps.Copy(out, values)
+	return out, nil
 }
 
 func (s *ConfigSpec) setList(field, path string, items []string) error {

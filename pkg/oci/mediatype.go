@@ -77,3 +77,20 @@ func restrictedName(s string) bool {
 	}
 	return true
 }
+
+// LayerCompression names the compression a layer media type says its blob
+// has: "gzip", "zstd" or "" (uncompressed); ok is false for a type that is
+// not an OCI or Docker layer.
+func (m MediaType) LayerCompression() (compression string, ok bool) {
+	if !m.IsLayer() {
+		return "", false
+	}
+	s := string(m)
+	switch {
+	case strings.HasSuffix(s, "+gzip"), strings.HasSuffix(s, ".gzip"):
+		return "gzip", true
+	case strings.HasSuffix(s, "+zstd"), strings.HasSuffix(s, ".zstd"):
+		return "zstd", true
+	}
+	return "", true
+}
