@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -212,6 +214,35 @@ func TestUpstreamDeploySpecs(t *testing.T) {
 		}
 		if _, _, err := harness.RawManifest(reg.Addr(), "upstream/clash", "linux-amd64"); err == nil {
 			t.Error("the refused push left a tag")
+		}
+	})
+
+	t.Run("scoped registry credential helper", func(t *testing.T) {
+		authReg, err := harness.StartRegistry(harness.RegistryOptions{User: "e2e", Password: "s3cret-helper"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(authReg.Stop)
+		dir := t.TempDir()
+		helper := filepath.Join(dir, "registry-helper")
+		basic := base64.StdEncoding.EncodeToString([]byte("e2e:s3cret-helper"))
+		script := "#!/bin/sh\ngrep -q '\"https://" + authReg.Addr() + "\"' && echo '{\"headers\":{\"Authorization\":[\"Basic " + basic + "\"]}}' || echo '{}'\n"
+		if err := os.WriteFile(helper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// No docker config: the helper is the only source of credentials.
+		nb := &harness.Bazel{Workspace: ws.Workspace, Env: []string{"DOCKER_CONFIG=" + t.TempDir()}}
+		out, err := bazelRun(t, nb, "//deploy:push", []string{"--@rules_img//img/settings:credential_helper_oci_registry=" + helper}, "--registry", authReg.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "s3cret-helper") || strings.Contains(out, basic) {
+			t.Errorf("the output quotes the credentials:\n%s", out)
+		}
+		// The unscoped helper is the cache's alone: the registry refuses.
+		out, err = bazelRun(t, nb, "//deploy:push", []string{"--@rules_img//img/settings:credential_helper=" + helper}, "--registry", authReg.Addr(), "--repository", "e2e/unscoped")
+		if err == nil || !strings.Contains(out, "401") && !strings.Contains(strings.ToLower(out), "auth") {
+			t.Errorf("the cache's helper should not reach the registry (%v):\n%s", err, tailLines(out, 10))
 		}
 	})
 

@@ -235,6 +235,8 @@ def deploy_attrs(verb, lazy, strategy_setting):
         "_remote_cache": attr.label(default = "//img/settings:remote_cache"),
         "_remote_instance_name": attr.label(default = "//img/settings:remote_instance_name"),
         "_credential_helper": attr.label(default = "//img/settings:credential_helper"),
+        "_credential_helper_remote_cache": attr.label(default = "//img/settings:credential_helper_remote_cache"),
+        "_credential_helper_oci_registry": attr.label(default = "//img/settings:credential_helper_oci_registry"),
         "_digest_function": attr.label(default = "//img/settings:digest_function"),
     }, **STAMP_ATTRS)
 
@@ -243,7 +245,10 @@ def remote_cache_fields(ctx):
     return {
         "remote_cache": ctx.attr._remote_cache[BuildSettingInfo].value,
         "remote_instance_name": ctx.attr._remote_instance_name[BuildSettingInfo].value,
-        "credential_helper": ctx.attr._credential_helper[BuildSettingInfo].value,
+        # Scoped to the cache, it wins over the unscoped one (upstream's precedence).
+        "credential_helper": ctx.attr._credential_helper_remote_cache[BuildSettingInfo].value or
+                             ctx.attr._credential_helper[BuildSettingInfo].value,
+        "registry_credential_helper": ctx.attr._credential_helper_oci_registry[BuildSettingInfo].value,
     } | ({} if ctx.attr._digest_function[BuildSettingInfo].value == "sha256" else {
         "cas_digest_function": ctx.attr._digest_function[BuildSettingInfo].value,
     })

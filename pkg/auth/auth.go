@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/rules-img/rules_img/pkg/credhelper"
 )
 
 // Options selects where credentials come from.
@@ -32,6 +33,10 @@ type Options struct {
 	// docker-credential-e2etest) used for every registry instead of the
 	// config.
 	CredentialHelper string
+	// BazelHelper is a Bazel credential helper (credential_helper_oci_registry):
+	// asked first for every registry, with https://HOST; when it answers no
+	// Authorization header, the docker config decides.
+	BazelHelper string
 }
 
 // dockerHubKey is the key docker stores Docker Hub credentials under, and
@@ -48,6 +53,7 @@ type Keychain struct {
 	configPath string // "" when no config file is used
 	config     dockerConfig
 	helper     string // explicit helper, overrides config
+	bazel      *credhelper.Helper
 
 	mu    sync.Mutex
 	cache map[string]resolved
@@ -81,6 +87,12 @@ func New(opts Options) (*Keychain, error) {
 	k := &Keychain{helper: opts.CredentialHelper, cache: map[string]resolved{}}
 	if k.helper != "" && strings.ContainsAny(k.helper, `/\`) {
 		return nil, fmt.Errorf("credential helper %q: give the name after docker-credential-, not a path", k.helper)
+	}
+	if opts.BazelHelper != "" {
+		var err error
+		if k.bazel, err = credhelper.New(opts.BazelHelper); err != nil {
+			return nil, err
+		}
 	}
 	path, explicit := opts.DockerConfig, opts.DockerConfig != ""
 	if !explicit {
@@ -153,6 +165,13 @@ func (k *Keychain) Source(registry string) string {
 
 // Describe says where credentials would come from, for messages.
 func (k *Keychain) Describe() string {
+	if k.bazel != nil {
+		return "Bazel credential helper " + k.bazel.String() + ", then " + k.describeDocker()
+	}
+	return k.describeDocker()
+}
+
+func (k *Keychain) describeDocker() string {
 	switch {
 	case k.helper != "":
 		return "credential helper docker-credential-" + k.helper
@@ -163,6 +182,12 @@ func (k *Keychain) Describe() string {
 }
 
 func (k *Keychain) lookup(ctx context.Context, host string) (authn.Authenticator, string, error) {
+	if k.bazel != nil {
+		a, err := fromBazelHelper(ctx, k.bazel, host)
+		if err != nil || a != nil {
+			return a, "Bazel credential helper " + k.bazel.String(), err
+		}
+	}
 	if k.helper != "" {
 		// The explicit helper overrides the config: no fallback, so a test
 		// or CI setup sees exactly what its helper returns.
@@ -312,4 +337,36 @@ func helperServerURL(host string) string {
 		return dockerHubKey
 	}
 	return host
+}
+
+// fromBazelHelper asks a Bazel credential helper for host's Authorization
+// header: "Basic BASE64(user:password)" or "Bearer TOKEN" (a registry token,
+// sent as it is). It returns nil when the helper has none for host.
+func fromBazelHelper(ctx context.Context, h *credhelper.Helper, host string) (authn.Authenticator, error) {
+	headers, err := h.Headers(ctx, "https://"+host)
+	if err != nil {
+		return nil, err
+	}
+	var value string
+	for name, values := range headers {
+		if strings.EqualFold(name, "Authorization") && len(values) > 0 {
+			value = values[0]
+		}
+	}
+	if value == "" {
+		return nil, nil
+	}
+	scheme, cred, _ := strings.Cut(value, " ")
+	switch strings.ToLower(scheme) {
+	case "basic":
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+		user, password, ok := strings.Cut(string(b), ":")
+		if err != nil || !ok {
+			return nil, fmt.Errorf("Bazel credential helper %s: its Basic Authorization header for %s is not base64 of user:password", h, host)
+		}
+		return authn.FromConfig(authn.AuthConfig{Username: user, Password: password}), nil
+	case "bearer":
+		return authn.FromConfig(authn.AuthConfig{RegistryToken: strings.TrimSpace(cred)}), nil
+	}
+	return nil, fmt.Errorf("Bazel credential helper %s: its Authorization header for %s is neither Basic nor Bearer", h, host)
 }

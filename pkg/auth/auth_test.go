@@ -230,3 +230,45 @@ func TestNormalizeHost(t *testing.T) {
 		}
 	}
 }
+
+// A Bazel credential helper scoped to registries answers first; with no
+// Authorization header for a host, the docker config decides.
+func TestBazelHelperForRegistries(t *testing.T) {
+	dir := t.TempDir()
+	helper := filepath.Join(dir, "bazel-helper")
+	basic := base64.StdEncoding.EncodeToString([]byte("alice:s3cret"))
+	writeFile(t, helper, `#!/bin/sh
+[ "$1" = get ] || exit 3
+uri=$(cat)
+case "$uri" in
+*'"https://basic.example"'*) echo '{"headers":{"Authorization":["Basic `+basic+`"]}}' ;;
+*'"https://token.example"'*) echo '{"headers":{"authorization":["Bearer tok3n"]}}' ;;
+*'"https://odd.example"'*) echo '{"headers":{"Authorization":["Digest s3cret"]}}' ;;
+*) echo '{"headers":{}}' ;;
+esac
+`, 0o755)
+	config := filepath.Join(dir, "config.json")
+	writeFile(t, config, `{"auths":{"other.example":{"auth":"`+base64.StdEncoding.EncodeToString([]byte("bob:pw"))+`"}}}`, 0o600)
+	k, err := New(Options{DockerConfig: config, BazelHelper: helper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]authn.AuthConfig{
+		"basic.example": {Username: "alice", Password: "s3cret"},
+		"token.example": {RegistryToken: "tok3n"},
+		"other.example": {Username: "bob", Password: "pw"},
+	} {
+		got := resolve(t, k, host)
+		if got.Username != want.Username || got.Password != want.Password || got.RegistryToken != want.RegistryToken {
+			t.Errorf("%s: got %+v, want %+v", host, got, want)
+		}
+	}
+	reg, _ := name.NewRegistry("odd.example")
+	_, err = k.Resolve(reg)
+	if err == nil || !strings.Contains(err.Error(), "neither Basic nor Bearer") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("odd header: %v", err)
+	}
+	if _, err := New(Options{BazelHelper: filepath.Join(dir, "missing")}); err == nil {
+		t.Error("a missing helper should be an error")
+	}
+}

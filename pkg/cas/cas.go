@@ -12,12 +12,12 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rules-img/rules_img/pkg/credhelper"
 	"github.com/rules-img/rules_img/pkg/oci"
 )
 
@@ -54,13 +54,12 @@ func Open(endpoint string, opts Options) (Store, error) {
 	if endpoint == "" {
 		return nil, bad("empty")
 	}
-	var helper *credHelper
+	var helper *credhelper.Helper
 	if opts.CredentialHelper != "" {
-		path, err := exec.LookPath(opts.CredentialHelper)
-		if err != nil {
-			return nil, fmt.Errorf("credential helper %q: %w", opts.CredentialHelper, err)
+		var err error
+		if helper, err = credhelper.New(opts.CredentialHelper); err != nil {
+			return nil, err
 		}
-		helper = &credHelper{path: path}
 	}
 	if filepath.IsAbs(endpoint) {
 		return openDisk(endpoint)

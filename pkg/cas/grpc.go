@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rules-img/rules_img/pkg/credhelper"
 	"google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,7 +32,7 @@ type grpcStore struct {
 
 // newGRPC connects lazily; scheme is grpc, grpcs or unix (addr is then the
 // socket path).
-func newGRPC(scheme, addr, instance string, helper *credHelper, headers map[string]string) (Store, error) {
+func newGRPC(scheme, addr, instance string, helper *credhelper.Helper, headers map[string]string) (Store, error) {
 	target, authority := "dns:///"+addr, addr
 	creds := insecure.NewCredentials()
 	switch scheme {
@@ -79,7 +80,7 @@ func newGRPC(scheme, addr, instance string, helper *credHelper, headers map[stri
 // helper's headers to a call's metadata. The URI given to the helper is
 // https://AUTHORITY/SERVICE, as Bazel (grpc-java) gives it, so helpers
 // written for Bazel match it.
-func authMetadata(helper *credHelper, headers map[string]string, authority string) func(context.Context, string) (context.Context, error) {
+func authMetadata(helper *credhelper.Helper, headers map[string]string, authority string) func(context.Context, string) (context.Context, error) {
 	host := strings.TrimSuffix(authority, ":443")
 	return func(ctx context.Context, method string) (context.Context, error) {
 		for k, v := range headers {
@@ -92,7 +93,7 @@ func authMetadata(helper *credHelper, headers map[string]string, authority strin
 		if i := strings.LastIndex(service, "/"); i >= 0 {
 			service = service[:i]
 		}
-		h, err := helper.headers(ctx, "https://"+host+"/"+service)
+		h, err := helper.Headers(ctx, "https://"+host+"/"+service)
 		if err != nil {
 			return nil, err
 		}

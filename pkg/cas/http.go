@@ -9,17 +9,19 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rules-img/rules_img/pkg/credhelper"
 )
 
 // httpStore speaks Bazel's HTTP cache protocol: GET BASE/cas/<hex>.
 type httpStore struct {
 	base   string        // scheme://host[:port][/prefix], no userinfo, no trailing slash
 	user   *url.Userinfo // basic auth from the endpoint URL, or nil
-	helper *credHelper
+	helper *credhelper.Helper
 	client *http.Client
 }
 
-func newHTTP(u *url.URL, helper *credHelper) *httpStore {
+func newHTTP(u *url.URL, helper *credhelper.Helper) *httpStore {
 	b := *u
 	b.Scheme = strings.ToLower(b.Scheme)
 	b.User = nil
@@ -72,7 +74,7 @@ func (s *httpStore) get(ctx context.Context, blobURL, digest string, size int64)
 		req.SetBasicAuth(s.user.Username(), pass)
 	}
 	if s.helper != nil {
-		h, err := s.helper.headers(ctx, blobURL)
+		h, err := s.helper.Headers(ctx, blobURL)
 		if err != nil {
 			return nil, err
 		}

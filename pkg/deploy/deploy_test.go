@@ -253,7 +253,8 @@ func TestPushRequest(t *testing.T) {
 	var s Spec
 	b, _ := os.ReadFile(path)
 	json.Unmarshal(b, &s)
-	s.Stamped = write(t, dir, "push.stamp.json", mustJSON(t, Stamp{Registry: "r.example", Repository: "team/abc", Tags: []string{"v1"}}))
+	s.Stamped = write(t, dir, "push.stamp.json", mustJSON(t, Stamp{Registry: "r.example", Repository: "team/abc", Tags: []string{"v1"}, ManifestTags: [][]string{{"v1-amd64"}}}))
+	s.RegistryCredentialHelper = "/build/machine/helper"
 	s.SourceAccess = &Access{DockerConfig: "/home/u/.docker/config.json", Insecure: true}
 	s.RemoteCache = "grpc://build-machine:1"
 	write(t, dir, "push.deploy.json", mustJSON(t, s))
@@ -269,7 +270,7 @@ func TestPushRequest(t *testing.T) {
 	if string(again) != string(req) {
 		t.Error("two requests of one spec differ")
 	}
-	for _, leak := range []string{dir, "config.json", "build-machine", "l.tar.gz"} {
+	for _, leak := range []string{dir, "config.json", "build-machine", "l.tar.gz", "/build/machine/helper"} {
 		if strings.Contains(string(req), leak) {
 			t.Errorf("the request names %q, which only means something on the build machine:\n%s", leak, req)
 		}
@@ -283,7 +284,8 @@ func TestPushRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Registry != "r.example" || got.Repository != "team/abc" || strings.Join(got.Tags, ",") != "v1" || !got.SourceAccess.Insecure {
+	if got.Registry != "r.example" || got.Repository != "team/abc" || strings.Join(got.Tags, ",") != "v1" || !got.SourceAccess.Insecure ||
+		fmt.Sprint(got.ManifestTags) != "[[v1-amd64]]" || got.RegistryCredentialHelper != "" {
 		t.Errorf("request: %+v", got)
 	}
 	cacheDir := t.TempDir()

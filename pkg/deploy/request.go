@@ -23,7 +23,7 @@ func (s *Spec) Request() ([]byte, error) {
 	r := *s
 	r.Stamped, r.DestinationFile, r.TagFile = "", "", ""
 	r.Strategy = BES
-	r.RemoteCache, r.RemoteInstance, r.CredentialHelper = "", "", ""
+	r.RemoteCache, r.RemoteInstance, r.CredentialHelper, r.RegistryCredentialHelper = "", "", "", ""
 	if s.SourceAccess != nil {
 		// A docker config path names a file on the build machine; the
 		// backend uses its own credentials.

@@ -39,8 +39,8 @@ type Overrides struct {
 type Env struct {
 	Stderr   io.Writer // progress and warnings
 	Terminal bool      // Stderr may draw a live status line
-	// Getenv reads IMG_REAPI_ENDPOINT, IMG_REAPI_INSTANCE_NAME,
-	// IMG_CREDENTIAL_HELPER and BUILD_WORKING_DIRECTORY; nil: os.Getenv.
+	// Getenv reads IMG_REAPI_ENDPOINT, IMG_REAPI_INSTANCE_NAME, the
+	// IMG_CREDENTIAL_HELPER variables and BUILD_WORKING_DIRECTORY; nil: os.Getenv.
 	Getenv func(string) string
 	// Cache, when set, is the remote cache layers open from, instead of the
 	// one the spec or the environment names: a long-running caller (the
@@ -153,9 +153,9 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 			return "", err
 		}
 	}
-	kc, err := auth.New(auth.Options{})
+	kc, err := auth.New(auth.Options{BazelHelper: s.registryHelper(env)})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s: %w", s.Label, err)
 	}
 	rep := push.NewTextReporter(env.Stderr, env.Terminal, s.Label)
 	res, err := push.Push(ctx, img, push.Options{
@@ -267,9 +267,9 @@ func (s *Spec) Sources(env Env) (Sources, error) {
 	if s.SourceAccess != nil {
 		access = *s.SourceAccess
 	}
-	kc, err := auth.New(auth.Options{DockerConfig: access.DockerConfig, CredentialHelper: access.CredentialHelper})
+	kc, err := auth.New(auth.Options{DockerConfig: access.DockerConfig, CredentialHelper: access.CredentialHelper, BazelHelper: s.registryHelper(env)})
 	if err != nil {
-		return src, err
+		return src, fmt.Errorf("%s: %w", s.Label, err)
 	}
 	src.Keychain, src.Insecure, src.Progress = kc, access.Insecure, env.Stderr
 	endpoint := s.RemoteCache
@@ -280,10 +280,9 @@ func (s *Spec) Sources(env Env) (Sources, error) {
 	if instance == "" {
 		instance = env.getenv("IMG_REAPI_INSTANCE_NAME")
 	}
-	helper := s.CredentialHelper
-	if helper == "" {
-		helper = env.getenv("IMG_CREDENTIAL_HELPER")
-	}
+	// A helper scoped to the cache wins over the one for everything, as in
+	// upstream rules_img; the spec's (from the settings) over the environment.
+	helper := firstSet(s.CredentialHelper, env.getenv("IMG_CREDENTIAL_HELPER_REMOTE_CACHE"), env.getenv("IMG_CREDENTIAL_HELPER"))
 	if env.Cache != nil {
 		src.Cache = env.Cache
 	} else if endpoint != "" {
@@ -346,4 +345,21 @@ func splitHost(repository string) (host, rest string, ok bool) {
 		return "", "", false
 	}
 	return first, rest, true
+}
+
+// registryHelper is the Bazel credential helper for registries: the spec's
+// (credential_helper_oci_registry), else $IMG_CREDENTIAL_HELPER_OCI_REGISTRY.
+// The unscoped credential_helper is the cache's alone here, so it never
+// shadows the docker config's registry credentials.
+func (s *Spec) registryHelper(env Env) string {
+	return firstSet(s.RegistryCredentialHelper, env.getenv("IMG_CREDENTIAL_HELPER_OCI_REGISTRY"))
+}
+
+func firstSet(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -28,9 +28,9 @@ type Spec struct {
 	// Stamped names the file `img stamp` wrote at build time; its tags and
 	// repository replace Tags and Repository.
 	Stamped string `json:"stamped,omitempty"`
-	// ManifestTags are tags of each manifest of an index, in index order,
-	// from the stamp file.
-	ManifestTags [][]string `json:"-"`
+	// ManifestTags are tags of each manifest of an index, in index order:
+	// from the stamp file, or inline in a push request.
+	ManifestTags [][]string `json:"manifest_tags,omitempty"`
 	// TagFile holds more tags, one per line (image_push's tag_file).
 	TagFile string `json:"tag_file,omitempty"`
 
@@ -49,6 +49,10 @@ type Spec struct {
 	RemoteCache      string   `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
 	RemoteInstance   string   `json:"remote_instance_name,omitempty"` // its REAPI instance name
 	CredentialHelper string   `json:"credential_helper,omitempty"`    // Bazel credential helper for that cache
+	// RegistryCredentialHelper is a Bazel credential helper asked first for
+	// every registry (credential_helper_oci_registry); the docker config
+	// decides where it answers nothing.
+	RegistryCredentialHelper string `json:"registry_credential_helper,omitempty"`
 	// CASDigestFunction is Bazel's --digest_function when not sha256 ("sha1"):
 	// the cache keys blobs by it (layer metadata records each key).
 	CASDigestFunction string `json:"cas_digest_function,omitempty"`
@@ -128,6 +132,9 @@ func ParseRequest(b []byte, name string) (*Spec, error) {
 	if s.Operation != "push" || s.Inline == nil {
 		return nil, fmt.Errorf("%s (%s): not a push request: it has no inline files", name, s.Label)
 	}
+	// A backend pushes with its own credentials: a program a build names
+	// is never run on the backend's machine.
+	s.CredentialHelper, s.RegistryCredentialHelper = "", ""
 	return s, nil
 }
 

@@ -1,4 +1,7 @@
-package cas
+// Package credhelper runs Bazel credential helpers (`HELPER get`, with
+// {"uri": ...} on stdin and {"headers": {...}, "expires": ...} on stdout), for
+// the remote cache and for registries.
+package credhelper
 
 import (
 	"bytes"
@@ -12,11 +15,22 @@ import (
 	"time"
 )
 
-// credHelper runs a Bazel credential helper (`HELPER get`, {"uri":...} on
-// stdin, {"headers":{...},"expires":...} on stdout).
-type credHelper struct {
+// Helper is one credential helper.
+type Helper struct {
 	path string
 }
+
+// New finds the helper: a path, or a name looked up on PATH.
+func New(nameOrPath string) (*Helper, error) {
+	path, err := exec.LookPath(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("credential helper %q: %w", nameOrPath, err)
+	}
+	return &Helper{path: path}, nil
+}
+
+// String names the helper (its path), for messages.
+func (h *Helper) String() string { return h.path }
 
 // helperTimeout matches Bazel's --credential_helper_timeout default.
 const helperTimeout = 10 * time.Second
@@ -33,8 +47,9 @@ var helperCache = struct {
 	m map[string]cachedHeaders
 }{m: map[string]cachedHeaders{}}
 
-// headers returns the helper's headers for uri.
-func (h *credHelper) headers(ctx context.Context, uri string) (map[string][]string, error) {
+// Headers returns the helper's headers for uri, cached per scheme and host
+// until they expire.
+func (h *Helper) Headers(ctx context.Context, uri string) (map[string][]string, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return nil, fmt.Errorf("credential helper %s: bad URI: %w", h.path, err)
@@ -56,7 +71,7 @@ func (h *credHelper) headers(ctx context.Context, uri string) (map[string][]stri
 	return c.headers, nil
 }
 
-func (h *credHelper) run(ctx context.Context, uri string) (cachedHeaders, error) {
+func (h *Helper) run(ctx context.Context, uri string) (cachedHeaders, error) {
 	ctx, cancel := context.WithTimeout(ctx, helperTimeout)
 	defer cancel()
 	req, err := json.Marshal(map[string]string{"uri": uri})
@@ -74,12 +89,12 @@ func (h *credHelper) run(ctx context.Context, uri string) (cachedHeaders, error)
 		// Its output may hold the secret: it is never quoted.
 		return cachedHeaders{}, fmt.Errorf("credential helper %s failed (%v); its output is not shown, as it may hold a secret: run `echo '{\"uri\":\"%s\"}' | %s get` to see it", h.path, err, uri, h.path)
 	}
-	return parseHelperOutput(h.path, stdout.Bytes())
+	return parseOutput(h.path, stdout.Bytes())
 }
 
-// parseHelperOutput reads a credential helper's answer. The output holds
+// parseOutput reads a credential helper's answer. The output holds
 // secrets: errors never quote it.
-func parseHelperOutput(helper string, stdout []byte) (cachedHeaders, error) {
+func parseOutput(helper string, stdout []byte) (cachedHeaders, error) {
 	var resp struct {
 		Headers map[string][]string `json:"headers"`
 		Expires string              `json:"expires"`
