@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,6 +157,69 @@ func TestPush(t *testing.T) {
 		}
 		if !regexp.MustCompile(`0 uploaded`).MatchString(out) {
 			t.Errorf("summary should say nothing was uploaded:\n%s", out)
+		}
+	})
+
+	t.Run("deduplicated push into a blob repository", func(t *testing.T) {
+		proxy.Reset()
+		out, err := bazelRun(t, ws, "//deploy:deploy_home", nil, "--registry", proxy.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, got, err := harness.RawManifest(reg.Addr(), "e2e/home-b", "v1")
+		if err != nil || got != image.Digest {
+			t.Fatalf("e2e/home-b:v1 is %s (%v)\n%s", got, err, out)
+		}
+		var m manifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		st := proxy.Stats()
+		artificial := 0
+		for _, r := range st.Requests {
+			if r.Method == "PUT" && strings.HasPrefix(r.Path, "/v2/e2e/shared-blobs/manifests/sha256:") {
+				artificial++
+			}
+		}
+		for _, l := range m.Layers {
+			if n := st.BlobBytesIn[l.Digest]; n > l.Size {
+				t.Errorf("layer %s: %d bytes uploaded, want it uploaded once (%d)", l.Digest, n, l.Size)
+			}
+			if !blobExists(t, reg.Addr(), "e2e/shared-blobs", l.Digest) {
+				t.Errorf("e2e/shared-blobs lacks layer %s", l.Digest)
+			}
+		}
+		if artificial != len(m.Layers) {
+			t.Errorf("%d manifests written into e2e/shared-blobs, want one per layer (%d)", artificial, len(m.Layers))
+		}
+		if got := pullAndRun(t, ctrd, reg.Addr()+"/e2e/home-a:v1", "home-a-run"); !strings.Contains(got, "hello, rules_img") {
+			t.Errorf("container printed %q", got)
+		}
+	})
+
+	t.Run("cross_mount_from", func(t *testing.T) {
+		// //deploy:push put the image into e2e/hello above.
+		proxy.Reset()
+		out, err := bazelRun(t, ws, "//deploy:push_mount_from", nil, "--registry", proxy.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _, err := harness.RawManifest(reg.Addr(), "e2e/mounted", "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m manifest
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		st := proxy.Stats()
+		for _, l := range m.Layers {
+			if n := st.BlobBytesIn[l.Digest]; n != 0 {
+				t.Errorf("layer %s: %d bytes uploaded, want it mounted from e2e/hello:\n%s", l.Digest, n, out)
+			}
+		}
+		if !strings.Contains(out, fmt.Sprintf("%d mounted", len(m.Layers))) {
+			t.Errorf("summary should count the mounts:\n%s", out)
 		}
 	})
 
@@ -348,4 +413,16 @@ func TestPush(t *testing.T) {
 			t.Fatalf("stamped tag: %s %v", got, err)
 		}
 	})
+}
+
+// blobExists asks a plain-HTTP registry whether repo holds digest.
+func blobExists(t *testing.T, addr, repo, digest string) bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, "http://"+addr+"/v2/"+repo+"/blobs/"+digest, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

@@ -274,10 +274,14 @@ func TestRemoteExecution(t *testing.T) {
 	t.Run("cas_registry pushes only manifests", func(t *testing.T) { testCASRegistryPush(t, casd, ctrd, b, runFlags, local) })
 }
 
-// remoteSpawns counts the execution log's spawns of the image mnemonics by
-// "MNEMONIC RUNNER", with remote cache hits counted as "MNEMONIC cache hit".
-func remoteSpawns(t *testing.T, path string) map[string]int {
+// remoteSpawns counts the execution log's spawns of the image mnemonics (or
+// of those given) by "MNEMONIC RUNNER", with remote cache hits counted as
+// "MNEMONIC cache hit".
+func remoteSpawns(t *testing.T, path string, mnemonics ...string) map[string]int {
 	t.Helper()
+	if len(mnemonics) == 0 {
+		mnemonics = imageMnemonics
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +300,7 @@ func remoteSpawns(t *testing.T, path string) map[string]int {
 			t.Fatalf("%s: %v", path, err)
 		}
 		keep := false
-		for _, m := range imageMnemonics {
+		for _, m := range mnemonics {
 			keep = keep || s.Mnemonic == m
 		}
 		if !keep {

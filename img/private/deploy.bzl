@@ -259,7 +259,7 @@ def strategy(ctx):
         return ctx.attr.strategy
     return ctx.attr._strategy[BuildSettingInfo].value
 
-def deploy_settings(ctx, operation, repository, tags, registry = "", fields = {}, file_fields = {}, manifest_tags = [], tracks_content = False):
+def deploy_settings(ctx, operation, repository, tags, registry = "", fields = {}, file_fields = {}, manifest_tags = [], tracks_content = False, runfiles = []):
     """What a push or load target (or spec) says, resolved in its own configuration.
 
     Args:
@@ -272,6 +272,7 @@ def deploy_settings(ctx, operation, repository, tags, registry = "", fields = {}
         file_fields: dict, more spec fields that name a File.
         manifest_tags: list of tag templates, filled per manifest of an index.
         tracks_content: restamp whenever the image changes.
+        runfiles: list of runfiles the operation needs besides its own (another push's, for cross_mount_from).
 
     Returns:
         dict, the settings deploy_plan takes.
@@ -288,6 +289,7 @@ def deploy_settings(ctx, operation, repository, tags, registry = "", fields = {}
         "tracks_content": tracks_content,
         "fields": dict(fields, **remote_cache_fields(ctx)),
         "file_fields": file_fields,
+        "runfiles": runfiles,
     }
 
 def _platform_vars(m):
@@ -346,7 +348,8 @@ def deploy_files(ctx, name, plan, stage):
         stage: from new_stager.
 
     Returns:
-        struct(spec = File, files = list of Files its runfiles need, outputs = list of Files to build).
+        struct(spec = File, files = list of Files the spec names, runfiles = what it needs at run time,
+        outputs = list of Files to build).
     """
     op_strategy = plan["strategy"]
     image, image_files, access = staged_image_spec(stage, plan["image"], STRATEGIES[op_strategy].blobs_in_runfiles)
@@ -371,7 +374,13 @@ def deploy_files(ctx, name, plan, stage):
         run_spec[field] = f.short_path
     spec_file = ctx.actions.declare_file(name + ".deploy.json")
     ctx.actions.write(spec_file, json.encode_indent(run_spec))
-    return struct(spec = spec_file, files = [spec_file] + image_files + file_fields.values(), outputs = outputs)
+    files = [spec_file] + image_files + file_fields.values()
+    return struct(
+        spec = spec_file,
+        files = files,
+        runfiles = ctx.runfiles(files = files).merge_all(plan["runfiles"]),
+        outputs = outputs,
+    )
 
 def deploy_operation(ctx, settings):
     """What image_push and image_load have in common: the spec, the launcher, the runfiles.
@@ -388,7 +397,7 @@ def deploy_operation(ctx, settings):
     written = deploy_files(ctx, name, plan, new_stager(ctx, name + ".image"))
     img = launcher_img(ctx)
     launcher = write_launcher(ctx, written.spec, img)
-    runfiles = ctx.runfiles(files = written.files)
+    runfiles = written.runfiles
     return struct(
         providers = [
             DefaultInfo(
@@ -399,7 +408,7 @@ def deploy_operation(ctx, settings):
             DeployInfo(
                 spec = written.spec,
                 operation = plan["operation"],
-                operations = [struct(spec = written.spec, operation = plan["operation"], runfiles = runfiles, plan = plan)],
+                operations = [struct(name = name, spec = written.spec, operation = plan["operation"], runfiles = runfiles, plan = plan)],
             ),
         ],
         access = image_access(plan["image"]),
@@ -460,5 +469,5 @@ def carried_operations(ctx, info):
         plan = deploy_plan(ctx, name, spec.settings, info, ctx.label, label)
         written = deploy_files(ctx, name, plan, stage)
         outputs += written.outputs
-        operations.append(struct(spec = written.spec, operation = kind, runfiles = ctx.runfiles(files = written.files), plan = plan))
+        operations.append(struct(name = name, spec = written.spec, operation = kind, runfiles = written.runfiles, plan = plan))
     return [DeployInfo(spec = None, operation = None, operations = operations)], outputs

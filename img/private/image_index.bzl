@@ -6,6 +6,7 @@ load(":digest.bzl", "digest_file")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platforms/transitions.bzl", "platforms_split")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
+load(":push_at_build_time.bzl", "build_time_validations")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -83,6 +84,7 @@ def _image_index_impl(ctx):
         oci_layout = layout,
     )
     deploy, requests = carried_operations(ctx, info)
+    validations = build_time_validations(ctx, deploy)
     return deploy + [
         info,
         DefaultInfo(files = depset([index, descriptor] + requests)),
@@ -90,6 +92,7 @@ def _image_index_impl(ctx):
             oci_layout = depset([layout]),
             descriptor = depset([descriptor]),
             digest = depset([digest_file(ctx, descriptor)]),
+            _validation = depset(validations),
         ),
     ]
 

@@ -9,6 +9,7 @@ load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platforms/platform.bzl", "PLATFORM_ATTRS", "platform_name", "same_platform", "target_image_platform")
 load(":providers/providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerGroupInfo", "LayerInfo")
+load(":push_at_build_time.bzl", "build_time_validations")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -251,6 +252,7 @@ def _image_manifest_impl(ctx):
         oci_layout = layout,
     )
     deploy, requests = carried_operations(ctx, info)
+    validations = build_time_validations(ctx, deploy)
     return deploy + [
         info,
         DefaultInfo(files = depset([manifest, config, descriptor] + requests)),
@@ -258,6 +260,7 @@ def _image_manifest_impl(ctx):
             oci_layout = depset([layout]),
             descriptor = depset([descriptor]),
             digest = depset([digest_file(ctx, descriptor)]),
+            _validation = depset(validations),
         ),
     ]
 

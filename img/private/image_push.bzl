@@ -1,10 +1,13 @@
 """image_push: `bazel run` pushes an image or index to a registry."""
 
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_operation", "image_attr")
+load(":push_at_build_time.bzl", "build_time_validations")
 load(":push_common.bzl", "PUSH_ATTRS", "push_settings")
 
 def _image_push_impl(ctx):
-    return deploy_operation(ctx, push_settings(ctx)).providers
+    providers = deploy_operation(ctx, push_settings(ctx)).providers
+    markers = build_time_validations(ctx, providers)
+    return providers + ([OutputGroupInfo(_validation = depset(markers))] if markers else [])
 
 image_push = rule(
     implementation = _image_push_impl,

@@ -42,7 +42,7 @@ def _multi_deploy_impl(ctx):
         name = "%s.op%d" % (ctx.label.name, i)
         written = deploy_files(ctx, name, dict(op.plan, strategy = wanted), new_stager(ctx, name + ".image"))
         specs.append(written.spec)
-        runfiles.append(ctx.runfiles(files = written.files))
+        runfiles.append(written.runfiles)
         outputs += written.outputs
     img = launcher_img(ctx)
     launcher = write_launcher(ctx, specs, img)

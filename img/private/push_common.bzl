@@ -4,7 +4,8 @@ and how to push, and the settings they resolve to."""
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/labels.bzl", "display_label")
 load(":common/names.bzl", "check_repository", "check_tag")
-load(":deploy.bzl", "deploy_attrs", "deploy_settings")
+load(":deploy.bzl", "deploy_attrs", "deploy_settings", strategy_of = "strategy")
+load(":providers/providers.bzl", "DeployInfo")
 
 def _destination(ctx):
     # (registry, repository): the attributes, else the settings' registry; a
@@ -44,6 +45,21 @@ def push_settings(ctx):
         file_fields["tag_file"] = ctx.file.tag_file
     if ctx.attr.format != "oci":
         fields["format"] = ctx.attr.format
+    fields.update(_dedup_fields(ctx, label))
+    build_time = _build_time(ctx, label)
+    if _setting_or_attr(ctx, "forbid_layer_push") == "enabled":
+        fields["forbid_layer_push"] = True
+    if build_time and build_time["blob_repository"]:
+        # The deploy mounts the layers from where the build put them.
+        fields["mount_from"] = [build_time["blob_repository"]]
+    runfiles = []
+    if ctx.attr.cross_mount_from:
+        ops = ctx.attr.cross_mount_from[DeployInfo].operations
+        pushes = [op for op in ops if op.operation == "push"]
+        if len(pushes) != 1:
+            fail("%s: cross_mount_from: %s is not one push; name an image_push" % (label, display_label(ctx.attr.cross_mount_from.label)))
+        file_fields["cross_mount_from"] = pushes[0].spec
+        runfiles.append(pushes[0].runfiles)
     return deploy_settings(
         ctx,
         "push",
@@ -54,7 +70,73 @@ def push_settings(ctx):
         file_fields = file_fields,
         manifest_tags = ctx.attr.manifest_tags,
         tracks_content = ctx.attr.tracks_content,
-    )
+        runfiles = runfiles,
+    ) | {"build_time": build_time}
+
+def _setting_or_attr(ctx, name):
+    value = getattr(ctx.attr, name)
+    if value in ("auto", _GLOBAL):
+        return getattr(ctx.attr, "_" + name)[BuildSettingInfo].value
+    return value
+
+def _build_time(ctx, label):
+    # Push at build time, resolved: None when off.
+    mode = _setting_or_attr(ctx, "push_at_build_time")
+    if mode == "disabled":
+        return None
+    if strategy_of(ctx) in ("bes", "cas_registry"):
+        fail("%s: push_at_build_time = %r and strategy %r both push: the %s strategy sends no blobs from the build; turn one off" % (
+            label,
+            mode,
+            strategy_of(ctx),
+            strategy_of(ctx),
+        ))
+    repositories = {}
+    for name in ("push_at_build_time_blob_repository", "push_at_build_time_manifest_repository"):
+        repositories[name] = _setting_or_attr(ctx, name)
+        if repositories[name]:
+            check_repository(label, repositories[name])
+    return {
+        "mode": mode,
+        "content": _setting_or_attr(ctx, "push_at_build_time_content"),
+        "blob_repository": repositories["push_at_build_time_blob_repository"],
+        "manifest_repository": repositories["push_at_build_time_manifest_repository"],
+        "exec_properties": ctx.attr.push_at_build_time_exec_properties,
+    }
+
+_GLOBAL = "<use global setting>"
+
+def _dedup_fields(ctx, label):
+    # deduplicated_push and cross_mount, each attribute resolved through its setting.
+    def setting(name):
+        return getattr(ctx.attr, "_" + name)[BuildSettingInfo].value
+
+    dedup = ctx.attr.deduplicated_push
+    if dedup == "auto":
+        dedup = setting("deduplicated_push")
+    repository = ctx.attr.deduplicated_push_blob_repository
+    if repository == _GLOBAL:
+        repository = setting("deduplicated_push_blob_repository")
+    if repository:
+        check_repository(label, repository)
+    content = ctx.attr.deduplicated_push_content
+    if content == "auto":
+        content = setting("deduplicated_push_content")
+    cross_mount = setting("cross_mount")
+    if cross_mount == "cross_registry":
+        fail("%s: --@rules_img//img/settings:cross_mount=cross_registry: a registry mounts blobs only from its own repositories; use same_registry or disabled" % label)
+    fields = {}
+    if dedup != "best_effort":
+        fields["deduplicated_push"] = dedup
+    if repository:
+        fields["deduplicated_push_blob_repository"] = repository
+    if content != "blobs":
+        if not repository:
+            fail("%s: deduplicated_push_content = %r writes its manifests into deduplicated_push_blob_repository; set that too" % (label, content))
+        fields["deduplicated_push_content"] = content
+    if cross_mount != "same_registry":
+        fields["cross_mount"] = cross_mount
+    return fields
 
 PUSH_ATTRS = dict({
     "registry": attr.string(doc = "Registry host[:port], e.g. ghcr.io. May hold templates. " +
@@ -85,4 +167,75 @@ PUSH_ATTRS = dict({
         doc = "File with more tags, one per line (for example written by a genrule).",
         allow_single_file = True,
     ),
+    "deduplicated_push": attr.string(
+        doc = "How this push shares blobs with the other pushes of its deploy (multi_deploy, or an image's push_specs): " +
+              "\"best_effort\" uploads a blob several repositories need once and mounts it into the rest, uploading " +
+              "where the registry refuses a mount; \"enabled\" fails such a push instead (the registry does not mount, " +
+              "so the saving is not happening); \"disabled\" pushes on its own. \"auto\": " +
+              "//img/settings:deduplicated_push (default best_effort).",
+        default = "auto",
+        values = ["auto", "enabled", "best_effort", "disabled"],
+    ),
+    "deduplicated_push_blob_repository": attr.string(
+        doc = "A repository of the destination registry that every shared layer is uploaded to once and mounted from. " +
+              "Left alone: //img/settings:deduplicated_push_blob_repository; \"\": none.",
+        default = _GLOBAL,
+    ),
+    "deduplicated_push_content": attr.string(
+        doc = "\"blobs_and_artificial_manifests\" also writes, in deduplicated_push_blob_repository, an untagged " +
+              "manifest referencing each layer, for registries that share a blob only once a manifest references it. " +
+              "\"auto\": //img/settings:deduplicated_push_content (default blobs).",
+        default = "auto",
+        values = ["auto", "blobs", "blobs_and_artificial_manifests"],
+    ),
+    "cross_mount_from": attr.label(
+        doc = "An image_push whose repository (in the same registry) layers are mounted from when it holds them, " +
+              "instead of uploading them: for images that share layers with one pushed before.",
+        providers = [DeployInfo],
+    ),
+    "push_at_build_time": attr.string(
+        doc = "Push the image from the build: PushImage validation actions, one per blob (and one for the manifests " +
+              "and tags in blobs_and_manifests mode), run where the build runs, so with remote execution no layer " +
+              "byte passes through this machine. \"enabled\" fails the build when a push fails; \"best_effort\" " +
+              "warns; \"disabled\"; \"auto\": //img/settings:push_at_build_time (default disabled).",
+        default = "auto",
+        values = ["auto", "enabled", "best_effort", "disabled"],
+    ),
+    "push_at_build_time_content": attr.string(
+        doc = "\"blobs\" pushes the layers and configs at build time, and `bazel run` writes the manifests and tags; " +
+              "\"blobs_and_manifests\" pushes everything. \"auto\": //img/settings:push_at_build_time_content " +
+              "(default blobs_and_manifests).",
+        default = "auto",
+        values = ["auto", "blobs", "blobs_and_manifests"],
+    ),
+    "push_at_build_time_blob_repository": attr.string(
+        doc = "A staging repository of the destination registry that the build pushes blobs to; the manifest push " +
+              "mounts them from there. Left alone: //img/settings:push_at_build_time_blob_repository; \"\": none.",
+        default = _GLOBAL,
+    ),
+    "push_at_build_time_manifest_repository": attr.string(
+        doc = "Where the build's manifest push writes the manifests and tags (blobs_and_manifests), instead of repository. " +
+              "Left alone: //img/settings:push_at_build_time_manifest_repository; \"\": the image's repository.",
+        default = _GLOBAL,
+    ),
+    "push_at_build_time_exec_properties": attr.string_dict(
+        doc = "Execution requirements of the PushImage actions; they reach the registry, so requires-network.",
+        default = {"requires-network": "1"},
+    ),
+    "forbid_layer_push": attr.string(
+        doc = "\"enabled\": `bazel run` of this push never uploads a layer's bytes; a layer the registry lacks fails " +
+              "the push, naming it (the build should have pushed it). \"auto\": //img/settings:forbid_layer_push " +
+              "(default disabled).",
+        default = "auto",
+        values = ["auto", "enabled", "disabled"],
+    ),
+    "_push_at_build_time": attr.label(default = "//img/settings:push_at_build_time"),
+    "_push_at_build_time_content": attr.label(default = "//img/settings:push_at_build_time_content"),
+    "_push_at_build_time_blob_repository": attr.label(default = "//img/settings:push_at_build_time_blob_repository"),
+    "_push_at_build_time_manifest_repository": attr.label(default = "//img/settings:push_at_build_time_manifest_repository"),
+    "_forbid_layer_push": attr.label(default = "//img/settings:forbid_layer_push"),
+    "_deduplicated_push": attr.label(default = "//img/settings:deduplicated_push"),
+    "_deduplicated_push_blob_repository": attr.label(default = "//img/settings:deduplicated_push_blob_repository"),
+    "_deduplicated_push_content": attr.label(default = "//img/settings:deduplicated_push_content"),
+    "_cross_mount": attr.label(default = "//img/settings:cross_mount"),
 }, **deploy_attrs("push", "missing blobs stream from the Bazel remote cache", "//img/settings:push_strategy"))

@@ -22,6 +22,9 @@ func (s *Spec) Request() ([]byte, error) {
 	}
 	r := *s
 	r.Stamped, r.DestinationFile, r.TagFile = "", "", ""
+	// Another push's spec is a file of this machine; mounting from it is
+	// only ever a saving.
+	r.CrossMountFrom = ""
 	r.Strategy = BES
 	r.RemoteCache, r.RemoteInstance, r.CredentialHelper, r.RegistryCredentialHelper = "", "", "", ""
 	if s.SourceAccess != nil {

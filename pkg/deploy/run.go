@@ -18,6 +18,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/daemon"
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/push"
+	"github.com/rules-img/rules_img/pkg/reference"
 	"github.com/rules-img/rules_img/pkg/stamp"
 	"github.com/rules-img/rules_img/pkg/tarball"
 )
@@ -32,6 +33,15 @@ type Overrides struct {
 	Daemon     string
 	Output     string // the tarball of daemon "tar"
 	Jobs       int    // concurrent blob uploads per push; 0: the default
+	// DeduplicatedPush, DedupBlobRepository and DedupContent replace every
+	// push's deduplicated_push settings.
+	DeduplicatedPush    string
+	DedupBlobRepository string
+	DedupContent        string
+	// Only names the blobs to push, and nothing else: "config:M" or
+	// "layer:M:L" (manifest M's config or its layer L, from 0). A build
+	// action of push at build time pushes one blob this way.
+	Only []string
 }
 
 // Env is what an operation takes from where it runs rather than from its
@@ -157,15 +167,28 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", s.Label, err)
 	}
+	dd, err := s.dedupOptions(o, registry, repository)
+	if err != nil {
+		return "", err
+	}
+	only, err := selectBlobs(img, o.Only)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", s.Label, err)
+	}
 	rep := push.NewTextReporter(env.Stderr, env.Terminal, s.Label)
 	res, err := push.Push(ctx, img, push.Options{
 		Registry: registry, Repository: repository, Tags: tags, ManifestTags: s.manifestTags(env),
 		Keychain: kc, Insecure: src.Insecure, Jobs: o.Jobs, Progress: rep, Label: s.Label,
-		Shared: env.Shared,
+		Shared: env.Shared, Dedup: dd.Dedup, HomeRepository: dd.HomeRepository,
+		ArtificialManifests: dd.ArtificialManifests, MountFrom: dd.MountFrom, NoBaseMounts: dd.NoBaseMounts,
+		Warnings: env.Stderr, BlobsOnly: only, ForbidLayerUpload: s.ForbidLayerPush,
 	})
 	rep.Finish()
 	if err != nil {
 		return "", err
+	}
+	if only != nil {
+		return fmt.Sprintf("%d blob(s) in %s/%s (%d uploaded, %.1f MiB; %d mounted; %d already there)", len(only), registry, repository, res.Uploaded, float64(res.BytesUploaded)/(1<<20), res.Mounted, res.Existing), nil
 	}
 	msg := fmt.Sprintf("%s (%d uploaded, %.1f MiB; %d mounted; %d already there)", res.Reference, res.Uploaded, float64(res.BytesUploaded)/(1<<20), res.Mounted, res.Existing)
 	for _, t := range res.Tags {
@@ -362,4 +385,89 @@ func firstSet(values ...string) string {
 		}
 	}
 	return ""
+}
+
+// dedupOptions are the push options the spec's deduplicated_push and
+// cross-mount settings make, with the run's overrides applied.
+func (s *Spec) dedupOptions(o Overrides, registry, repository string) (push.Options, error) {
+	var opts push.Options
+	var err error
+	if opts.Dedup, err = push.ParseDedup(firstSet(o.DeduplicatedPush, s.DeduplicatedPush)); err != nil {
+		return opts, fmt.Errorf("%s: %w", s.Label, err)
+	}
+	for _, repo := range s.MountFrom {
+		if err := reference.CheckRepository(repo); err != nil {
+			return opts, fmt.Errorf("%s: mount_from: %w", s.Label, err)
+		}
+		if repo != repository {
+			opts.MountFrom = append(opts.MountFrom, repo)
+		}
+	}
+	opts.HomeRepository = firstSet(o.DedupBlobRepository, s.DedupBlobRepository)
+	if opts.HomeRepository != "" {
+		if err := reference.CheckRepository(opts.HomeRepository); err != nil {
+			return opts, fmt.Errorf("%s: deduplicated_push_blob_repository: %w", s.Label, err)
+		}
+	}
+	switch content := firstSet(o.DedupContent, s.DedupContent); content {
+	case "", "blobs":
+	case "blobs_and_artificial_manifests":
+		if opts.HomeRepository == "" {
+			return opts, fmt.Errorf("%s: deduplicated_push_content = blobs_and_artificial_manifests writes its manifests into deduplicated_push_blob_repository: set that too", s.Label)
+		}
+		opts.ArtificialManifests = true
+	default:
+		return opts, fmt.Errorf("%s: deduplicated_push_content %q: use blobs or blobs_and_artificial_manifests", s.Label, content)
+	}
+	switch s.CrossMount {
+	case "", "same_registry":
+	case "disabled":
+		opts.NoBaseMounts = true
+	default:
+		return opts, fmt.Errorf("%s: cross_mount %q: use same_registry or disabled (a registry mounts only from its own repositories)", s.Label, s.CrossMount)
+	}
+	if s.CrossMountFrom != "" {
+		other, err := ReadSpec(s.path(s.CrossMountFrom), s.root)
+		if err != nil {
+			return opts, fmt.Errorf("%s: cross_mount_from: %w", s.Label, err)
+		}
+		// Only a repository of the same registry can be mounted from; a
+		// run's --registry moves both pushes.
+		if o.Registry != "" {
+			other.Registry = o.Registry
+		}
+		if other.Registry == registry && other.Repository != repository && !stamp.HasTemplate(other.Repository) {
+			opts.MountFrom = append(opts.MountFrom, other.Repository)
+		}
+	}
+	return opts, nil
+}
+
+// selectBlobs turns "config:M" and "layer:M:L" selectors into the digests
+// they name; none gives nil (the whole push).
+func selectBlobs(img *image.Image, selectors []string) (map[string]bool, error) {
+	if len(selectors) == 0 {
+		return nil, nil
+	}
+	out := map[string]bool{}
+	for _, sel := range selectors {
+		var m, l int
+		switch {
+		case strings.HasPrefix(sel, "config:"):
+			if _, err := fmt.Sscanf(sel, "config:%d", &m); err != nil || m < 0 || m >= len(img.Manifests) {
+				return nil, fmt.Errorf("--only %q: no such config (the image has %d manifests)", sel, len(img.Manifests))
+			}
+			out[img.Manifests[m].ConfigDigest] = true
+		case strings.HasPrefix(sel, "layer:"):
+			if _, err := fmt.Sscanf(sel, "layer:%d:%d", &m, &l); err != nil || m < 0 || m >= len(img.Manifests) || l < 0 || l >= len(img.Manifests[m].Layers) {
+				return nil, fmt.Errorf("--only %q: no such layer", sel)
+			}
+			if layer := img.Manifests[m].Layers[l]; !layer.MediaType.IsNonDistributable() {
+				out[layer.Digest] = true
+			}
+		default:
+			return nil, fmt.Errorf("--only %q: use config:M or layer:M:L", sel)
+		}
+	}
+	return out, nil
 }

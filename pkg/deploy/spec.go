@@ -43,6 +43,27 @@ type Spec struct {
 	// Format "docker" pushes Docker's v2 schema 2 media types (rules_docker's
 	// container_push format); "" or "oci" the image as built.
 	Format string `json:"format,omitempty"`
+	// DeduplicatedPush is enabled, best_effort ("") or disabled: how this
+	// push shares blobs with the other pushes of the deploy (pkg/push.Dedup).
+	DeduplicatedPush string `json:"deduplicated_push,omitempty"`
+	// DedupBlobRepository pins the repository shared layers are uploaded to
+	// and mounted from; DedupContent "blobs_and_artificial_manifests" also
+	// writes a manifest referencing each of them there.
+	DedupBlobRepository string `json:"deduplicated_push_blob_repository,omitempty"`
+	DedupContent        string `json:"deduplicated_push_content,omitempty"`
+	// CrossMount "disabled" never mounts base layers from their repository;
+	// "" or "same_registry" does, within the destination registry.
+	CrossMount string `json:"cross_mount,omitempty"`
+	// CrossMountFrom names another push's deploy spec: layers its
+	// repository holds are mounted from there (cross_mount_from).
+	CrossMountFrom string `json:"cross_mount_from,omitempty"`
+	// MountFrom lists repositories of the destination registry that layers
+	// are mounted from when they hold them: where push at build time put
+	// them (push_at_build_time_blob_repository).
+	MountFrom []string `json:"mount_from,omitempty"`
+	// ForbidLayerPush refuses to upload a layer's bytes: the registry must
+	// have it already, or mount it (forbid_layer_push).
+	ForbidLayerPush bool `json:"forbid_layer_push,omitempty"`
 
 	// Push and load.
 	Strategy         Strategy `json:"strategy,omitempty"`             // "" is eager

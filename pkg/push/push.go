@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -41,6 +42,33 @@ type Options struct {
 	// Shared, when set, is shared with the other pushes of this process, so
 	// a blob they all need is uploaded once and mounted by the rest.
 	Shared *Shared
+	// Dedup says how this push takes part in Shared (deduplicated_push):
+	// DedupBestEffort (also ""), DedupEnabled or DedupDisabled.
+	Dedup Dedup
+	// HomeRepository, with Shared, is where every layer is uploaded once and
+	// mounted from (deduplicated_push_blob_repository).
+	HomeRepository string
+	// ArtificialManifests: after a layer is uploaded to its home repository,
+	// a manifest referencing it is written there too, so registries that
+	// share only referenced blobs share it (deduplicated_push_content =
+	// blobs_and_artificial_manifests).
+	ArtificialManifests bool
+	// MountFrom lists more repositories of the destination registry that a
+	// layer the registry lacks is mounted from when one holds it
+	// (cross_mount_from).
+	MountFrom []string
+	// NoBaseMounts turns off mounting base layers from their own repository
+	// (cross_mount = disabled).
+	NoBaseMounts bool
+	// Warnings receives what a best-effort fallback has to say; nil: dropped.
+	Warnings io.Writer
+	// BlobsOnly, when set, makes the push place just these blobs (by digest)
+	// and write no manifest or tag: one build action's share of a push at
+	// build time.
+	BlobsOnly map[string]bool
+	// ForbidLayerUpload refuses to send a layer's bytes: a layer the
+	// registry lacks must be mounted (forbid_layer_push).
+	ForbidLayerUpload bool
 }
 
 // Result summarizes a push.
@@ -58,6 +86,7 @@ type blob struct {
 	size      int64
 	mediaType oci.MediaType
 	kind      string // "layer" or "config", for messages
+	diffID    string // of a layer, when known
 	source    *oci.BlobSource
 	open      image.Opener
 }
@@ -84,14 +113,37 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if opts.BlobsOnly != nil {
+		var only []*blob
+		for _, b := range blobs {
+			if opts.BlobsOnly[b.digest] {
+				only = append(only, b)
+			}
+		}
+		if len(only) != len(opts.BlobsOnly) {
+			return fail(fmt.Errorf("%d of the %d blobs to push are not in the image", len(opts.BlobsOnly)-len(only), len(opts.BlobsOnly)))
+		}
+		blobs = only
+	}
 	// Sources in the same registry can be mounted; ask for pull there too.
 	var mountFrom []string
-	seen := map[string]bool{}
-	for _, b := range blobs {
-		if from, ok := mountSource(b, reg, opts.Repository); ok && !seen[from] {
-			seen[from] = true
-			mountFrom = append(mountFrom, from)
+	seen := map[string]bool{opts.Repository: true}
+	addSource := func(repo string) {
+		if !seen[repo] {
+			seen[repo] = true
+			mountFrom = append(mountFrom, repo)
 		}
+	}
+	for _, b := range blobs {
+		if from, ok := mountSource(b, reg, opts.Repository); ok && !opts.NoBaseMounts {
+			addSource(from)
+		}
+	}
+	for _, repo := range opts.MountFrom {
+		addSource(repo)
+	}
+	if opts.HomeRepository != "" && opts.Shared != nil && opts.Dedup != DedupDisabled {
+		addSource(opts.HomeRepository)
 	}
 	jobs := opts.Jobs
 	if jobs <= 0 {
@@ -104,7 +156,10 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err != nil {
 		return fail(err)
 	}
-	p := &pusher{r: r, rep: opts.Progress, target: r.Label(), shared: opts.Shared}
+	p := &pusher{r: r, rep: opts.Progress, target: r.Label(), shared: opts.Shared, opts: opts, jobs: jobs}
+	if opts.Dedup == DedupDisabled {
+		p.shared = nil
+	}
 	if p.rep == nil {
 		p.rep = nopReporter{}
 	}
@@ -115,6 +170,17 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 		rootType = manifestMediaType("", rootRaw, oci.MediaTypeIndex)
 	}
 	res := Result{Reference: opts.Registry + "/" + opts.Repository + "@" + root, Digest: root}
+	if opts.BlobsOnly != nil {
+		for _, b := range blobs {
+			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
+		}
+		if err := p.blobs(ctx, blobs, jobs); err != nil {
+			return fail(err)
+		}
+		res.Uploaded, res.Mounted, res.Existing = int(p.uploaded.Load()), int(p.mounted.Load()), int(p.existing.Load())
+		res.BytesUploaded = p.bytes.Load()
+		return res, nil
+	}
 	// Tags are written last, so tags that already name this image mean the
 	// whole image is there: pushing an unchanged image again costs one HEAD
 	// per tag (or one for the root manifest, without tags).
@@ -279,7 +345,7 @@ func collect(img *image.Image) ([]*blob, error) {
 			if l.MediaType.IsNonDistributable() {
 				continue
 			}
-			err := add(&blob{digest: l.Digest, size: l.Size, mediaType: l.MediaType, kind: "layer", source: l.Source, open: l.Open})
+			err := add(&blob{digest: l.Digest, size: l.Size, mediaType: l.MediaType, kind: "layer", diffID: l.DiffID, source: l.Source, open: l.Open})
 			if err != nil {
 				return nil, err
 			}
@@ -321,6 +387,12 @@ type pusher struct {
 	rep    Reporter
 	target string // registry/repository, for messages
 	shared *Shared
+	opts   Options
+	jobs   int
+
+	homeOnce sync.Once
+	home     *pusher // the home repository's, when opts.HomeRepository
+	homeErr  error
 
 	uploaded, mounted, existing atomic.Int32
 	bytes                       atomic.Int64
@@ -339,14 +411,30 @@ func (p *pusher) blobs(ctx context.Context, blobs []*blob, jobs int) error {
 // push uploads again while the rest wait once more.
 func (p *pusher) blob(ctx context.Context, b *blob) error {
 	from, mount := mountSource(b, p.r.Registry(), p.r.Name())
+	mount = mount && !p.opts.NoBaseMounts
+	if !mount && b.kind == "layer" {
+		// cross_mount_from: the layer may already be in a sibling image's repository.
+		for _, repo := range p.opts.MountFrom {
+			if repo == p.r.Name() {
+				continue
+			}
+			if ok, err := p.place(ctx, b, repo, true, false); ok || err != nil {
+				return err
+			}
+		}
+	}
 	if p.shared == nil || mount {
 		_, err := p.place(ctx, b, from, mount, true)
 		return err
+	}
+	if p.opts.HomeRepository != "" && b.kind == "layer" {
+		return p.viaHome(ctx, b)
 	}
 	reg := p.r.Registry().RegistryStr()
 	for attempt := 0; ; attempt++ {
 		mine, theirs := p.shared.claim(reg, b.digest)
 		if mine != nil {
+			mine.strict = p.strict()
 			_, err := p.place(ctx, b, "", false, true)
 			placed := ""
 			if err == nil {
@@ -358,6 +446,11 @@ func (p *pusher) blob(ctx context.Context, b *blob) error {
 		repo, err := theirs.wait(ctx)
 		if err != nil {
 			return err
+		}
+		if repo != "" && repo != p.r.Name() && b.kind == "layer" && theirs.strict && p.strict() {
+			// This deploy put the layer there to mount it here: bytes are
+			// not sent again (deduplicated_push = enabled).
+			return p.mountOnly(ctx, b, repo)
 		}
 		// The second time round, do whatever it takes.
 		last := attempt > 0
@@ -413,6 +506,12 @@ func (p *pusher) place(ctx context.Context, b *blob, from string, mount, upload 
 	}
 	if !upload {
 		return false, nil
+	}
+	if p.opts.ForbidLayerUpload && b.kind == "layer" {
+		err := fmt.Errorf("forbid_layer_push: refusing to upload %s to %s: the registry lacks it, and this push may only mount layers or find them there "+
+			"(push them at build time first, or set forbid_layer_push = \"disabled\")", b.what(), p.target)
+		p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Done, Err: err})
+		return false, err
 	}
 
 	p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Started})

@@ -20,6 +20,10 @@ type Shared struct {
 type placement struct {
 	done chan struct{}
 	repo string // where the blob is, once done; "" when its push failed
+	// strict: the push that placed it asked for deduplicated_push =
+	// enabled; a mount from it that another strict push needs never falls
+	// back to uploading (a lenient one on either side means best effort).
+	strict bool
 }
 
 // claim returns the placement this push must make (mine), or the one

@@ -82,7 +82,7 @@ DeployInfo = provider(
     fields = {
         "spec": "File: the deploy spec JSON `img deploy` runs; its paths are relative to the main repository's runfiles directory. None when there are several operations.",
         "operation": "string: \"push\" or \"load\"; None when there are several operations.",
-        "operations": "list of struct(spec: File, operation: string, runfiles: runfiles the spec needs, plan: dict multi_deploy rewrites it from).",
+        "operations": "list of struct(name: prefix of its files, spec: File, operation: string, runfiles: runfiles the spec needs, plan: dict multi_deploy rewrites it from).",
     },
 )
 
