@@ -3,13 +3,16 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rules-img/rules_img/e2e/harness"
+	"github.com/rules-img/rules_img/pkg/oci"
 )
 
 // TestPushAtBuildTime builds push targets with push at build time on
@@ -122,6 +125,44 @@ func TestPushAtBuildTime(t *testing.T) {
 		}
 		if err := harness.VerifyImage(reg.Addr() + "/e2e/build-time-all:v1"); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("through a registry gateway", func(t *testing.T) {
+		// A registry that wants credentials; only the gateway has them.
+		authReg, err := harness.StartRegistry(harness.RegistryOptions{User: "e2e", Password: "s3cret-gw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(authReg.Stop)
+		policy := fmt.Sprintf(`{"version": 1, "defaultAction": "deny", "rules": [
+			{"description": "the index's repository", "action": "allow", "registry": %q, "repository": "e2e/build-time-all", "operations": ["*"]}
+		]}`, authReg.Addr())
+		config := fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, authReg.Addr(), base64.StdEncoding.EncodeToString([]byte("e2e:s3cret-gw")))
+		gw, err := harness.StartGateway(policy, config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(gw.Stop)
+		gwFlags := append(append([]string{}, flags...),
+			"--@rules_img//img/settings:destination_registry="+authReg.Addr(),
+			"--@rules_img//img/settings:registry_gateway="+gw.Endpoint())
+		r := b.Run(append([]string{"build", "//deploy:push_build_time_all"}, gwFlags...)...)
+		if r.Err != nil {
+			t.Fatalf("build through the gateway: %v\n%s\ngateway:\n%s", r.Err, tailLines(r.Stderr, 30), gw.Log())
+		}
+		index := descriptorOf(t, ws, "//hello:multiarch")
+		raw, err := harness.Skopeo("inspect", "--raw", "--tls-verify=false", "--creds", authReg.Creds(), "docker://"+authReg.Addr()+"/e2e/build-time-all:v1")
+		if err != nil || oci.Digest(raw) != index.Digest {
+			t.Fatalf("the index behind the gateway: %v\n%s", err, raw)
+		}
+		// The policy allows nothing else: the staging push is refused, naming the rule.
+		r = b.Run(append([]string{"build", "//deploy:push_build_time"}, gwFlags...)...)
+		if r.Err == nil || !strings.Contains(r.Stderr, "the registry gateway's policy denies blob:read and blob:write on "+authReg.Addr()+"/e2e/staging (blob:read: defaultAction deny") {
+			t.Errorf("a push the policy denies should fail, naming the repository (%v):\n%s", r.Err, tailLines(r.Stderr, 20))
+		}
+		if strings.Contains(r.Stderr, "s3cret-gw") {
+			t.Error("the build's output holds the gateway's password")
 		}
 	})
 

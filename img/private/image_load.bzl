@@ -1,5 +1,6 @@
 """image_load: `bazel run` loads an image into a container daemon."""
 
+load(":common/gateway.bzl", "GATEWAY_ATTRS", "gateway_fields")
 load(":common/labels.bzl", "display_label")
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "deploy_operation", "image_attr", "image_info", "image_spec")
 load(":load_common.bzl", "LOAD_ATTRS", "load_names", "load_settings")
@@ -10,14 +11,15 @@ def _tarball(ctx, repository, tags, access):
     # Built only when the output group is asked for: it needs every blob.
     image, files, _ = image_spec(ctx, ctx.attr.image, with_blobs = True, path = lambda f: f.path)
     spec = ctx.actions.declare_file(ctx.label.name + ".tarball.json")
-    ctx.actions.write(spec, json.encode({
+    fields = {k: v for k, v in gateway_fields(ctx, display_label(ctx.label)).items() if k == "registry_pull_gateway"}
+    ctx.actions.write(spec, json.encode(dict({
         "operation": "tarball",
         "label": display_label(ctx.label),
         "image": image,
         "repository": repository,
         "tags": [t for t in tags if "{{" not in t],
         "source_access": access,
-    }))
+    }, **fields)))
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
     args = img_args(ctx)
     args.add("tarball")
@@ -58,7 +60,7 @@ docker-save stream on `docker load`; podman gets `podman load`. For an index,
 `bazel run //app:load -- --platform linux/arm64` picks the platform (default:
 the host's). Output group `tarball` is a docker-save tarball of the image
 (for an index, of the target platform's manifest).""",
-    attrs = PLATFORM_ATTRS | dict(LOAD_ATTRS, image = image_attr("load")),
+    attrs = PLATFORM_ATTRS | GATEWAY_ATTRS | dict(LOAD_ATTRS, image = image_attr("load")),
     executable = True,
     exec_groups = LAUNCHER_EXEC_GROUPS,
     toolchains = ["//img:toolchain_type"],

@@ -62,6 +62,7 @@ def push_at_build_time(ctx, name, plan):
     if plan["registry"]:
         spec["registry"] = plan["registry"]
     spec.update({k: v for k, v in plan["fields"].items() if k not in ("forbid_layer_push", "mount_from")})
+    spec.update(build_time["gateways"])
     for field, f in plan["file_fields"].items():
         if field != "cross_mount_from":
             spec[field] = f.path

@@ -2,6 +2,7 @@
 and how to push, and the settings they resolve to."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":common/gateway.bzl", "GATEWAY_ATTRS", "gateway_fields")
 load(":common/labels.bzl", "display_label")
 load(":common/names.bzl", "check_repository", "check_tag")
 load(":deploy.bzl", "deploy_attrs", "deploy_settings", strategy_of = "strategy")
@@ -97,6 +98,7 @@ def _build_time(ctx, label):
         if repositories[name]:
             check_repository(label, repositories[name])
     return {
+        "gateways": gateway_fields(ctx, label),
         "mode": mode,
         "content": _setting_or_attr(ctx, "push_at_build_time_content"),
         "blob_repository": repositories["push_at_build_time_blob_repository"],
@@ -238,4 +240,4 @@ PUSH_ATTRS = dict({
     "_deduplicated_push_blob_repository": attr.label(default = "//img/settings:deduplicated_push_blob_repository"),
     "_deduplicated_push_content": attr.label(default = "//img/settings:deduplicated_push_content"),
     "_cross_mount": attr.label(default = "//img/settings:cross_mount"),
-}, **deploy_attrs("push", "missing blobs stream from the Bazel remote cache", "//img/settings:push_strategy"))
+}, **(GATEWAY_ATTRS | deploy_attrs("push", "missing blobs stream from the Bazel remote cache", "//img/settings:push_strategy")))

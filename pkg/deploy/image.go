@@ -15,6 +15,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/pull"
+	"github.com/rules-img/rules_img/pkg/registry"
 )
 
 // Sources say where layer bytes come from when the runfiles lack them.
@@ -23,6 +24,7 @@ type Sources struct {
 	Keychain authn.Keychain // for base images' registries
 	Insecure bool
 	Progress io.Writer // progress of long downloads; nil: none
+	Gateway  *registry.Gateway
 }
 
 // BuildImage reads the image files the spec names. Nothing is opened
@@ -179,7 +181,7 @@ func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Ope
 		}
 		if md.Source != nil {
 			r, err := pull.OpenBlob(ctx, *md.Source, md.Digest, md.Size, pull.FetchOptions{
-				Keychain: src.Keychain, Insecure: src.Insecure, Name: md.Digest, Progress: src.Progress,
+				Keychain: src.Keychain, Insecure: src.Insecure, Name: md.Digest, Progress: src.Progress, Gateway: src.Gateway,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("%s of base image %s/%s: %w", name, md.Source.Registry, md.Source.Repository, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/push"
 	"github.com/rules-img/rules_img/pkg/reference"
+	regclient "github.com/rules-img/rules_img/pkg/registry"
 	"github.com/rules-img/rules_img/pkg/stamp"
 	"github.com/rules-img/rules_img/pkg/tarball"
 )
@@ -175,13 +176,19 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", s.Label, err)
 	}
+	var gateway *regclient.Gateway
+	if s.PushGateway != "" {
+		if gateway, err = regclient.ParseGateway(s.PushGateway); err != nil {
+			return "", fmt.Errorf("%s: %w", s.Label, err)
+		}
+	}
 	rep := push.NewTextReporter(env.Stderr, env.Terminal, s.Label)
 	res, err := push.Push(ctx, img, push.Options{
 		Registry: registry, Repository: repository, Tags: tags, ManifestTags: s.manifestTags(env),
 		Keychain: kc, Insecure: src.Insecure, Jobs: o.Jobs, Progress: rep, Label: s.Label,
 		Shared: env.Shared, Dedup: dd.Dedup, HomeRepository: dd.HomeRepository,
 		ArtificialManifests: dd.ArtificialManifests, MountFrom: dd.MountFrom, NoBaseMounts: dd.NoBaseMounts,
-		Warnings: env.Stderr, BlobsOnly: only, ForbidLayerUpload: s.ForbidLayerPush,
+		Warnings: env.Stderr, BlobsOnly: only, ForbidLayerUpload: s.ForbidLayerPush, Gateway: gateway,
 	})
 	rep.Finish()
 	if err != nil {
@@ -295,6 +302,11 @@ func (s *Spec) Sources(env Env) (Sources, error) {
 		return src, fmt.Errorf("%s: %w", s.Label, err)
 	}
 	src.Keychain, src.Insecure, src.Progress = kc, access.Insecure, env.Stderr
+	if s.PullGateway != "" {
+		if src.Gateway, err = regclient.ParseGateway(s.PullGateway); err != nil {
+			return src, fmt.Errorf("%s: %w", s.Label, err)
+		}
+	}
 	endpoint := s.RemoteCache
 	if endpoint == "" {
 		endpoint = env.getenv("IMG_REAPI_ENDPOINT")

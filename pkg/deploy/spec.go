@@ -64,6 +64,11 @@ type Spec struct {
 	// ForbidLayerPush refuses to upload a layer's bytes: the registry must
 	// have it already, or mount it (forbid_layer_push).
 	ForbidLayerPush bool `json:"forbid_layer_push,omitempty"`
+	// PushGateway and PullGateway send the requests for the destination and
+	// for base images' registries to a registry gateway (build actions:
+	// registry_push_gateway, registry_pull_gateway).
+	PushGateway string `json:"registry_push_gateway,omitempty"`
+	PullGateway string `json:"registry_pull_gateway,omitempty"`
 
 	// Push and load.
 	Strategy         Strategy `json:"strategy,omitempty"`             // "" is eager

@@ -25,6 +25,8 @@ type FetchOptions struct {
 	Insecure bool
 	Name     string    // what to call the download in progress lines
 	Progress io.Writer // progress lines for long downloads; nil: none
+	// Gateway, when set, receives the requests instead of the registry.
+	Gateway *registry.Gateway
 }
 
 // FetchBlob downloads one blob from src to the file dst, streaming and
@@ -38,7 +40,7 @@ func FetchBlob(ctx context.Context, src oci.BlobSource, digest string, size int6
 		return fmt.Errorf("blob %s: size %d is invalid", digest, size)
 	}
 	image := src.Registry + "/" + src.Repository + "@" + digest
-	c, err := newClient(ctx, src.Registry, src.Repository, opts.Keychain, opts.Insecure, image)
+	c, err := newClient(ctx, src.Registry, src.Repository, opts.Keychain, opts.Insecure, image, opts.Gateway)
 	if err != nil {
 		return err
 	}

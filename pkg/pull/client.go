@@ -38,8 +38,8 @@ type client struct {
 	transferred atomic.Int64
 }
 
-func newClient(ctx context.Context, reg, repository string, kc authn.Keychain, insecure bool, image string) (*client, error) {
-	r, err := registry.Open(ctx, reg, repository, registry.Options{Keychain: kc, Insecure: insecure, Label: image})
+func newClient(ctx context.Context, reg, repository string, kc authn.Keychain, insecure bool, image string, gateway *registry.Gateway) (*client, error) {
+	r, err := registry.Open(ctx, reg, repository, registry.Options{Keychain: kc, Insecure: insecure, Label: image, Gateway: gateway})
 	if err != nil {
 		return nil, err
 	}

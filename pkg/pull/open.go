@@ -27,7 +27,7 @@ func OpenBlob(ctx context.Context, src oci.BlobSource, digest string, size int64
 		return nil, fmt.Errorf("blob %s: size %d is invalid", digest, size)
 	}
 	image := src.Registry + "/" + src.Repository + "@" + digest
-	c, err := newClient(ctx, src.Registry, src.Repository, opts.Keychain, opts.Insecure, image)
+	c, err := newClient(ctx, src.Registry, src.Repository, opts.Keychain, opts.Insecure, image, opts.Gateway)
 	if err != nil {
 		return nil, err
 	}

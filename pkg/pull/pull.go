@@ -103,7 +103,7 @@ func Pull(ctx context.Context, opts Options) (_ *Pulled, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := newClient(ctx, opts.Registry, opts.Repository, opts.Keychain, opts.Insecure, image)
+	c, err := newClient(ctx, opts.Registry, opts.Repository, opts.Keychain, opts.Insecure, image, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -113,7 +113,7 @@ func (p *pusher) homePusher(ctx context.Context) (*pusher, error) {
 			return
 		}
 		r, err := registry.Open(ctx, p.opts.Registry, p.opts.HomeRepository, registry.Options{
-			Direction: registry.Push, Keychain: p.opts.Keychain, Insecure: p.opts.Insecure, Conns: p.jobs + 2,
+			Direction: registry.Push, Keychain: p.opts.Keychain, Insecure: p.opts.Insecure, Conns: p.jobs + 2, Gateway: p.opts.Gateway,
 		})
 		if err != nil {
 			p.homeErr = fmt.Errorf("deduplicated_push_blob_repository: %w", err)

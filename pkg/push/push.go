@@ -69,6 +69,8 @@ type Options struct {
 	// ForbidLayerUpload refuses to send a layer's bytes: a layer the
 	// registry lacks must be mounted (forbid_layer_push).
 	ForbidLayerUpload bool
+	// Gateway, when set, receives the requests instead of the registry.
+	Gateway *registry.Gateway
 }
 
 // Result summarizes a push.
@@ -151,7 +153,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	}
 	r, err := registry.Open(ctx, opts.Registry, opts.Repository, registry.Options{
 		Direction: registry.Push, Keychain: opts.Keychain, Insecure: opts.Insecure,
-		MountFrom: mountFrom, Conns: jobs + 2,
+		MountFrom: mountFrom, Conns: jobs + 2, Gateway: opts.Gateway,
 	})
 	if err != nil {
 		return fail(err)

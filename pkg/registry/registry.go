@@ -43,6 +43,10 @@ type Options struct {
 	MountFrom []string
 	Conns     int    // idle connections kept to the registry; 0: Go's default
 	Label     string // names the image in messages; "": registry/repository
+	// Gateway, when set, receives every request instead of the registry; it
+	// authenticates to the registry itself, so requests go without
+	// credentials.
+	Gateway *Gateway
 }
 
 // Repo is an authenticated client for one repository of one registry.
@@ -88,7 +92,7 @@ func Open(ctx context.Context, registry, repository string, o Options) (*Repo, e
 	if o.Direction == Push {
 		r.policy = PushPolicy
 	}
-	if r.keychain == nil {
+	if r.keychain == nil || o.Gateway != nil {
 		r.keychain = anonymous{}
 	}
 	auth, err := authn.Resolve(ctx, r.keychain, reg)
@@ -117,10 +121,15 @@ func Open(ctx context.Context, registry, repository string, o Options) (*Repo, e
 			scopes = append(scopes, reg.Repo(from).Scope(transport.PullScope))
 		}
 	}
+	var under http.RoundTripper = base
+	if o.Gateway != nil {
+		under = o.Gateway.wrap(base)
+		r.label += " (through the registry gateway)"
+	}
 	var rt http.RoundTripper
 	err = r.Retry(ctx, func() error {
 		var err error
-		rt, err = transport.NewWithContext(ctx, reg, auth, rewind{base}, scopes)
+		rt, err = transport.NewWithContext(ctx, reg, auth, rewind{under}, scopes)
 		return err
 	})
 	if err != nil {
