@@ -7,6 +7,11 @@ running Bazel. Each action runs `img deploy` on one blob, the code path of
 load(":deploy.bzl", "new_stager", "staged_image_spec")
 load(":toolchain.bzl", "img_args", "img_tool")
 
+# Fields of a `bazel run` spec that mean nothing in a build action, which
+# may run on another machine: its blobs are inputs, and programs and caches
+# named on this machine are not there.
+_RUN_ONLY = ("forbid_layer_push", "mount_from", "credential_helper", "registry_credential_helper", "remote_cache", "remote_instance_name", "cas_digest_function")
+
 def _run(ctx, name, spec_file, inputs, build_time, mnemonic_what, only = [], repository = ""):
     marker = ctx.actions.declare_file(name)
     args = img_args(ctx)
@@ -61,7 +66,7 @@ def push_at_build_time(ctx, name, plan):
     }
     if plan["registry"]:
         spec["registry"] = plan["registry"]
-    spec.update({k: v for k, v in plan["fields"].items() if k not in ("forbid_layer_push", "mount_from")})
+    spec.update({k: v for k, v in plan["fields"].items() if k not in _RUN_ONLY})
     spec.update(build_time["gateways"])
     for field, f in plan["file_fields"].items():
         if field != "cross_mount_from":

@@ -86,10 +86,9 @@ def _build_time(ctx, label):
     if mode == "disabled":
         return None
     if strategy_of(ctx) in ("bes", "cas_registry"):
-        fail("%s: push_at_build_time = %r and strategy %r both push: the %s strategy sends no blobs from the build; turn one off" % (
+        fail("%s: push_at_build_time = %r pushes the blobs from the build, and strategy %r pushes them its own way; turn one off" % (
             label,
             mode,
-            strategy_of(ctx),
             strategy_of(ctx),
         ))
     repositories = {}

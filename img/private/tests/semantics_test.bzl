@@ -72,7 +72,12 @@ def _push_force_stamp_impl(ctx):
     asserts.equals(env, 1, len(stamps), "a templated tag gets an ImageStamp action")
     asserts.true(env, "--status" in stamps[0].argv, "stamp = \"force\" reads the workspace status without --stamp: %s" % stamps[0].argv)
     templates = _written(env, ".stamp_templates.json")
-    asserts.equals(env, {"VERSION": "1.0"}, templates["vars"], "build_settings values are template variables")
+    asserts.equals(
+        env,
+        {"VERSION": "1.0", "image_target_name": "manifest_default", "image_target_package": "img/private/tests"},
+        templates["vars"],
+        "build_settings values are template variables, beside the image's target name and package",
+    )
     return analysistest.end(env)
 
 push_force_stamp_test = analysistest.make(_push_force_stamp_impl)
