@@ -457,11 +457,11 @@ func (s *Spec) dedupOptions(o Overrides, registry, repository string) (push.Opti
 
 // selectBlobs turns "config:M" and "layer:M:L" selectors into the digests
 // they name; none gives nil (the whole push).
-func selectBlobs(img *image.Image, selectors []string) (map[string]bool, error) {
+func selectBlobs(img *image.Image, selectors []string) (map[string]image.Opener, error) {
 	if len(selectors) == 0 {
 		return nil, nil
 	}
-	out := map[string]bool{}
+	out := map[string]image.Opener{}
 	for _, sel := range selectors {
 		var m, l int
 		switch {
@@ -469,13 +469,14 @@ func selectBlobs(img *image.Image, selectors []string) (map[string]bool, error) 
 			if _, err := fmt.Sscanf(sel, "config:%d", &m); err != nil || m < 0 || m >= len(img.Manifests) {
 				return nil, fmt.Errorf("--only %q: no such config (the image has %d manifests)", sel, len(img.Manifests))
 			}
-			out[img.Manifests[m].ConfigDigest] = true
+			out[img.Manifests[m].ConfigDigest] = nil
 		case strings.HasPrefix(sel, "layer:"):
 			if _, err := fmt.Sscanf(sel, "layer:%d:%d", &m, &l); err != nil || m < 0 || m >= len(img.Manifests) || l < 0 || l >= len(img.Manifests[m].Layers) {
 				return nil, fmt.Errorf("--only %q: no such layer", sel)
 			}
 			if layer := img.Manifests[m].Layers[l]; !layer.MediaType.IsNonDistributable() {
-				out[layer.Digest] = true
+				// This layer's opener: its blob is the action's input.
+				out[layer.Digest] = layer.Open
 			}
 		default:
 			return nil, fmt.Errorf("--only %q: use config:M or layer:M:L", sel)

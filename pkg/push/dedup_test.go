@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -162,5 +163,29 @@ func TestParseDedup(t *testing.T) {
 	}
 	if _, err := ParseDedup("auto"); err == nil {
 		t.Error("auto is resolved by the rules, not here")
+	}
+}
+
+// A blob-only push (push at build time) reads a blob two manifests share
+// from the opener it is given: the action's input may be either manifest's.
+func TestBlobsOnlyUsesTheGivenOpener(t *testing.T) {
+	tr := newTestReg(t)
+	shared := testBlob(60, 500)
+	broken := bytesLayer(shared, nil)
+	broken.Open = func(context.Context) (io.ReadCloser, error) { return nil, fmt.Errorf("not this action's input") }
+	img := makeIndex(t, makeManifest(t, amd64, broken), makeManifest(t, arm64, bytesLayer(shared, nil)))
+	given := img.Manifests[1].Layers[0].Open
+	res, err := Push(context.Background(), img, Options{Registry: tr.host, Repository: "team/app",
+		BlobsOnly: map[string]image.Opener{broken.Digest: given}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Uploaded != 1 || !tr.holds("team/app", broken.Digest) {
+		t.Errorf("result %+v", res)
+	}
+	for _, r := range tr.requests() {
+		if strings.Contains(r, "/manifests/") {
+			t.Errorf("a blob-only push wrote %s", r)
+		}
 	}
 }

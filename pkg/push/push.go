@@ -64,8 +64,9 @@ type Options struct {
 	Warnings io.Writer
 	// BlobsOnly, when set, makes the push place just these blobs (by digest)
 	// and write no manifest or tag: one build action's share of a push at
-	// build time.
-	BlobsOnly map[string]bool
+	// build time. A non-nil opener replaces the image's for that digest: a
+	// blob two manifests share is read from the one the action was given.
+	BlobsOnly map[string]image.Opener
 	// ForbidLayerUpload refuses to send a layer's bytes: a layer the
 	// registry lacks must be mounted (forbid_layer_push).
 	ForbidLayerUpload bool
@@ -118,7 +119,10 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if opts.BlobsOnly != nil {
 		var only []*blob
 		for _, b := range blobs {
-			if opts.BlobsOnly[b.digest] {
+			if open, ok := opts.BlobsOnly[b.digest]; ok {
+				if open != nil {
+					b.open = open
+				}
 				only = append(only, b)
 			}
 		}
