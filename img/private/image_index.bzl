@@ -1,12 +1,11 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
 load(":common/labels.bzl", "display_label")
-load(":deploy.bzl", "SPEC_ATTRS", "carried_operations")
-load(":digest.bzl", "digest_file")
+load(":deploy.bzl", "SPEC_ATTRS")
+load(":image_providers.bzl", "image_providers")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platforms/transitions.bzl", "platforms_split")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
-load(":push_at_build_time.bzl", "build_time_validations")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -83,18 +82,7 @@ def _image_index_impl(ctx):
         manifests = manifests,
         oci_layout = layout,
     )
-    deploy, requests = carried_operations(ctx, info)
-    validations = build_time_validations(ctx, deploy)
-    return deploy + [
-        info,
-        DefaultInfo(files = depset([index, descriptor] + requests)),
-        OutputGroupInfo(
-            oci_layout = depset([layout]),
-            descriptor = depset([descriptor]),
-            digest = depset([digest_file(ctx, descriptor)]),
-            _validation = depset(validations),
-        ),
-    ]
+    return image_providers(ctx, info, [index, descriptor])
 
 image_index = rule(
     implementation = _image_index_impl,

@@ -3,13 +3,12 @@
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "TAR_EXTENSIONS")
 load(":common/labels.bzl", "display_label")
-load(":deploy.bzl", "SPEC_ATTRS", "carried_operations")
-load(":digest.bzl", "digest_file")
+load(":deploy.bzl", "SPEC_ATTRS")
+load(":image_providers.bzl", "image_providers")
 load(":layer_from_tar.bzl", "tar_layer")
 load(":layout.bzl", "oci_layout", "split_layers")
 load(":platforms/platform.bzl", "PLATFORM_ATTRS", "platform_name", "same_platform", "target_image_platform")
 load(":providers/providers.bzl", "BaseImageInfo", "ImageIndexInfo", "ImageManifestInfo", "LayerConfigInfo", "LayerGroupInfo", "LayerInfo")
-load(":push_at_build_time.bzl", "build_time_validations")
 load(":stamp.bzl", "STAMP_ATTRS", "stamping", "template_vars")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -251,18 +250,7 @@ def _image_manifest_impl(ctx):
         base = base,
         oci_layout = layout,
     )
-    deploy, requests = carried_operations(ctx, info)
-    validations = build_time_validations(ctx, deploy)
-    return deploy + [
-        info,
-        DefaultInfo(files = depset([manifest, config, descriptor] + requests)),
-        OutputGroupInfo(
-            oci_layout = depset([layout]),
-            descriptor = depset([descriptor]),
-            digest = depset([digest_file(ctx, descriptor)]),
-            _validation = depset(validations),
-        ),
-    ]
+    return image_providers(ctx, info, [manifest, config, descriptor])
 
 _PLATFORMS = "//command_line_option:platforms"
 
