@@ -114,14 +114,11 @@ def staged_image_spec(stage, info, with_blobs):
         manifests = [info]
         spec = {"manifests": []}
         files = []
-    access = None
     for i, m in enumerate(manifests):
         s, f = _manifest_spec(m, i, with_blobs, stage)
         spec["manifests"].append(s)
         files += f
-        if m.base and not access:
-            access = m.base.access
-    return spec, files, access
+    return spec, files, image_access(info)
 
 def image_spec(ctx, image, with_blobs, path = None):
     """The "image" part of a deploy spec.

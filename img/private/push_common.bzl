@@ -74,9 +74,12 @@ def push_settings(ctx):
         runfiles = runfiles,
     ) | {"build_time": build_time}
 
-def _setting_or_attr(ctx, name):
+def _setting_or_attr(ctx, name, unset = "auto"):
+    # The attribute, or its setting (the private attribute of the same name)
+    # when it holds unset: "auto", or _GLOBAL for the repository attributes,
+    # where "auto" could be a repository.
     value = getattr(ctx.attr, name)
-    if value in ("auto", _GLOBAL):
+    if value == unset:
         return getattr(ctx.attr, "_" + name)[BuildSettingInfo].value
     return value
 
@@ -93,7 +96,7 @@ def _build_time(ctx, label):
         ))
     repositories = {}
     for name in ("push_at_build_time_blob_repository", "push_at_build_time_manifest_repository"):
-        repositories[name] = _setting_or_attr(ctx, name)
+        repositories[name] = _setting_or_attr(ctx, name, _GLOBAL)
         if repositories[name]:
             check_repository(label, repositories[name])
     return {
@@ -109,21 +112,12 @@ _GLOBAL = "<use global setting>"
 
 def _dedup_fields(ctx, label):
     # deduplicated_push and cross_mount, each attribute resolved through its setting.
-    def setting(name):
-        return getattr(ctx.attr, "_" + name)[BuildSettingInfo].value
-
-    dedup = ctx.attr.deduplicated_push
-    if dedup == "auto":
-        dedup = setting("deduplicated_push")
-    repository = ctx.attr.deduplicated_push_blob_repository
-    if repository == _GLOBAL:
-        repository = setting("deduplicated_push_blob_repository")
+    dedup = _setting_or_attr(ctx, "deduplicated_push")
+    repository = _setting_or_attr(ctx, "deduplicated_push_blob_repository", _GLOBAL)
     if repository:
         check_repository(label, repository)
-    content = ctx.attr.deduplicated_push_content
-    if content == "auto":
-        content = setting("deduplicated_push_content")
-    cross_mount = setting("cross_mount")
+    content = _setting_or_attr(ctx, "deduplicated_push_content")
+    cross_mount = ctx.attr._cross_mount[BuildSettingInfo].value
     if cross_mount == "cross_registry":
         fail("%s: --@rules_img//img/settings:cross_mount=cross_registry: a registry mounts blobs only from its own repositories; use same_registry or disabled" % label)
     fields = {}

@@ -105,34 +105,33 @@ func (s *Spec) tags(extra []string, env Env) []string {
 			all = append(all, t)
 		}
 	}
-	var kept []string
-	for _, t := range all {
-		if stamp.HasTemplate(t) {
-			fmt.Fprintf(env.Stderr, "%s: skipping tag %q: it needs stamping (build with --stamp)\n", s.Label, t)
-			continue
-		}
-		kept = append(kept, t)
-	}
-	return kept
+	return s.filled("tag", all, env)
 }
 
 // manifestTags are the spec's per-manifest tags, without those that still
-// need stamping (each such tag is skipped with a notice, as tags are).
+// need stamping.
 func (s *Spec) manifestTags(env Env) [][]string {
 	if len(s.ManifestTags) == 0 {
 		return nil
 	}
 	out := make([][]string, len(s.ManifestTags))
 	for i, tags := range s.ManifestTags {
-		for _, t := range tags {
-			if stamp.HasTemplate(t) {
-				fmt.Fprintf(env.Stderr, "%s: skipping manifest tag %q: it needs stamping (build with --stamp)\n", s.Label, t)
-				continue
-			}
-			out[i] = append(out[i], t)
-		}
+		out[i] = s.filled("manifest tag", tags, env)
 	}
 	return out
+}
+
+// filled drops the tags that still hold a template, saying so for each.
+func (s *Spec) filled(what string, tags []string, env Env) []string {
+	var kept []string
+	for _, t := range tags {
+		if stamp.HasTemplate(t) {
+			fmt.Fprintf(env.Stderr, "%s: skipping %s %q: it needs stamping (build with --stamp)\n", s.Label, what, t)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept
 }
 
 func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, repository string, tags []string, o Overrides, env Env) (string, error) {

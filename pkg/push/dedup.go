@@ -130,21 +130,23 @@ func (p *pusher) homePusher(ctx context.Context) (*pusher, error) {
 // references it. Its bytes depend on the layer alone, so a second deploy
 // finds it there.
 func (p *pusher) artificialManifest(ctx context.Context, b *blob) error {
-	configType, config := oci.MediaTypeEmpty, []byte("{}")
+	diffIDs := []string{}
 	if b.diffID != "" {
-		configType = oci.MediaTypeConfig
-		config, _ = json.Marshal(map[string]any{
-			"architecture": "unknown",
-			"os":           "unknown",
-			"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{b.diffID}},
-		})
+		diffIDs = []string{b.diffID}
 	}
-	manifestType := oci.MediaTypeManifest
-	if strings.HasPrefix(string(b.mediaType), "application/vnd.docker.") {
+	// An image config that runs nowhere; OCI's empty config when there is
+	// no diff ID to record (Docker's manifests have no empty config).
+	config, _ := json.Marshal(map[string]any{
+		"architecture": "unknown",
+		"os":           "unknown",
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": diffIDs},
+	})
+	manifestType, configType := oci.MediaTypeManifest, oci.MediaTypeConfig
+	switch {
+	case strings.HasPrefix(string(b.mediaType), "application/vnd.docker."):
 		manifestType, configType = oci.MediaTypeDockerManifest, oci.MediaTypeDockerConfig
-		if b.diffID == "" {
-			config, _ = json.Marshal(map[string]any{"architecture": "unknown", "os": "unknown", "rootfs": map[string]any{"type": "layers", "diff_ids": []string{}}})
-		}
+	case b.diffID == "":
+		configType, config = oci.MediaTypeEmpty, []byte("{}")
 	}
 	cfg := &blob{digest: oci.Digest(config), size: int64(len(config)), mediaType: configType, kind: "config", open: bytesOpener(config)}
 	if _, err := p.place(ctx, cfg, "", false, true); err != nil {

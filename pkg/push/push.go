@@ -176,21 +176,11 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 		rootType = manifestMediaType("", rootRaw, oci.MediaTypeIndex)
 	}
 	res := Result{Reference: opts.Registry + "/" + opts.Repository + "@" + root, Digest: root}
-	if opts.BlobsOnly != nil {
-		for _, b := range blobs {
-			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
-		}
-		if err := p.blobs(ctx, blobs, jobs); err != nil {
-			return fail(err)
-		}
-		res.Uploaded, res.Mounted, res.Existing = int(p.uploaded.Load()), int(p.mounted.Load()), int(p.existing.Load())
-		res.BytesUploaded = p.bytes.Load()
-		return res, nil
-	}
 	// Tags are written last, so tags that already name this image mean the
 	// whole image is there: pushing an unchanged image again costs one HEAD
-	// per tag (or one for the root manifest, without tags).
-	if p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
+	// per tag (or one for the root manifest, without tags). A blob-only
+	// push asks for blobs, whatever the tags say.
+	if opts.BlobsOnly == nil && p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
 		res.Existing = len(blobs)
 		for _, b := range blobs {
 			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
@@ -212,6 +202,11 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if err := p.blobs(ctx, blobs, jobs); err != nil {
 		return fail(err)
 	}
+	res.Uploaded, res.Mounted, res.Existing = int(p.uploaded.Load()), int(p.mounted.Load()), int(p.existing.Load())
+	res.BytesUploaded = p.bytes.Load()
+	if opts.BlobsOnly != nil {
+		return res, nil
+	}
 
 	// Each manifest by digest, then the index: a registry may refuse an
 	// index whose manifests it does not have yet.
@@ -228,8 +223,6 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 			return fail(err)
 		}
 	}
-	res.Uploaded, res.Mounted, res.Existing = int(p.uploaded.Load()), int(p.mounted.Load()), int(p.existing.Load())
-	res.BytesUploaded = p.bytes.Load()
 	// Only now is the image complete; tags last.
 	for _, tag := range opts.Tags {
 		if err := p.manifest(ctx, tag, rootType, root, rootRaw, fmt.Sprintf("tag %q for %s", tag, root)); err != nil {
