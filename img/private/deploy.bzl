@@ -361,6 +361,15 @@ def deploy_files(ctx, name, plan, stage):
     if plan["registry"]:
         spec["registry"] = plan["registry"]
     spec.update(plan["fields"])
+    if plan.get("sign"):
+        spec["sign"] = _sign_field(plan["sign"])
+    referrers = []
+    for k, info in enumerate(plan.get("referrers", [])):
+        r, r_files, _ = staged_image_spec(_prefixed(stage, "r%d/" % k), info, STRATEGIES[op_strategy].blobs_in_runfiles)
+        referrers.append(r)
+        image_files = image_files + r_files
+    if referrers:
+        spec["referrers"] = referrers
     file_fields = plan["file_fields"]
     outputs = []
     if STRATEGIES[op_strategy].push_request:
@@ -378,6 +387,22 @@ def deploy_files(ctx, name, plan, stage):
         runfiles = ctx.runfiles(files = files).merge_all(plan["runfiles"]),
         outputs = outputs,
     )
+
+def _prefixed(stage, prefix):
+    return lambda f, name: stage(f, prefix + name)
+
+def _sign_field(sign):
+    # The spec's "sign": the plugin by its runfiles path, or its command.
+    field = {"mode": sign.mode, "config": sign.config, "targets": sign.targets}
+    if sign.tool:
+        field["tool"] = sign.tool.short_path
+    else:
+        field["command"] = sign.command
+    if sign.args:
+        field["args"] = sign.args
+    if sign.env:
+        field["env"] = sign.env
+    return field
 
 def deploy_operation(ctx, settings):
     """What image_push and image_load have in common: the spec, the launcher, the runfiles.

@@ -65,12 +65,21 @@ def _config_spec(ctx):
         spec["created_file"] = ctx.file.created_file.path
     if ctx.file.config_fragment:
         spec["config_fragment"] = ctx.file.config_fragment.path
+    if ctx.attr.subject:
+        spec["subject"] = _subject_descriptor(ctx).path
     if ctx.attr.config_files:
         spec["files"] = {field: f.path for field, f in _config_files(ctx).items()}
     for key, files in _kv_files(ctx).items():
         if files:
             spec[key] = [f.path for f in files]
     return spec
+
+def _subject_descriptor(ctx):
+    # The descriptor of the image this manifest refers to.
+    subject = ctx.attr.subject
+    if ImageIndexInfo in subject:
+        return subject[ImageIndexInfo].descriptor
+    return subject[ImageManifestInfo].descriptor
 
 def _kv_files(ctx):
     # Upstream's env_file, label_files and annotations_file, by spec field.
@@ -214,6 +223,8 @@ def _image_manifest_impl(ctx):
         inputs.append(ctx.file.config_fragment)
     if ctx.file.created_file:
         inputs.append(ctx.file.created_file)
+    if ctx.attr.subject:
+        inputs.append(_subject_descriptor(ctx))
     inputs += _config_files(ctx).values()
     inputs += [f for files in _kv_files(ctx).values() for f in files]
     if _has_templates(ctx) and stamping(ctx):
@@ -356,6 +367,12 @@ base set, as Docker does.""",
         artifact_type = attr.string(
             doc = "The manifest's artifactType (OCI image spec 1.1): what an artifact holds, e.g. " +
                   "application/spdx+json for an SBOM or application/vnd.cncf.helm.chart.v1 for a chart.",
+        ),
+        subject = attr.label(
+            doc = "An image_manifest or image_index this manifest refers to (OCI 1.1 subject), as an SBOM or a " +
+                  "signature refers to its image: registries list it among the subject's referrers. Push it with the " +
+                  "subject's image_push (referrers) so it lands beside it.",
+            providers = [[ImageManifestInfo], [ImageIndexInfo]],
         ),
         config_media_type = attr.string(
             doc = "Make an artifact instead of an image: the config blob's media type. " +

@@ -1,4 +1,4 @@
-"""img_command: `bazel run` one of img's server subcommands (registry, bes)."""
+"""img_command: `bazel run` one of img's server subcommands (registry, bes), or a signer plugin."""
 
 load(":deploy.bzl", "LAUNCHER_EXEC_GROUPS", "launcher_img", "write_img_script")
 
@@ -15,7 +15,7 @@ ships inside the one prebuilt tool and starts with `bazel run`.""",
         "command": attr.string(
             doc = "The img subcommand.",
             mandatory = True,
-            values = ["bes", "registry"],
+            values = ["bes", "registry", "signer cosign", "signer notation"],
         ),
     },
     executable = True,

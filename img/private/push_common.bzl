@@ -6,7 +6,7 @@ load(":common/gateway.bzl", "GATEWAY_ATTRS", "gateway_fields")
 load(":common/labels.bzl", "display_label")
 load(":common/names.bzl", "check_repository", "check_tag")
 load(":deploy.bzl", "deploy_attrs", "deploy_settings", strategy_of = "strategy")
-load(":providers/providers.bzl", "DeployInfo")
+load(":providers/providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo", "SigningConfigInfo")
 
 def _destination(ctx):
     # (registry, repository): the attributes, else the settings' registry; a
@@ -61,6 +61,9 @@ def push_settings(ctx):
             fail("%s: cross_mount_from: %s is not one push; name an image_push" % (label, display_label(ctx.attr.cross_mount_from.label)))
         file_fields["cross_mount_from"] = pushes[0].spec
         runfiles.append(pushes[0].runfiles)
+    sign = _signing(ctx, label)
+    if (sign or ctx.attr.referrers) and strategy_of(ctx) in ("bes", "cas_registry"):
+        fail("%s: referrers and signing run in `img deploy`, and strategy %r pushes elsewhere; use eager or lazy" % (label, strategy_of(ctx)))
     return deploy_settings(
         ctx,
         "push",
@@ -71,8 +74,33 @@ def push_settings(ctx):
         file_fields = file_fields,
         manifest_tags = ctx.attr.manifest_tags,
         tracks_content = ctx.attr.tracks_content,
-        runfiles = runfiles,
-    ) | {"build_time": build_time}
+        runfiles = runfiles + ([sign.runfiles] if sign and sign.runfiles else []),
+    ) | {
+        "build_time": build_time,
+        "referrers": [t[ImageIndexInfo] if ImageIndexInfo in t else t[ImageManifestInfo] for t in ctx.attr.referrers],
+        "sign": sign,
+    }
+
+def _signing(ctx, label):
+    # The signing_config this push signs with, or None.
+    mode = _setting_or_attr(ctx, "sign")
+    if mode == "disabled":
+        return None
+    config = (ctx.attr.sign_setting or ctx.attr._sign_setting)[SigningConfigInfo]
+    if config.label == None:
+        if mode == "enabled":
+            fail("%s: sign = enabled and no signing_config: set sign_setting, or --@rules_img//img/settings:sign_setting" % label)
+        return None
+    return struct(
+        mode = mode,
+        config = display_label(config.label),
+        tool = config.tool,
+        runfiles = config.runfiles,
+        command = config.command,
+        args = config.args,
+        env = config.env,
+        targets = config.targets,
+    )
 
 def _setting_or_attr(ctx, name, unset = "auto"):
     # The attribute, or its setting (the private attribute of the same name)
@@ -224,6 +252,26 @@ PUSH_ATTRS = dict({
         default = "auto",
         values = ["auto", "enabled", "disabled"],
     ),
+    "referrers": attr.label_list(
+        doc = "Images whose manifest has this push's image (or one of its manifests) as subject, such as an SBOM " +
+              "made with image_manifest(subject = ...): pushed by digest into the same repository after the image " +
+              "and before its tags, and listed among its referrers (the registry's Referrers API, else the OCI 1.1 " +
+              "fallback tag sha256-HEX).",
+        providers = [[ImageManifestInfo], [ImageIndexInfo]],
+    ),
+    "sign": attr.string(
+        doc = "Sign the image after it is pushed and before its tags: \"enabled\" fails the push (writing no tag) " +
+              "when signing fails; \"best_effort\" warns and tags; \"disabled\"; \"auto\": //img/settings:sign " +
+              "(default disabled).",
+        default = "auto",
+        values = ["auto", "enabled", "best_effort", "disabled"],
+    ),
+    "sign_setting": attr.label(
+        doc = "The signing_config to sign with. Default: //img/settings:sign_setting.",
+        providers = [SigningConfigInfo],
+    ),
+    "_sign": attr.label(default = "//img/settings:sign"),
+    "_sign_setting": attr.label(default = "//img/settings:sign_setting"),
     "_push_at_build_time": attr.label(default = "//img/settings:push_at_build_time"),
     "_push_at_build_time_content": attr.label(default = "//img/settings:push_at_build_time_content"),
     "_push_at_build_time_blob_repository": attr.label(default = "//img/settings:push_at_build_time_blob_repository"),

@@ -33,8 +33,9 @@ type Input struct {
 	// FragmentBytes is config_fragment as it is, the config blob of an
 	// artifact (Spec.Artifact); nil when there is none.
 	FragmentBytes []byte
-	Base          *Base        // nil: the image starts from scratch
-	Platform      oci.Platform // os, architecture and optional variant
+	Base          *Base           // nil: the image starts from scratch
+	Subject       *oci.Descriptor // nil: the manifest refers to no other
+	Platform      oci.Platform    // os, architecture and optional variant
 	Layers        []oci.LayerMetadata
 }
 
@@ -68,6 +69,34 @@ type Output struct {
 // comes first (one placeholder entry per base layer when the base has
 // none), then one entry per layer.
 func Image(in Input) (Output, error) {
+	out, err := image(in)
+	if err != nil || in.Subject == nil {
+		return out, err
+	}
+	return withSubject(out, *in.Subject)
+}
+
+// withSubject adds the subject to a built manifest. Only the fields that
+// identify it are kept: a referrer names its subject, nothing more.
+func withSubject(out Output, subject oci.Descriptor) (Output, error) {
+	if err := oci.CheckDigest(subject.Digest); err != nil || !subject.MediaType.Valid() || subject.Size <= 0 {
+		return Output{}, fmt.Errorf("subject: not the descriptor of an image (%s, %q, %d bytes)", subject.MediaType, subject.Digest, subject.Size)
+	}
+	var m oci.Manifest
+	if err := json.Unmarshal(out.Manifest, &m); err != nil {
+		return Output{}, err
+	}
+	m.Subject = &oci.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	raw, err := oci.Marshal(m)
+	if err != nil {
+		return Output{}, err
+	}
+	desc := oci.DescriptorFor(oci.MediaTypeManifest, raw)
+	desc.ArtifactType, desc.Platform = out.Descriptor.ArtifactType, out.Descriptor.Platform
+	return Output{Manifest: raw, Config: out.Config, Descriptor: desc}, nil
+}
+
+func image(in Input) (Output, error) {
 	if err := in.Platform.Check(); err != nil {
 		return Output{}, err
 	}
@@ -632,6 +661,17 @@ func WriteImage(f ImageFiles) error {
 			return fail(err)
 		}
 		in.Base = b
+	}
+	if in.Spec.Subject != "" {
+		var d oci.Descriptor
+		b, err := os.ReadFile(in.Spec.Subject)
+		if err == nil {
+			err = json.Unmarshal(b, &d)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("subject: %w", err))
+		}
+		in.Subject = &d
 	}
 	img, err := Image(in)
 	if err != nil {

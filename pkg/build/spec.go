@@ -47,6 +47,9 @@ type ConfigSpec struct {
 	ConfigFragment string `json:"config_fragment"`
 	// ArtifactType is the manifest's artifactType.
 	ArtifactType string `json:"artifact_type"`
+	// Subject is the path of the descriptor of the image this manifest
+	// refers to (an SBOM's image): it becomes the manifest's subject.
+	Subject string `json:"subject,omitempty"`
 	// ConfigMediaType other than the OCI image config's makes an artifact:
 	// the config blob is ConfigFragment's bytes, or "{}" for the empty type.
 	ConfigMediaType string `json:"config_media_type"`

@@ -30,15 +30,19 @@ type Sources struct {
 // BuildImage reads the image files the spec names. Nothing is opened
 // until a layer's bytes are asked for.
 func (s *Spec) BuildImage(src Sources) (*image.Image, error) {
+	return s.buildImage(s.Image, src)
+}
+
+func (s *Spec) buildImage(is ImageSpec, src Sources) (*image.Image, error) {
 	img := &image.Image{}
-	if s.Image.Index != "" {
-		b, err := s.read(s.Image.Index)
+	if is.Index != "" {
+		b, err := s.read(is.Index)
 		if err != nil {
 			return nil, s.missing("index", err)
 		}
 		img.Index, img.IndexDigest = b, oci.Digest(b)
 	}
-	for _, ms := range s.Image.Manifests {
+	for _, ms := range is.Manifests {
 		m, err := s.manifest(ms, src)
 		if err != nil {
 			return nil, err

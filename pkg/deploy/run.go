@@ -181,14 +181,27 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 			return "", fmt.Errorf("%s: %w", s.Label, err)
 		}
 	}
+	var att *attachments
+	if only == nil {
+		if att, err = s.attachments(img, src, env); err != nil {
+			return "", err
+		}
+	}
 	rep := push.NewTextReporter(env.Stderr, env.Terminal, s.Label)
-	res, err := push.Push(ctx, img, push.Options{
+	opts := push.Options{
 		Registry: registry, Repository: repository, Tags: tags, ManifestTags: s.manifestTags(env),
 		Keychain: kc, Insecure: src.Insecure, Jobs: o.Jobs, Progress: rep, Label: s.Label,
 		Shared: env.Shared, Dedup: dd.Dedup, HomeRepository: dd.HomeRepository,
 		ArtificialManifests: dd.ArtificialManifests, MountFrom: dd.MountFrom, NoBaseMounts: dd.NoBaseMounts,
 		Warnings: env.Stderr, BlobsOnly: only, ForbidLayerUpload: s.ForbidLayerPush, Gateway: gateway,
-	})
+	}
+	if att != nil {
+		opts.BeforeTags = func(ctx context.Context) error {
+			rep.Finish()
+			return att.run(ctx, img, opts)
+		}
+	}
+	res, err := push.Push(ctx, img, opts)
 	rep.Finish()
 	if err != nil {
 		return "", err
@@ -197,6 +210,11 @@ func (s *Spec) push(ctx context.Context, img *image.Image, src Sources, reposito
 		return fmt.Sprintf("%d blob(s) in %s/%s (%d uploaded, %.1f MiB; %d mounted; %d already there)", len(only), registry, repository, res.Uploaded, float64(res.BytesUploaded)/(1<<20), res.Mounted, res.Existing), nil
 	}
 	msg := fmt.Sprintf("%s (%d uploaded, %.1f MiB; %d mounted; %d already there)", res.Reference, res.Uploaded, float64(res.BytesUploaded)/(1<<20), res.Mounted, res.Existing)
+	if att != nil {
+		for _, d := range att.done {
+			msg += "\n       " + d
+		}
+	}
 	for _, t := range res.Tags {
 		msg += "\n       tagged " + t
 	}

@@ -70,6 +70,13 @@ type Spec struct {
 	PushGateway string `json:"registry_push_gateway,omitempty"`
 	PullGateway string `json:"registry_pull_gateway,omitempty"`
 
+	// Referrers are images whose manifest names this image (or one of its
+	// manifests) as its subject, such as SBOMs: pushed by digest to the
+	// same repository before the tags (image_push's referrers).
+	Referrers []ImageSpec `json:"referrers,omitempty"`
+	// Sign signs the pushed image before the tags; nil: not signed.
+	Sign *SignSpec `json:"sign,omitempty"`
+
 	// Push and load.
 	Strategy         Strategy `json:"strategy,omitempty"`             // "" is eager
 	RemoteCache      string   `json:"remote_cache,omitempty"`         // Bazel cache endpoint for lazy strategies
@@ -106,6 +113,19 @@ type Access struct {
 	DockerConfig     string `json:"docker_config,omitempty"`     // a docker config.json; "": the default
 	CredentialHelper string `json:"credential_helper,omitempty"` // docker-credential-NAME for every registry
 	Insecure         bool   `json:"insecure,omitempty"`          // plain HTTP and unverified TLS allowed
+}
+
+// SignSpec is a signing_config as a push resolved it.
+type SignSpec struct {
+	Mode    string            `json:"mode"`              // enabled or best_effort
+	Config  string            `json:"config"`            // the signing_config's label, for messages
+	Tool    string            `json:"tool,omitempty"`    // a Bazel-built plugin: its path in the runfiles
+	Command string            `json:"command,omitempty"` // or a command on PATH
+	Args    []string          `json:"args,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// Targets are what gets a signature: "roots" (the pushed image),
+	// "child_manifests" (each manifest of an index), "referrers".
+	Targets []string `json:"targets,omitempty"`
 }
 
 // ImageSpec names the files of a built image.

@@ -30,10 +30,13 @@ type Manifest struct {
 	SchemaVersion int       `json:"schemaVersion"`
 	MediaType     MediaType `json:"mediaType"`
 	// ArtifactType is set on artifacts (SBOMs, charts, ...), not images.
-	ArtifactType string            `json:"artifactType,omitempty"`
-	Config       Descriptor        `json:"config"`
-	Layers       []Descriptor      `json:"layers"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
+	ArtifactType string       `json:"artifactType,omitempty"`
+	Config       Descriptor   `json:"config"`
+	Layers       []Descriptor `json:"layers"`
+	// Subject makes the manifest a referrer of another (OCI 1.1): an SBOM
+	// or a signature of the image it names.
+	Subject     *Descriptor       `json:"subject,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Index is an OCI image index (also the shape of a layout's index.json).

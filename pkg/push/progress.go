@@ -72,6 +72,7 @@ type TextReporter struct {
 	uploaded, mounted, existing int
 	start, lastSum              time.Time
 	line                        prog.Line // the status line on a terminal
+	finished                    bool
 }
 
 // NewTextReporter reports to w. Call Finish when the push returns.
@@ -126,9 +127,14 @@ func (r *TextReporter) Blob(ev BlobEvent) {
 }
 
 // Finish writes the final state; on a terminal it ends the status line.
+// Only the first call writes: a push that signs finishes before it.
 func (r *TextReporter) Finish() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.finished {
+		return
+	}
+	r.finished = true
 	now := r.now()
 	r.line.Clear()
 	elapsed := time.Duration(0)

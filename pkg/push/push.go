@@ -72,6 +72,10 @@ type Options struct {
 	ForbidLayerUpload bool
 	// Gateway, when set, receives the requests instead of the registry.
 	Gateway *registry.Gateway
+	// BeforeTags runs once the image is complete in the registry and
+	// before any tag names it: referrers and signatures go there, so a tag
+	// never points at an image whose signature is still missing.
+	BeforeTags func(ctx context.Context) error
 }
 
 // Result summarizes a push.
@@ -180,7 +184,14 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	// whole image is there: pushing an unchanged image again costs one HEAD
 	// per tag (or one for the root manifest, without tags). A blob-only
 	// push asks for blobs, whatever the tags say.
-	if opts.BlobsOnly == nil && p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
+	// A referrer is checked for findability from its subject too, so it
+	// takes the long way.
+	if opts.BlobsOnly == nil && subjectOf(rootRaw) == "" && p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
+		if opts.BeforeTags != nil {
+			if err := opts.BeforeTags(ctx); err != nil {
+				return fail(err)
+			}
+		}
 		res.Existing = len(blobs)
 		for _, b := range blobs {
 			p.rep.Blob(BlobEvent{Digest: b.digest, Size: b.size, Kind: Queued})
@@ -220,6 +231,11 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	if img.IsIndex() {
 		what := fmt.Sprintf("index %s (%s)", root, rootType)
 		if err := p.manifest(ctx, root, rootType, root, rootRaw, what); err != nil {
+			return fail(err)
+		}
+	}
+	if opts.BeforeTags != nil {
+		if err := opts.BeforeTags(ctx); err != nil {
 			return fail(err)
 		}
 	}
@@ -573,13 +589,48 @@ func (p *pusher) manifestsTagged(ctx context.Context, img *image.Image, tags [][
 
 // manifest puts one manifest, index or tag, with retries.
 func (p *pusher) manifest(ctx context.Context, ref string, mediaType oci.MediaType, digest string, raw []byte, what string) error {
+	subject := ""
+	if ref == digest {
+		subject = subjectOf(raw)
+	}
 	// Any failure of the check just means the manifest is put.
-	if p.r.HasManifest(ctx, ref, string(mediaType), digest) {
+	have := p.r.HasManifest(ctx, ref, string(mediaType), digest)
+	if have && subject == "" {
 		return nil
 	}
-	err := p.r.Retry(ctx, func() error { return p.r.PutManifest(ctx, ref, string(mediaType), digest, raw) })
+	err := p.r.Retry(ctx, func() error {
+		if subject != "" {
+			return p.r.PutReferrer(ctx, referrerDescriptor(mediaType, digest, raw), raw, subject, !have)
+		}
+		return p.r.PutManifest(ctx, ref, string(mediaType), digest, raw)
+	})
 	if err != nil {
 		return explain(p.r, err, "pushing "+what+" to "+p.target)
 	}
 	return nil
+}
+
+// subjectOf is the digest of the manifest raw refers to ("" for none).
+func subjectOf(raw []byte) string {
+	var doc struct {
+		Subject *oci.Descriptor `json:"subject"`
+	}
+	if json.Unmarshal(raw, &doc) != nil || doc.Subject == nil {
+		return ""
+	}
+	return doc.Subject.Digest
+}
+
+// referrerDescriptor is how a referrer is listed under its subject: its
+// artifactType (else its config's media type) and its annotations.
+func referrerDescriptor(mediaType oci.MediaType, digest string, raw []byte) oci.Descriptor {
+	d := oci.Descriptor{MediaType: mediaType, Digest: digest, Size: int64(len(raw))}
+	var doc oci.Document
+	if json.Unmarshal(raw, &doc) == nil {
+		d.ArtifactType, d.Annotations = doc.ArtifactType, doc.Annotations
+		if d.ArtifactType == "" && doc.Config != nil {
+			d.ArtifactType = string(doc.Config.MediaType)
+		}
+	}
+	return d
 }

@@ -267,18 +267,28 @@ func (r *Repo) HasManifest(ctx context.Context, ref, mediaType, digest string) b
 // PutManifest uploads raw under ref (a digest or a tag) and checks that
 // the registry kept it byte for byte.
 func (r *Repo) PutManifest(ctx context.Context, ref, mediaType, digest string, raw []byte) error {
+	_, err := r.putManifest(ctx, ref, mediaType, digest, raw, "")
+	return err
+}
+
+// putManifest is PutManifest returning the answer's headers; a non-empty
+// etag makes the put conditional (If-Match).
+func (r *Repo) putManifest(ctx context.Context, ref, mediaType, digest string, raw []byte, etag string) (http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, r.URL("manifests", ref), bytes.NewReader(raw))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", mediaType)
+	if etag != "" {
+		req.Header.Set("If-Match", etag)
+	}
 	resp, err := r.Do(req, http.StatusOK, http.StatusCreated, http.StatusAccepted)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	Drain(resp)
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != digest {
-		return protocolError(fmt.Sprintf("registry stored it as %s, not %s: it rewrote the manifest", got, digest))
+		return nil, protocolError(fmt.Sprintf("registry stored it as %s, not %s: it rewrote the manifest", got, digest))
 	}
-	return nil
+	return resp.Header, nil
 }

@@ -98,3 +98,16 @@ StampSettingInfo = provider(
     doc = "Whether the build is stamped (--stamp or //img/settings:stamp).",
     fields = {"value": "bool: stamping is on."},
 )
+
+SigningConfigInfo = provider(
+    doc = "A signing_config: the signer plugin `img deploy` runs after a push.",
+    fields = {
+        "label": "Label of the signing_config; None for the unset default of //img/settings:sign_setting.",
+        "tool": "File: a Bazel-built plugin, or None.",
+        "runfiles": "runfiles the tool needs.",
+        "command": "string: a plugin on PATH, or \"\".",
+        "args": "list of strings after sign-oci-artifact.",
+        "env": "dict of (non-secret) environment variables.",
+        "targets": "list: what gets a signature (roots, child_manifests, referrers).",
+    },
+)

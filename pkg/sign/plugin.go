@@ -1,0 +1,104 @@
+// Package sign runs signer plugins, and is the library plugins are made of.
+//
+// A plugin signs one OCI descriptor: img runs `TOOL sign-oci-artifact
+// ARGS...`, writes the descriptor as JSON on its stdin, and reads the
+// signature artifact back from its stdout as an OCI image layout tar whose
+// one manifest has that descriptor as its subject (upstream rules_img's
+// protocol). img then pushes the artifact as a referrer. Keys and
+// cryptography stay in the plugin's process: nothing of them reaches a
+// build action, a cache or img.
+package sign
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+
+	"github.com/rules-img/rules_img/pkg/image"
+	"github.com/rules-img/rules_img/pkg/oci"
+)
+
+// Verb is the plugin's first argument.
+const Verb = "sign-oci-artifact"
+
+// maxArtifact bounds what a plugin may answer: a signature is kilobytes.
+const maxArtifact = 64 << 20
+
+// Plugin is one signer as a signing_config describes it.
+type Plugin struct {
+	Config string            // the signing_config's label, for messages
+	Path   string            // the executable
+	Args   []string          // after the verb
+	Env    map[string]string // added to img's environment
+	Stderr io.Writer         // the plugin's diagnostics go here; nil: discarded
+}
+
+// Sign asks the plugin for a signature of subject and returns it as an
+// image to push: one manifest whose subject is subject.
+func (p Plugin) Sign(ctx context.Context, subject oci.Descriptor) (*image.Image, error) {
+	in, err := json.Marshal(subject)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, p.Path, append([]string{Verb}, p.Args...)...)
+	cmd.Env = os.Environ()
+	keys := make([]string, 0, len(p.Env))
+	for k := range p.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+p.Env[k])
+	}
+	cmd.Stdin = bytes.NewReader(in)
+	out := &limited{max: maxArtifact}
+	cmd.Stdout = out
+	cmd.Stderr = p.Stderr
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return nil, fmt.Errorf("signer %s (%s) exited with status %d signing %s; its messages are above", p.Config, p.Path, exit.ExitCode(), subject.Digest)
+		}
+		if out.over {
+			return nil, fmt.Errorf("signer %s (%s) wrote more than %d MiB: not a signature", p.Config, p.Path, maxArtifact>>20)
+		}
+		return nil, fmt.Errorf("signer %s (%s): %w", p.Config, p.Path, err)
+	}
+	art, err := ReadArtifact(out.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("signer %s (%s) answered no signature artifact: %w", p.Config, p.Path, err)
+	}
+	var doc oci.Document
+	if err := json.Unmarshal(art.Manifests[0].Raw, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Subject == nil || doc.Subject.Digest != subject.Digest {
+		got := "none"
+		if doc.Subject != nil {
+			got = doc.Subject.Digest
+		}
+		return nil, fmt.Errorf("signer %s (%s) signed the wrong thing: its artifact's subject is %s, not %s", p.Config, p.Path, got, subject.Digest)
+	}
+	return art, nil
+}
+
+// limited is a buffer that refuses to grow past max.
+type limited struct {
+	bytes.Buffer
+	max  int
+	over bool
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if l.Len()+len(p) > l.max {
+		l.over = true
+		return 0, errors.New("too much output")
+	}
+	return l.Buffer.Write(p)
+}
