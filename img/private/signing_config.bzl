@@ -3,7 +3,7 @@
 load(":common/labels.bzl", "display_label")
 load(":providers/providers.bzl", "SigningConfigInfo")
 
-_TARGETS = ["roots", "child_manifests", "referrers"]
+_TARGETS = ["roots", "child_manifests", "referrers", "attestations"]
 
 def _signing_config_impl(ctx):
     label = display_label(ctx.label)
@@ -73,7 +73,10 @@ Use it with `--@rules_img//img/settings:sign=enabled
         ),
         "targets": attr.string_list(
             doc = "What gets a signature: \"roots\" (the pushed image or index), \"child_manifests\" (each manifest " +
-                  "of an index), \"referrers\" (each pushed referrer, such as an SBOM).",
+                  "of an index), \"referrers\" (each pushed referrer, such as an SBOM), \"attestations\" (each SBOM " +
+                  "or in-toto statement among the referrers becomes a signed in-toto attestation about its subject, " +
+                  "which `cosign verify-attestation` reads; the plugin is run as `TOOL attest-oci-artifact ARGS... " +
+                  "--predicate-type TYPE --predicate FILE`, and only the cosign plugin answers it).",
             default = ["roots"],
         ),
     },

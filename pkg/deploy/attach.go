@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -28,7 +30,18 @@ type attachments struct {
 	done       []string // summary lines
 }
 
-var signTargets = []string{"roots", "child_manifests", "referrers"}
+var signTargets = []string{"roots", "child_manifests", "referrers", "attestations"}
+
+// predicateTypes are the in-toto predicate types of the referrers a plugin
+// attests (signing target "attestations"), by artifact type; an in-toto
+// statement names its own.
+var predicateTypes = map[string]string{
+	"application/spdx+json":          "https://spdx.dev/Document",
+	"application/vnd.cyclonedx+json": "https://cyclonedx.org/bom",
+	inTotoType:                       "",
+}
+
+const inTotoType = "application/vnd.in-toto+json"
 
 // attachments reads the referrers and resolves the signer, so that a
 // missing file or plugin fails before anything is pushed. img is the image
@@ -171,17 +184,24 @@ func (a *attachments) run(ctx context.Context, img *image.Image, opts push.Optio
 		case "roots":
 			subjects = append(subjects, rootDescriptor(img))
 		case "child_manifests":
-			if img.IsIndex() {
-				for _, m := range img.Manifests {
-					subjects = append(subjects, manifestDescriptor(m.Raw, oci.MediaTypeManifest))
-				}
-			}
+			subjects = append(subjects, childDescriptors(img)...)
 		case "referrers":
 			subjects = append(subjects, referrerRoots...)
 		}
 	}
+	jobs := make([]func() error, 0, len(subjects))
 	for _, d := range subjects {
-		err := a.sign(ctx, d, opts)
+		jobs = append(jobs, func() error { return a.sign(ctx, d, opts) })
+	}
+	if slices.Contains(a.targets, "attestations") {
+		for _, r := range a.referrers {
+			if _, ok := predicateTypes[artifactType(r)]; ok {
+				jobs = append(jobs, func() error { return a.attest(ctx, img, r, opts) })
+			}
+		}
+	}
+	for _, job := range jobs {
+		err := job()
 		if err != nil && a.bestEffort {
 			fmt.Fprintf(a.env.Stderr, "%s: warning: %v; tagging it unsigned (sign = best_effort)\n", a.label, err)
 			continue
@@ -204,4 +224,87 @@ func (a *attachments) sign(ctx context.Context, subject oci.Descriptor, opts pus
 	}
 	a.done = append(a.done, fmt.Sprintf("signed %s by %s: %s", subject.Digest, a.signer.Config, res.Digest))
 	return nil
+}
+
+// artifactType is what a single-manifest referrer holds.
+func artifactType(img *image.Image) string {
+	if img.IsIndex() {
+		return ""
+	}
+	var doc oci.Document
+	if json.Unmarshal(img.Manifests[0].Raw, &doc) != nil {
+		return ""
+	}
+	return doc.ArtifactType
+}
+
+// maxPredicate bounds the document read back from a referrer's layer.
+const maxPredicate = 256 << 20
+
+// attest has the plugin sign the referrer's document as an in-toto
+// attestation about the referrer's subject, and pushes that.
+func (a *attachments) attest(ctx context.Context, img, r *image.Image, opts push.Options) error {
+	m := r.Manifests[0]
+	if len(m.Layers) != 1 {
+		return fmt.Errorf("referrer %s: an attested document is one layer, and it has %d", m.Digest, len(m.Layers))
+	}
+	rc, err := m.Layers[0].Open(ctx)
+	if err != nil {
+		return fmt.Errorf("referrer %s: %w", m.Digest, err)
+	}
+	doc, err := io.ReadAll(io.LimitReader(rc, maxPredicate))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("referrer %s: %w", m.Digest, err)
+	}
+	kind := artifactType(r)
+	predType, predicate := predicateTypes[kind], doc
+	if kind == inTotoType {
+		var st struct {
+			PredicateType string          `json:"predicateType"`
+			Predicate     json.RawMessage `json:"predicate"`
+		}
+		if err := json.Unmarshal(doc, &st); err != nil || st.PredicateType == "" {
+			return fmt.Errorf("referrer %s is not an in-toto statement", m.Digest)
+		}
+		predType, predicate = st.PredicateType, st.Predicate
+	}
+	var subject oci.Descriptor
+	want := rootSubject(r)
+	for _, d := range append([]oci.Descriptor{rootDescriptor(img)}, childDescriptors(img)...) {
+		if d.Digest == want {
+			subject = d
+		}
+	}
+	f, err := os.CreateTemp("", "img-predicate-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(predicate); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	att, err := a.signer.Attest(ctx, subject, predType, f.Name())
+	if err != nil {
+		return err
+	}
+	res, err := push.Push(ctx, att, opts)
+	if err != nil {
+		return fmt.Errorf("pushing the attestation of %s: %w", subject.Digest, err)
+	}
+	a.done = append(a.done, fmt.Sprintf("attested %s (%s) by %s: %s", subject.Digest, predType, a.signer.Config, res.Digest))
+	return nil
+}
+
+func childDescriptors(img *image.Image) []oci.Descriptor {
+	if !img.IsIndex() {
+		return nil
+	}
+	var out []oci.Descriptor
+	for _, m := range img.Manifests {
+		out = append(out, manifestDescriptor(m.Raw, oci.MediaTypeManifest))
+	}
+	return out
 }

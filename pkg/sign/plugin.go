@@ -27,6 +27,12 @@ import (
 // Verb is the plugin's first argument.
 const Verb = "sign-oci-artifact"
 
+// AttestVerb asks for a signed in-toto attestation instead (rules_img's
+// extension of the protocol): `TOOL attest-oci-artifact ARGS...
+// --predicate-type TYPE --predicate FILE`, the subject on stdin, the
+// attestation artifact on stdout.
+const AttestVerb = "attest-oci-artifact"
+
 // maxArtifact bounds what a plugin may answer: a signature is kilobytes.
 const maxArtifact = 64 << 20
 
@@ -42,11 +48,22 @@ type Plugin struct {
 // Sign asks the plugin for a signature of subject and returns it as an
 // image to push: one manifest whose subject is subject.
 func (p Plugin) Sign(ctx context.Context, subject oci.Descriptor) (*image.Image, error) {
+	return p.run(ctx, subject, append([]string{Verb}, p.Args...), "signing")
+}
+
+// Attest asks the plugin for a signed attestation that subject has the
+// predicate (of predicateType) in file, and returns it as an image to push.
+func (p Plugin) Attest(ctx context.Context, subject oci.Descriptor, predicateType, file string) (*image.Image, error) {
+	args := append(append([]string{AttestVerb}, p.Args...), "--predicate-type", predicateType, "--predicate", file)
+	return p.run(ctx, subject, args, "attesting "+predicateType+" of")
+}
+
+func (p Plugin) run(ctx context.Context, subject oci.Descriptor, args []string, doing string) (*image.Image, error) {
 	in, err := json.Marshal(subject)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, p.Path, append([]string{Verb}, p.Args...)...)
+	cmd := exec.CommandContext(ctx, p.Path, args...)
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(p.Env))
 	for k := range p.Env {
@@ -63,7 +80,7 @@ func (p Plugin) Sign(ctx context.Context, subject oci.Descriptor) (*image.Image,
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			return nil, fmt.Errorf("signer %s (%s) exited with status %d signing %s; its messages are above", p.Config, p.Path, exit.ExitCode(), subject.Digest)
+			return nil, fmt.Errorf("signer %s (%s) exited with status %d %s %s; its messages are above", p.Config, p.Path, exit.ExitCode(), doing, subject.Digest)
 		}
 		if out.over {
 			return nil, fmt.Errorf("signer %s (%s) wrote more than %d MiB: not a signature", p.Config, p.Path, maxArtifact>>20)

@@ -2,6 +2,7 @@ package signers
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -26,7 +27,19 @@ const (
 // one `cosign sign` makes, so `cosign verify` accepts the result as an
 // image signature.
 func cosign(ctx context.Context, args []string, subject oci.Descriptor, stderr io.Writer) ([]byte, [][]byte, error) {
+	return cosignStatement(ctx, args, subject, stderr, false)
+}
+
+// cosignAttest signs an in-toto statement of the predicate about subject,
+// as `cosign attest` does: `cosign verify-attestation --type` reads it.
+func cosignAttest(ctx context.Context, args []string, subject oci.Descriptor, stderr io.Writer) ([]byte, [][]byte, error) {
+	return cosignStatement(ctx, args, subject, stderr, true)
+}
+
+func cosignStatement(ctx context.Context, args []string, subject oci.Descriptor, stderr io.Writer, attest bool) ([]byte, [][]byte, error) {
 	fs := flag.NewFlagSet("img signer cosign", flag.ContinueOnError)
+	predicateType := fs.String("predicate-type", "", "attest-oci-artifact: the predicate's type URI")
+	predicateFile := fs.String("predicate", "", "attest-oci-artifact: the predicate JSON file")
 	fs.SetOutput(stderr)
 	key := fs.String("key", "", "cosign private key file or KMS URI (an encrypted key reads its password from $COSIGN_PASSWORD); empty: keyless (an OIDC token from --identity-token or $SIGSTORE_ID_TOKEN)")
 	tlog := fs.Bool("tlog-upload", true, "record the signature in a transparency log; false signs offline")
@@ -46,12 +59,26 @@ func cosign(ctx context.Context, args []string, subject oci.Descriptor, stderr i
 	if err != nil {
 		return nil, nil, err
 	}
+	predType, predicate := cosignSignType, json.RawMessage(`{}`)
+	if attest {
+		if *predicateType == "" || *predicateFile == "" {
+			return nil, nil, fmt.Errorf("%s needs --predicate-type and --predicate", sign.AttestVerb)
+		}
+		b, err := os.ReadFile(*predicateFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !json.Valid(b) {
+			return nil, nil, fmt.Errorf("predicate %s is not JSON", *predicateFile)
+		}
+		predType, predicate = *predicateType, b
+	}
 	alg, hex, _ := strings.Cut(subject.Digest, ":")
 	statement, err := oci.Marshal(map[string]any{
 		"_type":         inTotoStatementV1,
 		"subject":       []any{map[string]any{"digest": map[string]string{alg: hex}, "annotations": annotations}},
-		"predicateType": cosignSignType,
-		"predicate":     map[string]any{},
+		"predicateType": predType,
+		"predicate":     predicate,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -92,7 +119,7 @@ func cosign(ctx context.Context, args []string, subject oci.Descriptor, stderr i
 		Layers:       []sign.Blob{{MediaType: bundleType, Data: b}},
 		Annotations: map[string]string{
 			"dev.sigstore.bundle.content":       "dsse-envelope",
-			"dev.sigstore.bundle.predicateType": cosignSignType,
+			"dev.sigstore.bundle.predicateType": predType,
 		},
 	}.Manifest()
 }

@@ -62,16 +62,22 @@ func lookPath(flagValue, name, pkg string) (string, error) {
 
 // Main runs one plugin: args are what follows `img signer NAME`.
 func Main(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var signer func(ctx context.Context, args []string, subject oci.Descriptor, stderr io.Writer) ([]byte, [][]byte, error)
+	type plugin func(ctx context.Context, args []string, subject oci.Descriptor, stderr io.Writer) ([]byte, [][]byte, error)
+	var signer, attester plugin
 	switch name {
 	case "cosign":
-		signer = cosign
+		signer, attester = cosign, cosignAttest
 	case "notation":
 		signer = notation
 	default:
 		return fmt.Errorf("no signer %q: img has cosign and notation", name)
 	}
-	if len(args) == 0 || args[0] != sign.Verb {
+	if len(args) > 0 && args[0] == sign.AttestVerb {
+		if attester == nil {
+			return fmt.Errorf("img signer %s signs and does not attest: sign attestations with the cosign signer", name)
+		}
+		signer = attester
+	} else if len(args) == 0 || args[0] != sign.Verb {
 		return fmt.Errorf("usage: img signer %s %s [FLAGS] < descriptor.json > artifact.tar", name, sign.Verb)
 	}
 	subject, err := readSubject(stdin)
