@@ -1,8 +1,7 @@
 """image_sbom: an SBOM of an image's own layers, as a referrer of the image."""
 
 load(":common/labels.bzl", "display_label")
-load(":image_manifest_macro.bzl", "image_manifest")
-load(":layer_from_file.bzl", "layer_from_file")
+load(":common/referrer_document.bzl", "base_manifest", "image_parts", "pulled_bases", "referrer_artifact")
 load(":providers/providers.bzl", "ImageIndexInfo", "ImageManifestInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -11,31 +10,14 @@ _FORMATS = {
     "cyclonedx": struct(flag = "--cyclonedx", suffix = ".cdx.json", media_type = "application/vnd.cyclonedx+json"),
 }
 
-def _base_manifest(m):
-    # The pulled base manifest this image was built on (same platform).
-    if not m.base:
-        return None
-    same = [b for b in m.base.manifests if b.platform == m.platform]
-    if len(same) == 1:
-        return same[0]
-    return m.base.manifests[0] if len(m.base.manifests) == 1 else None
-
 def _sbom_document_impl(ctx):
     target = ctx.attr.image
-    if ImageIndexInfo in target:
-        info = target[ImageIndexInfo]
-        manifests = info.manifests
-    else:
-        info = target[ImageManifestInfo]
-        manifests = [info]
-    inputs = [info.descriptor]
-    spec = {"name": display_label(target.label), "descriptor": info.descriptor.path, "manifests": [], "bases": []}
-    bases = {}
+    descriptor, manifests = image_parts(target)
+    inputs = [descriptor]
+    spec = {"name": display_label(target.label), "descriptor": descriptor.path, "manifests": [], "bases": pulled_bases(manifests)}
     for m in manifests:
-        base = _base_manifest(m)
+        base = base_manifest(m)
         own = m.layers[len(base.layers):] if base else m.layers
-        if m.base:
-            bases[m.base.digest] = {"registry": m.base.registry, "repository": m.base.repository, "digest": m.base.digest}
         layers = []
         for layer in own:
             if not layer.blob:
@@ -44,11 +26,10 @@ def _sbom_document_impl(ctx):
             inputs += [layer.metadata, layer.blob]
         spec["manifests"].append({"config": m.config.path, "layers": layers})
         inputs.append(m.config)
-    spec["bases"] = [bases[d] for d in sorted(bases)]
     spec_file = ctx.actions.declare_file(ctx.label.name + ".sbom_spec.json")
     ctx.actions.write(spec_file, json.encode(spec))
     fmt = _FORMATS[ctx.attr.format]
-    out = ctx.actions.declare_file(ctx.attr.out or ctx.label.name + fmt.suffix)
+    out = ctx.outputs.out
     args = img_args(ctx)
     args.add("sbom")
     args.add("--spec", spec_file)
@@ -69,7 +50,7 @@ sbom_document = rule(
     attrs = {
         "image": attr.label(mandatory = True, providers = [[ImageManifestInfo], [ImageIndexInfo]]),
         "format": attr.string(default = "spdx", values = _FORMATS.keys()),
-        "out": attr.string(),
+        "out": attr.output(mandatory = True, doc = "The document."),
     },
     toolchains = ["//img:toolchain_type"],
 )
@@ -123,21 +104,4 @@ def image_sbom(name, image, format = "spdx", visibility = None, tags = None, **k
         visibility = visibility,
         tags = tags,
     )
-    layer_from_file(
-        name = name + "_layer",
-        src = name + "_document",
-        media_type = fmt.media_type,
-        base_name_annotations = ["org.opencontainers.image.title"],
-        visibility = ["//visibility:private"],
-        tags = tags,
-    )
-    image_manifest(
-        name = name,
-        artifact_type = fmt.media_type,
-        config_media_type = "application/vnd.oci.empty.v1+json",
-        layers = [name + "_layer"],
-        subject = image,
-        visibility = visibility,
-        tags = tags,
-        **kwargs
-    )
+    referrer_artifact(name, name + "_document", fmt.media_type, image, visibility, tags, **kwargs)
