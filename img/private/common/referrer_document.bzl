@@ -21,7 +21,14 @@ def image_parts(target):
     return info.descriptor, [info]
 
 def base_manifest(m):
-    """The pulled base manifest an image was built on (same platform), or None."""
+    """The pulled base manifest an image was built on.
+
+    Args:
+        m: ImageManifestInfo.
+
+    Returns:
+        The base's manifest struct of the same platform, or None.
+    """
     if not m.base:
         return None
     same = [b for b in m.base.manifests if b.platform == m.platform]
@@ -30,7 +37,14 @@ def base_manifest(m):
     return m.base.manifests[0] if len(m.base.manifests) == 1 else None
 
 def pulled_bases(manifests):
-    """The pulled bases of manifests, each once, as dicts of registry, repository and digest."""
+    """The pulled bases of images.
+
+    Args:
+        manifests: list of ImageManifestInfo.
+
+    Returns:
+        list of dicts of registry, repository and digest, each base once.
+    """
     bases = {}
     for m in manifests:
         if m.base:
