@@ -67,7 +67,7 @@ done
 # corpora are development files (rules_go is a dev dependency).
 module_files() {
 	git ls-files --cached --others --exclude-standard -- \
-		img oci container cmd pkg docs README.md CHANGELOG.md LICENSE go.mod go.sum e2e/bcr |
+		img oci cosign container cmd pkg docs README.md CHANGELOG.md LICENSE go.mod go.sum e2e/bcr |
 		grep -v -e '_test\.go$' -e '/testdata/' -e '^img/private/tests/' -e '^docs/BUILD.bazel$' |
 		while read -r f; do
 			[ -f "$f" ] || continue
