@@ -10,6 +10,7 @@ require (
 	github.com/klauspost/compress v1.19.2
 	github.com/klauspost/pgzip v1.2.6
 	github.com/opencontainers/go-digest v1.0.0
+	github.com/spdx/tools-golang v0.5.7
 	github.com/ulikunitz/xz v0.5.12
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/term v0.37.0
@@ -22,6 +23,7 @@ require (
 
 require (
 	cloud.google.com/go/longrunning v0.8.0 // indirect
+	github.com/anchore/go-struct-converter v0.1.0 // indirect
 	github.com/containerd/log v0.1.0 // indirect
 	github.com/containerd/ttrpc v1.2.5 // indirect
 	github.com/docker/cli v29.0.3+incompatible // indirect

@@ -112,6 +112,14 @@ func TestDistrolessExample(t *testing.T) {
 		t.Logf("%s: %s", c.target, strings.TrimSpace(out))
 	}
 
+	t.Run("SBOM", func(t *testing.T) {
+		var pinned []lockedPackage
+		for _, p := range lock.Packages {
+			pinned = append(pinned, lockedPackage{p.Name, p.Version, p.Architecture})
+		}
+		testDistrolessSBOM(t, b, pinned)
+	})
+
 	layerDigest := func(b *harness.Bazel, flags ...string) (string, string) {
 		t.Helper()
 		if _, err := b.Must(append([]string{"build", "//:base_layer"}, flags...)...); err != nil {

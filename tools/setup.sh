@@ -26,7 +26,7 @@ TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light 
 # which pulls eStargz images lazily (the snapshotter itself is e2e/stargzd);
 # aspect_bazel_lib (and its bazel_lib) for the platform_transition_filegroup
 # that rules_oci's docs put around an image (examples/rules_oci).
-SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras stargz-snapshotter bazel-aspect-bazel-lib bazel-lib)
+SID_TEST_PACKAGES=(buildbox bazel-stardoc bazel-java-tools bazel-rules-pkg oras stargz-snapshotter bazel-aspect-bazel-lib bazel-lib cosign notation python3-cyclonedx-lib python3-jsonschema)
 # Docker 28 (containerd image store) and containerd 2 from sid, unpacked into
 # $CACHE/docker28 rather than installed: they would replace the ones above.
 DOCKER28_PACKAGES=(docker.io docker-cli containerd)
@@ -279,6 +279,23 @@ install_stargzd() {
 	printf '%s\n' "$sum" >"$bin.sum"
 }
 
+# npm's cdxgen, the peer SBOM generator the distroless test compares
+# image_sbom with, at the version tools/cdxgen/package-lock.json pins.
+install_cdxgen() {
+	local src dest=$CACHE/cdxgen sum
+	src=$(cd "$(dirname "$0")/cdxgen" && pwd)
+	sum=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -d' ' -f1)
+	[ -x "$dest/node_modules/.bin/cdxgen" ] && [ "$(cat "$dest/SUM" 2>/dev/null)" = "$sum" ] && return 0
+	command -v npm >/dev/null || die "npm is needed for cdxgen (tools/cdxgen)"
+	log "installing cdxgen with npm (tools/cdxgen, about 10 s)"
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	cp "$src/package.json" "$src/package-lock.json" "$dest/"
+	# npm ci refuses the lock for optional packages of other platforms; install keeps to it.
+	(cd "$dest" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+	printf '%s\n' "$sum" >"$dest/SUM"
+}
+
 # rules_go's own default SDK (repository go_default_sdk) would be downloaded
 # from the internet. This builds that repository from the Go 1.24 SDK above,
 # the way rules_go's host-SDK rule does, so any workspace without go_sdk tags
@@ -422,5 +439,6 @@ install_docker28
 prepare_deb_repo
 prepare_modules
 install_stargzd
+install_cdxgen
 write_bazelrc
 log "ready (cache: $CACHE, $(bazel --version))"

@@ -75,3 +75,6 @@ func VerifyImage(ref string) error {
 	_, err = runSkopeo("--policy", policy, "copy", "--all", "--src-tls-verify=false", "docker://"+ref, "oci:"+filepath.Join(dir, "layout"))
 	return err
 }
+
+// CdxgenDir is where tools/setup.sh installs npm's cdxgen.
+func CdxgenDir() string { return filepath.Join(cacheDir(), "cdxgen") }

@@ -298,7 +298,9 @@ func dpkgStatus(name string, b []byte) []Package {
 		if st := f["Status"]; st != "" && !strings.HasSuffix(st, " installed") {
 			continue
 		}
-		out = append(out, Package{Type: "deb", Name: f["Package"], Version: f["Version"], Arch: f["Architecture"], Source: strings.Fields(f["Source"] + " ")[0], Location: name})
+		// "Source: name (version)" names the source package, and its version when it differs.
+		source, _, _ := strings.Cut(f["Source"], " ")
+		out = append(out, Package{Type: "deb", Name: f["Package"], Version: f["Version"], Arch: f["Architecture"], Source: source, Location: name})
 	}
 	return out
 }
