@@ -273,4 +273,44 @@ func TestUpstreamDeploySpecs(t *testing.T) {
 			t.Errorf("a changed image kept the tag %s stamped for the old one", first)
 		}
 	})
+
+	t.Run("SBOM as a referrer, upstream's example", func(t *testing.T) {
+		if _, err := bazelRun(t, b, "//upstream_deploy:push_supply_chain", nil, "--registry", reg.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		ref := reg.Addr() + "/upstream/supply-chain-example:latest"
+		out := oras(t, "discover", "--plain-http", "--format", "json", ref)
+		var tree struct {
+			Referrers []struct {
+				ArtifactType string `json:"artifactType"`
+				Digest       string `json:"digest"`
+			} `json:"referrers"`
+		}
+		if err := json.Unmarshal([]byte(out), &tree); err != nil || len(tree.Referrers) != 1 || tree.Referrers[0].ArtifactType != "application/vnd.cyclonedx+json" {
+			t.Fatalf("referrers of %s: %v\n%s", ref, err, out)
+		}
+		sbom := oras(t, "blob", "fetch", "--plain-http", "--output", "-", reg.Addr()+"/upstream/supply-chain-example@"+
+			layerOf(t, reg.Addr(), "upstream/supply-chain-example", tree.Referrers[0].Digest))
+		want, _ := os.ReadFile(filepath.Join(ws.Workspace, "upstream_deploy", "sbom.cdx.json"))
+		if sbom != string(want) {
+			t.Errorf("the referrer's layer is %q, want the SBOM", sbom)
+		}
+		// The image itself is the two-platform index, and skopeo reads it.
+		raw, _, err := harness.RawManifest(reg.Addr(), "upstream/supply-chain-example", "latest")
+		var idx manifest
+		if err != nil || json.Unmarshal(raw, &idx) != nil || len(idx.Manifests) != 2 {
+			t.Errorf("the pushed image is not the two-platform index: %v\n%s", err, raw)
+		}
+	})
+}
+
+// layerOf is the digest of the one layer of a manifest in the registry.
+func layerOf(t *testing.T, addr, repo, digest string) string {
+	t.Helper()
+	raw, _, err := harness.RawManifest(addr, repo, digest)
+	var m manifest
+	if err != nil || json.Unmarshal(raw, &m) != nil || len(m.Layers) != 1 {
+		t.Fatalf("%s@%s: want one layer: %v\n%s", repo, digest, err, raw)
+	}
+	return m.Layers[0].Digest
 }
