@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,41 @@ func testBESPush(t *testing.T, casd *harness.Casd, ctrd *harness.Containerd, b *
 			}
 		}
 		t.Logf("after the restart the new backend logged:\n%s", tailLines(bes.Log(), 6))
+	})
+
+	t.Run("the backend signs with its own signer", func(t *testing.T) {
+		password, key, pub := cosignKeys(t, t.TempDir())
+		// The key reaches the backend's environment, never the build's.
+		t.Setenv("COSIGN_PASSWORD", password)
+		t.Setenv("COSIGN_KEY", key)
+		signer, err := harness.StartBES("grpc://"+casd.Direct(), "--signer", "cosign",
+			"--signer-arg", "--key=env://COSIGN_KEY", "--signer-arg", "--tlog-upload=false")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(signer.Stop)
+		args := append([]string{"build", "//bes:signed"}, flags...)
+		args = append(args, "--bes_backend=grpc://"+signer.Addr(), "--@rules_img//img/settings:destination_registry="+reg.Addr())
+		if r := b.Run(args...); r.Err != nil {
+			t.Fatalf("build: %v\n%s\nbackend log:\n%s", r.Err, tailLines(r.Stderr, 20), tailLines(signer.Log(), 20))
+		}
+		ref := reg.Addr() + "/e2e/bes-signed:v1"
+		out, err := exec.Command("cosign", "verify", "--key", pub, "--insecure-ignore-tlog", "--allow-insecure-registry", ref).CombinedOutput()
+		if err != nil {
+			t.Fatalf("cosign verify %s: %v\n%s\nbackend log:\n%s", ref, err, out, tailLines(signer.Log(), 20))
+		}
+		if got := oras(t, "discover", "--plain-http", ref); !strings.Contains(got, "application/spdx+json") {
+			t.Errorf("the SBOM is not among the referrers:\n%s", got)
+		}
+		if strings.Contains(signer.Log(), password) {
+			t.Error("the backend logged the key's password")
+		}
+		// The first backend has no signer: the push fails before its tag.
+		args[len(args)-2] = "--bes_backend=grpc://" + bes.Addr()
+		r := b.Run(args...)
+		if r.Err == nil || !strings.Contains(bes.Log(), "has no signer: start img bes with --signer") {
+			t.Errorf("a backend without a signer: %v\n%s", r.Err, tailLines(bes.Log(), 10))
+		}
 	})
 
 	t.Run("the log keeps the CAS password out", func(t *testing.T) {

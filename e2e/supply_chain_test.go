@@ -35,19 +35,7 @@ func TestSupplyChain(t *testing.T) {
 
 	// Secrets, as a release job would have them: in the environment.
 	dir := t.TempDir()
-	secret := make([]byte, 12)
-	rand.Read(secret)
-	password := "pw-" + hex.EncodeToString(secret)
-	keygen := exec.Command("cosign", "generate-key-pair")
-	keygen.Dir, keygen.Env = dir, append(os.Environ(), "COSIGN_PASSWORD="+password)
-	if out, err := keygen.CombinedOutput(); err != nil {
-		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
-	}
-	key, err := os.ReadFile(filepath.Join(dir, "cosign.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := filepath.Join(dir, "cosign.pub")
+	password, key, pub := cosignKeys(t, dir)
 	xdg := filepath.Join(dir, "xdg")
 	notationEnv := append(os.Environ(), "XDG_CONFIG_HOME="+xdg)
 	run := func(env []string, name string, args ...string) (string, error) {
@@ -65,7 +53,7 @@ func TestSupplyChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := &harness.Bazel{Workspace: ws.Workspace, Env: []string{
-		"COSIGN_PASSWORD=" + password, "COSIGN_KEY=" + string(key), "XDG_CONFIG_HOME=" + xdg,
+		"COSIGN_PASSWORD=" + password, "COSIGN_KEY=" + key, "XDG_CONFIG_HOME=" + xdg,
 	}}
 	var outputs []string
 	push := func(t *testing.T, target string, flags []string, args ...string) (string, error) {
@@ -282,4 +270,23 @@ func TestSupplyChain(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// cosignKeys makes a cosign key pair in dir, encrypted with a random
+// password: the password, the private key (PEM) and the public key's path.
+func cosignKeys(t *testing.T, dir string) (password, key, pub string) {
+	t.Helper()
+	secret := make([]byte, 12)
+	rand.Read(secret)
+	password = "pw-" + hex.EncodeToString(secret)
+	keygen := exec.Command("cosign", "generate-key-pair")
+	keygen.Dir, keygen.Env = dir, append(os.Environ(), "COSIGN_PASSWORD="+password)
+	if out, err := keygen.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cosign.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return password, string(b), filepath.Join(dir, "cosign.pub")
 }

@@ -11,6 +11,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/bes"
 	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/sign"
 )
 
 func init() {
@@ -37,6 +39,9 @@ func besMain(args []string) error {
 	pushTimeout := fs.Duration("push-timeout", bes.DefaultPushTimeout, "longest one image push may take before it fails")
 	maxInstances := fs.Int("max-instances", 16, "CAS clients kept open, one per REAPI instance name the builds use")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM or SIGINT, how long streams in flight may take to finish")
+	signer := fs.String("signer", "", "signs pushes whose target asks for it: cosign or notation (img's own plugins), or the path of a sign-oci-artifact plugin; keys come from this process's environment")
+	var signerArgs repeatedFlag
+	fs.Var(&signerArgs, "signer-arg", "argument of the signer after sign-oci-artifact, e.g. --key=env://COSIGN_KEY (repeat)")
 	fs.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: img bes --cas-endpoint grpc://HOST:PORT [--address 127.0.0.1] [--port 8980]")
 		fs.PrintDefaults()
@@ -50,6 +55,13 @@ func besMain(args []string) error {
 		return cas.Open(*casEndpoint, cas.Options{CredentialHelper: *helper, InstanceName: instance})
 	}}
 	backend := &bes.Backend{Log: logger, Jobs: *jobs, PushTimeout: *pushTimeout, Store: stores.Get}
+	if *signer != "" {
+		p, err := backendSigner(*signer, signerArgs)
+		if err != nil {
+			logger.Fatal(err)
+		}
+		backend.Signer = p
+	}
 	lis, err := net.Listen("tcp", net.JoinHostPort(*address, strconv.Itoa(*port)))
 	if err != nil {
 		logger.Fatal(err)
@@ -74,4 +86,25 @@ func besMain(args []string) error {
 	}
 	<-drained
 	return nil
+}
+
+// backendSigner is the plugin of --signer: img's own cosign or notation
+// signer (this binary), or a plugin program.
+func backendSigner(name string, args []string) (*sign.Plugin, error) {
+	p := &sign.Plugin{Config: "img bes --signer " + name, Args: args}
+	switch name {
+	case "cosign", "notation":
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		p.Path, p.Prefix = self, []string{"signer", name}
+	default:
+		path, err := exec.LookPath(name)
+		if err != nil {
+			return nil, fmt.Errorf("--signer %s: %w", name, err)
+		}
+		p.Path = path
+	}
+	return p, nil
 }

@@ -373,8 +373,16 @@ def deploy_files(ctx, name, plan, stage):
     file_fields = plan["file_fields"]
     outputs = []
     if STRATEGIES[op_strategy].push_request:
-        exec_image, exec_files, _ = staged_image_spec(new_stager(ctx, "", path = lambda f: f.path), plan["image"], False)
-        outputs.append(push_request(ctx, name, spec, file_fields, exec_image, exec_files))
+        exec_stage = new_stager(ctx, "", path = lambda f: f.path)
+        exec_image, exec_files, _ = staged_image_spec(exec_stage, plan["image"], False)
+        request = dict(spec)
+        if referrers:
+            request["referrers"] = []
+            for info in plan["referrers"]:
+                r, r_files, _ = staged_image_spec(exec_stage, info, False)
+                request["referrers"].append(r)
+                exec_files = exec_files + r_files
+        outputs.append(push_request(ctx, name, request, file_fields, exec_image, exec_files))
     run_spec = dict(spec, image = image)
     for field, f in file_fields.items():
         run_spec[field] = f.short_path

@@ -62,8 +62,6 @@ def push_settings(ctx):
         file_fields["cross_mount_from"] = pushes[0].spec
         runfiles.append(pushes[0].runfiles)
     sign = _signing(ctx, label)
-    if (sign or ctx.attr.referrers) and strategy_of(ctx) in ("bes", "cas_registry"):
-        fail("%s: referrers and signing run in `img deploy`, and strategy %r pushes elsewhere; use eager or lazy" % (label, strategy_of(ctx)))
     return deploy_settings(
         ctx,
         "push",

@@ -32,6 +32,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/push"
+	"github.com/rules-img/rules_img/pkg/sign"
 )
 
 // maxRequestSize bounds a push request read from the CAS: it holds JSON
@@ -52,6 +53,9 @@ type Backend struct {
 	// PushTimeout bounds one push (0: DefaultPushTimeout), so a registry
 	// that stops answering fails the push instead of holding the build.
 	PushTimeout time.Duration
+	// Signer signs the pushes whose targets ask for it (sign = enabled or
+	// best_effort); nil: such pushes fail, or warn when best_effort.
+	Signer *sign.Plugin
 
 	once   sync.Once
 	sem    chan struct{}
@@ -299,7 +303,7 @@ func (b *Backend) pushRequest(ctx context.Context, label string, f file) (string
 		return "", err
 	}
 	return deploy.Run(ctx, spec, deploy.Overrides{}, deploy.Env{
-		Stderr: logWriter{b.Log}, Cache: store, Shared: &b.shared, Getenv: func(string) string { return "" },
+		Stderr: logWriter{b.Log}, Cache: store, Shared: &b.shared, Getenv: func(string) string { return "" }, Signer: b.Signer,
 	})
 }
 

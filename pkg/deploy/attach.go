@@ -99,6 +99,21 @@ func (a *attachments) resolveSigner(s *Spec, env Env) error {
 			return fmt.Errorf("%s: %s: sign target %q: use %s", s.Label, sp.Config, t, strings.Join(signTargets, ", "))
 		}
 	}
+	if s.Inline != nil {
+		// A push request: the backend signs with its own plugin.
+		if env.Signer == nil {
+			err := fmt.Errorf("%s: %s asks for a signature, and this backend has no signer: start img bes with --signer", s.Label, sp.Config)
+			if a.bestEffort {
+				fmt.Fprintf(env.Stderr, "%s: warning: not signing: %v\n", s.Label, err)
+				return nil
+			}
+			return err
+		}
+		p := *env.Signer
+		p.Config, p.Stderr = sp.Config+" (the backend's signer)", env.Stderr
+		a.signer = &p
+		return nil
+	}
 	p := sign.Plugin{Config: sp.Config, Args: sp.Args, Env: map[string]string{}, Stderr: env.Stderr}
 	for k, v := range sp.Env {
 		p.Env[k] = v

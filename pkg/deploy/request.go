@@ -32,6 +32,10 @@ func (s *Spec) Request() ([]byte, error) {
 		// backend uses its own credentials.
 		r.SourceAccess = &Access{CredentialHelper: s.SourceAccess.CredentialHelper, Insecure: s.SourceAccess.Insecure}
 	}
+	if s.Sign != nil {
+		// Whether and what to sign travels; the plugin is the backend's.
+		r.Sign = &SignSpec{Mode: s.Sign.Mode, Config: s.Sign.Config, Targets: s.Sign.Targets}
+	}
 	r.Inline = map[string][]byte{}
 	add := func(p string) error {
 		if p == "" {
@@ -44,25 +48,40 @@ func (s *Spec) Request() ([]byte, error) {
 		r.Inline[p] = b
 		return nil
 	}
-	if err := add(s.Image.Index); err != nil {
+	inline := func(is ImageSpec) (ImageSpec, error) {
+		if err := add(is.Index); err != nil {
+			return is, err
+		}
+		out := ImageSpec{Index: is.Index}
+		for _, ms := range is.Manifests {
+			for _, p := range []string{ms.Manifest, ms.Config, ms.Descriptor} {
+				if err := add(p); err != nil {
+					return is, err
+				}
+			}
+			m := ms
+			m.Layers = nil
+			for _, ls := range ms.Layers {
+				if err := add(ls.Metadata); err != nil {
+					return is, err
+				}
+				m.Layers = append(m.Layers, LayerSpec{Metadata: ls.Metadata})
+			}
+			out.Manifests = append(out.Manifests, m)
+		}
+		return out, nil
+	}
+	var err error
+	if r.Image, err = inline(s.Image); err != nil {
 		return nil, err
 	}
-	r.Image.Manifests = nil
-	for _, ms := range s.Image.Manifests {
-		for _, p := range []string{ms.Manifest, ms.Config, ms.Descriptor} {
-			if err := add(p); err != nil {
-				return nil, err
-			}
+	r.Referrers = nil
+	for _, is := range s.Referrers {
+		ri, err := inline(is)
+		if err != nil {
+			return nil, err
 		}
-		m := ms
-		m.Layers = nil
-		for _, ls := range ms.Layers {
-			if err := add(ls.Metadata); err != nil {
-				return nil, err
-			}
-			m.Layers = append(m.Layers, LayerSpec{Metadata: ls.Metadata})
-		}
-		r.Image.Manifests = append(r.Image.Manifests, m)
+		r.Referrers = append(r.Referrers, ri)
 	}
 	return json.MarshalIndent(&r, "", " ")
 }

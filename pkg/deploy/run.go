@@ -20,6 +20,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/push"
 	"github.com/rules-img/rules_img/pkg/reference"
 	regclient "github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/sign"
 	"github.com/rules-img/rules_img/pkg/stamp"
 	"github.com/rules-img/rules_img/pkg/tarball"
 )
@@ -57,6 +58,10 @@ type Env struct {
 	// one the spec or the environment names: a long-running caller (the
 	// Build Event Service backend) keeps one connection for all pushes.
 	Cache cas.Store
+	// Signer, when set, signs the pushes of push requests (the bes backend's
+	// own plugin): a request names none, as a program a build names never
+	// runs on the backend's machine.
+	Signer *sign.Plugin
 	// Shared, when set, is shared by the pushes of a long-running caller,
 	// so a blob many images need is uploaded once and mounted by the rest.
 	Shared *push.Shared

@@ -178,9 +178,12 @@ func ParseRequest(b []byte, name string) (*Spec, error) {
 	if s.Operation != "push" || s.Inline == nil {
 		return nil, fmt.Errorf("%s (%s): not a push request: it has no inline files", name, s.Label)
 	}
-	// A backend pushes with its own credentials: a program a build names
-	// is never run on the backend's machine.
+	// A backend pushes with its own credentials, and signs with its own
+	// plugin: a program a build names is never run on the backend's machine.
 	s.CredentialHelper, s.RegistryCredentialHelper = "", ""
+	if s.Sign != nil {
+		s.Sign.Tool, s.Sign.Command, s.Sign.Args, s.Sign.Env = "", "", nil, nil
+	}
 	return s, nil
 }
 

@@ -40,6 +40,7 @@ const maxArtifact = 64 << 20
 type Plugin struct {
 	Config string            // the signing_config's label, for messages
 	Path   string            // the executable
+	Prefix []string          // before the verb: ["signer", "cosign"] when the plugin is img itself
 	Args   []string          // after the verb
 	Env    map[string]string // added to img's environment
 	Stderr io.Writer         // the plugin's diagnostics go here; nil: discarded
@@ -63,7 +64,7 @@ func (p Plugin) run(ctx context.Context, subject oci.Descriptor, args []string, 
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, p.Path, args...)
+	cmd := exec.CommandContext(ctx, p.Path, append(append([]string{}, p.Prefix...), args...)...)
 	cmd.Env = os.Environ()
 	keys := make([]string, 0, len(p.Env))
 	for k := range p.Env {
