@@ -114,6 +114,8 @@ func TestHostileInputs(t *testing.T) {
 		analysisCase("//deploy:bad_no_specs", `//deploy:bad_no_specs: operations: //hello:image is an image without push_specs or load_specs; give it some, or name an image_push or image_load of it`),
 		buildCase("//upstream_deploy:bad_media_type", "img layer: ", `//upstream_deploy:bad_media_type: media_type application/vnd.oci.image.layer.v1.tar+gzip says gzip-compressed, and the layer is zstd-compressed: choose a media type of its compression, or change compress`),
 		analysisCase("//deploy:bad_created", `//deploy:bad_created: created and created_timestamp both set the creation time; keep one`),
+		analysisCase("//deploy:bad_signing_config", `//deploy:bad_signing_config: set exactly one of tool (a Bazel-built plugin, e.g. @rules_img//img/signer:cosign) and tool_command (a plugin on PATH)`),
+		analysisCase("//deploy:bad_sign_without_config", `//deploy:bad_sign_without_config: sign = enabled and no signing_config: set sign_setting, or --@rules_img//img/settings:sign_setting`),
 		analysisCase("//hello:wrong_variant", `//hello:image: the target platform's @rules_img//img/constraints/amd64:v3 is for amd64, but its cpu makes the image arm64; use a variant of //img/constraints/arm64`),
 
 		// Base image pieces that contradict each other or are not what
