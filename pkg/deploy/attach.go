@@ -179,7 +179,10 @@ func manifestDescriptor(raw []byte, def oci.MediaType) oci.Descriptor {
 // run pushes the referrers, then signs what the targets say and pushes
 // the signatures, all by digest into the push's repository.
 func (a *attachments) run(ctx context.Context, img *image.Image, opts push.Options) error {
+	// Small artifacts of this push alone: no tags, no sharing, and their
+	// one layer is uploaded even where forbid_layer_push guards the image's.
 	opts.Tags, opts.ManifestTags, opts.Progress, opts.Shared, opts.BeforeTags = nil, nil, nil, nil, nil
+	opts.Dedup, opts.HomeRepository, opts.ArtificialManifests, opts.ForbidLayerUpload = push.DedupDisabled, "", false, false
 	var referrerRoots []oci.Descriptor
 	for _, r := range a.referrers {
 		res, err := push.Push(ctx, r, opts)

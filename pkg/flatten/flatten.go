@@ -104,7 +104,7 @@ func Write(layers []Layer, w io.Writer) error {
 	for i := len(layers) - 1; i >= 0; i-- {
 		keep[i] = map[int]bool{}
 		var gone, opaque []string
-		err := each(layers[i], func(n int, h *tar.Header, _ io.Reader) error {
+		err := Each(layers[i], func(n int, h *tar.Header, _ io.Reader) error {
 			name := clean(h.Name)
 			dir, base := path.Split(name)
 			dir = strings.TrimSuffix(dir, "/")
@@ -131,7 +131,7 @@ func Write(layers []Layer, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	for i, l := range layers {
 		written := map[string]bool{}
-		err := each(l, func(n int, h *tar.Header, r io.Reader) error {
+		err := Each(l, func(n int, h *tar.Header, r io.Reader) error {
 			if !keep[i][n] {
 				return nil
 			}
@@ -165,8 +165,9 @@ func Write(layers []Layer, w io.Writer) error {
 
 func clean(name string) string { return strings.TrimPrefix(path.Clean("/"+name), "/") }
 
-// each calls fn for every entry of a layer, with its index.
-func each(l Layer, fn func(int, *tar.Header, io.Reader) error) error {
+// Each calls fn for every entry of a layer blob, with its index,
+// decompressing it as its media type says.
+func Each(l Layer, fn func(int, *tar.Header, io.Reader) error) error {
 	f, err := os.Open(l.Path)
 	if err != nil {
 		return err

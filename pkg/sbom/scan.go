@@ -12,23 +12,17 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
 
-	"github.com/rules-img/rules_img/pkg/compress"
-	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/flatten"
 )
 
 // Layer is one layer blob on disk, bottom first.
-type Layer struct {
-	MediaType oci.MediaType
-	Path      string
-}
+type Layer = flatten.Layer
 
 // File is a regular file of the merged file system.
 type File struct {
@@ -135,38 +129,20 @@ func (s *state) removeUnder(name string) {
 }
 
 func (s *state) apply(l Layer) error {
-	f, err := os.Open(l.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	r, err := compress.NewReader(f, compress.Of(l.MediaType))
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return flatten.Each(l, func(_ int, h *tar.Header, r io.Reader) error {
 		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
 		dir, base := path.Split(name)
 		dir = strings.TrimSuffix(dir, "/")
 		switch {
 		case name == "":
-			continue
+			return nil
 		case base == ".wh..wh..opq":
 			// Everything below dir from lower layers is hidden.
 			s.removeUnder(dir)
-			continue
+			return nil
 		case strings.HasPrefix(base, ".wh."):
 			s.remove(path.Join(dir, strings.TrimPrefix(base, ".wh.")))
-			continue
+			return nil
 		}
 		if h.Typeflag == tar.TypeDir {
 			// A directory over a directory merges with it.
@@ -174,17 +150,18 @@ func (s *state) apply(l Layer) error {
 				s.remove(name)
 				s.dirs[name] = true
 			}
-			continue
+			return nil
 		}
 		// Whatever was at name (a file, or a tree) is replaced.
 		s.remove(name)
 		if h.Typeflag != tar.TypeReg {
-			continue
+			return nil
 		}
-		if err := s.file(name, h, tr); err != nil {
+		if err := s.file(name, h, r); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-	}
+		return nil
+	})
 }
 
 // file records a regular file and reads the packages it declares.
