@@ -199,6 +199,55 @@ func TestSupplyChain(t *testing.T) {
 		}
 	})
 
+	t.Run("multi_deploy signs each push", func(t *testing.T) {
+		// Fresh repositories: the pushes of the subtests above are elsewhere.
+		reg2, err := harness.StartRegistry(harness.RegistryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(reg2.Stop)
+		out, err := bazelRun(t, b, "//supply_chain:deploy_signed", nil, "--registry", reg2.Addr())
+		outputs = append(outputs, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, d, err := harness.RawManifest(reg2.Addr(), "e2e/notary", "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vout, err := run(notationEnv, "notation", "verify", "--insecure-registry", reg2.Addr()+"/e2e/notary@"+d); err != nil {
+			t.Errorf("notation verify: %v\n%s", err, vout)
+		}
+		if vout, err := cosignVerify(reg2.Addr() + "/e2e/signed-index:v1"); err != nil {
+			t.Errorf("cosign verify: %v\n%s", err, vout)
+		}
+	})
+
+	t.Run("rules_oci's cosign_sign and cosign_attest", func(t *testing.T) {
+		if _, err := push(t, "//supply_chain:push_oci_door", nil); err != nil {
+			t.Fatal(err)
+		}
+		// cosign 3 signs without a transparency log given a signing config without one.
+		config := filepath.Join(dir, "signing-config.json")
+		os.WriteFile(config, []byte(`{"mediaType":"application/vnd.dev.sigstore.signingconfig.v0.2+json","rekorTlogConfig":{},"tsaConfig":{}}`), 0o644)
+		cosignArgs := []string{"--repository=" + reg.Addr() + "/e2e/oci-door", "--key=env://COSIGN_KEY", "--signing-config=" + config, "--allow-insecure-registry"}
+		for _, target := range []string{"//supply_chain:oci_sign", "//supply_chain:oci_attest"} {
+			out, err := bazelRun(t, b, target, nil, cosignArgs...)
+			outputs = append(outputs, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ref := reg.Addr() + "/e2e/oci-door:v1"
+		if vout, err := cosignVerify(ref); err != nil {
+			t.Errorf("cosign verify after cosign_sign: %v\n%s", err, vout)
+		}
+		if vout, err := run(os.Environ(), "cosign", "verify-attestation", "--key", pub, "--insecure-ignore-tlog",
+			"--allow-insecure-registry", "--type", "spdxjson", ref); err != nil {
+			t.Errorf("cosign verify-attestation after cosign_attest: %v\n%s", err, tailLines(vout, 10))
+		}
+	})
+
 	t.Run("a failing plugin", func(t *testing.T) {
 		out, err := push(t, "//supply_chain:push_failing", nil)
 		if err == nil {
