@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -132,8 +134,12 @@ func TestGoBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(purls(inv), " ")
-	if !strings.Contains(got, "pkg:golang/stdlib@") || !strings.Contains(got, "pkg:golang/github.com/rules-img/rules_img") {
-		t.Errorf("Go binary packages: %s", got)
+	if want := "pkg:golang/stdlib@" + strings.TrimPrefix(strings.Fields(runtime.Version())[0], "go"); !strings.Contains(got, want) {
+		t.Errorf("Go binary packages: %s, want %s", got, want)
+	}
+	// go test records the main module; rules_go's test binaries record none.
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path != "" && !strings.Contains(got, "pkg:golang/"+bi.Main.Path) {
+		t.Errorf("Go binary packages: %s, want the main module %s", got, bi.Main.Path)
 	}
 }
 
