@@ -37,12 +37,16 @@ func readSubject(r io.Reader) (oci.Descriptor, error) {
 	return d, nil
 }
 
-// run runs a signing CLI, its output going to stderr (the protocol's
-// stdout is the artifact). A failure names the program and its status.
+// run runs a signing CLI. Its chatter (cosign's warning that it cannot
+// reach the public TUF root, its progress lines) reaches stderr only when it
+// fails; the protocol's stdout is the artifact. A failure names the program
+// and its status.
 func run(ctx context.Context, stderr io.Writer, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
+		stderr.Write(out.Bytes())
 		return fmt.Errorf("%s %s: %w", name, args[0], err)
 	}
 	return nil
