@@ -365,7 +365,8 @@ def deploy_files(ctx, name, plan, stage):
         spec["sign"] = _sign_field(plan["sign"])
     referrers = []
     for k, info in enumerate(plan.get("referrers", [])):
-        r, r_files, _ = staged_image_spec(_prefixed(stage, "r%d/" % k), info, STRATEGIES[op_strategy].blobs_in_runfiles)
+        # Named by the operation too: an image's push_specs share one stager.
+        r, r_files, _ = staged_image_spec(_prefixed(stage, "%s.r%d/" % (name, k)), info, STRATEGIES[op_strategy].blobs_in_runfiles)
         referrers.append(r)
         image_files = image_files + r_files
     if referrers:
