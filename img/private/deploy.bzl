@@ -402,15 +402,16 @@ def _prefixed(stage, prefix):
 
 def _sign_field(sign):
     # The spec's "sign": the plugin by its runfiles path, or its command.
-    field = {"mode": sign.mode, "config": sign.config, "targets": sign.targets}
-    if sign.tool:
-        field["tool"] = sign.tool.short_path
+    config = sign.config
+    field = {"mode": sign.mode, "config": display_label(config.label), "targets": config.targets}
+    if config.tool:
+        field["tool"] = config.tool.short_path
     else:
-        field["command"] = sign.command
-    if sign.args:
-        field["args"] = sign.args
-    if sign.env:
-        field["env"] = sign.env
+        field["command"] = config.command
+    if config.args:
+        field["args"] = config.args
+    if config.env:
+        field["env"] = config.env
     return field
 
 def deploy_operation(ctx, settings):

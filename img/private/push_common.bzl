@@ -72,7 +72,7 @@ def push_settings(ctx):
         file_fields = file_fields,
         manifest_tags = ctx.attr.manifest_tags,
         tracks_content = ctx.attr.tracks_content,
-        runfiles = runfiles + ([sign.runfiles] if sign and sign.runfiles else []),
+        runfiles = runfiles + ([sign.config.runfiles] if sign and sign.config.runfiles else []),
     ) | {
         "build_time": build_time,
         "referrers": [t[ImageIndexInfo] if ImageIndexInfo in t else t[ImageManifestInfo] for t in ctx.attr.referrers],
@@ -80,7 +80,7 @@ def push_settings(ctx):
     }
 
 def _signing(ctx, label):
-    # The signing_config this push signs with, or None.
+    # struct(mode, config: SigningConfigInfo) this push signs with, or None.
     mode = _setting_or_attr(ctx, "sign")
     if mode == "disabled":
         return None
@@ -89,16 +89,7 @@ def _signing(ctx, label):
         if mode == "enabled":
             fail("%s: sign = enabled and no signing_config: set sign_setting, or --@rules_img//img/settings:sign_setting" % label)
         return None
-    return struct(
-        mode = mode,
-        config = display_label(config.label),
-        tool = config.tool,
-        runfiles = config.runfiles,
-        command = config.command,
-        args = config.args,
-        env = config.env,
-        targets = config.targets,
-    )
+    return struct(mode = mode, config = config)
 
 def _setting_or_attr(ctx, name, unset = "auto"):
     # The attribute, or its setting (the private attribute of the same name)

@@ -663,11 +663,7 @@ func WriteImage(f ImageFiles) error {
 		in.Base = b
 	}
 	if in.Spec.Subject != "" {
-		var d oci.Descriptor
-		b, err := os.ReadFile(in.Spec.Subject)
-		if err == nil {
-			err = json.Unmarshal(b, &d)
-		}
+		d, err := oci.ReadDescriptor(in.Spec.Subject)
 		if err != nil {
 			return fail(fmt.Errorf("subject: %w", err))
 		}

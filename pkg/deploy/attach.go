@@ -149,28 +149,20 @@ func rootSubject(img *image.Image) string {
 	if img.IsIndex() {
 		raw = img.Index
 	}
-	var doc oci.Document
-	if json.Unmarshal(raw, &doc) != nil || doc.Subject == nil {
-		return ""
-	}
-	return doc.Subject.Digest
+	return oci.SubjectOf(raw)
 }
 
 // rootDescriptor describes an image's root with its bytes as data: a
 // plugin may sign the bytes themselves (notation does).
 func rootDescriptor(img *image.Image) oci.Descriptor {
 	if img.IsIndex() {
-		return manifestDescriptor(img.Index, oci.MediaTypeIndex)
+		return withData(img.Index, oci.MediaTypeOf("", img.Index, oci.MediaTypeIndex))
 	}
-	return manifestDescriptor(img.Manifests[0].Raw, oci.MediaTypeManifest)
+	m := img.Manifests[0]
+	return withData(m.Raw, oci.MediaTypeOf(m.MediaType, m.Raw, oci.MediaTypeManifest))
 }
 
-func manifestDescriptor(raw []byte, def oci.MediaType) oci.Descriptor {
-	var doc oci.Document
-	mt := def
-	if json.Unmarshal(raw, &doc) == nil && doc.MediaType != "" {
-		mt = doc.MediaType
-	}
+func withData(raw []byte, mt oci.MediaType) oci.Descriptor {
 	d := oci.DescriptorFor(mt, raw)
 	d.Data = raw
 	return d
@@ -322,7 +314,7 @@ func childDescriptors(img *image.Image) []oci.Descriptor {
 	}
 	var out []oci.Descriptor
 	for _, m := range img.Manifests {
-		out = append(out, manifestDescriptor(m.Raw, oci.MediaTypeManifest))
+		out = append(out, withData(m.Raw, oci.MediaTypeOf(m.MediaType, m.Raw, oci.MediaTypeManifest)))
 	}
 	return out
 }

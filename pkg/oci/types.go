@@ -254,3 +254,30 @@ func ParseDescriptor(b []byte, name string) (Descriptor, error) {
 func (c ImageConfig) Platform() Platform {
 	return Platform{Architecture: c.Architecture, OS: c.OS, OSVersion: c.OSVersion, OSFeatures: slices.Clone(c.OSFeatures), Variant: c.Variant}
 }
+
+// MediaTypeOf is a manifest's or index's media type: the declared one, else
+// the document's own mediaType field, else def.
+func MediaTypeOf(declared MediaType, raw []byte, def MediaType) MediaType {
+	if declared != "" {
+		return declared
+	}
+	var doc struct {
+		MediaType MediaType `json:"mediaType"`
+	}
+	if json.Unmarshal(raw, &doc) == nil && doc.MediaType != "" {
+		return doc.MediaType
+	}
+	return def
+}
+
+// SubjectOf is the digest of the manifest a manifest or index refers to
+// (its subject), or "" for none.
+func SubjectOf(raw []byte) string {
+	var doc struct {
+		Subject *Descriptor `json:"subject"`
+	}
+	if json.Unmarshal(raw, &doc) != nil || doc.Subject == nil {
+		return ""
+	}
+	return doc.Subject.Digest
+}

@@ -174,10 +174,10 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 		p.rep = nopReporter{}
 	}
 	root, rootRaw := img.Manifests[0].Digest, img.Manifests[0].Raw
-	rootType := manifestMediaType(img.Manifests[0].MediaType, rootRaw, oci.MediaTypeManifest)
+	rootType := oci.MediaTypeOf(img.Manifests[0].MediaType, rootRaw, oci.MediaTypeManifest)
 	if img.IsIndex() {
 		root, rootRaw = img.IndexDigest, img.Index
-		rootType = manifestMediaType("", rootRaw, oci.MediaTypeIndex)
+		rootType = oci.MediaTypeOf("", rootRaw, oci.MediaTypeIndex)
 	}
 	res := Result{Reference: opts.Registry + "/" + opts.Repository + "@" + root, Digest: root}
 	// Tags are written last, so tags that already name this image mean the
@@ -186,7 +186,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	// push asks for blobs, whatever the tags say.
 	// A referrer is checked for findability from its subject too, so it
 	// takes the long way.
-	if opts.BlobsOnly == nil && subjectOf(rootRaw) == "" && p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
+	if opts.BlobsOnly == nil && oci.SubjectOf(rootRaw) == "" && p.complete(ctx, root, rootType, opts.Tags) && p.manifestsTagged(ctx, img, opts.ManifestTags) {
 		if opts.BeforeTags != nil {
 			if err := opts.BeforeTags(ctx); err != nil {
 				return fail(err)
@@ -222,7 +222,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	// Each manifest by digest, then the index: a registry may refuse an
 	// index whose manifests it does not have yet.
 	for _, m := range img.Manifests {
-		mt := manifestMediaType(m.MediaType, m.Raw, oci.MediaTypeManifest)
+		mt := oci.MediaTypeOf(m.MediaType, m.Raw, oci.MediaTypeManifest)
 		what := fmt.Sprintf("manifest %s (%s, %s)", m.Digest, mt, m.Platform)
 		if err := p.manifest(ctx, m.Digest, mt, m.Digest, m.Raw, what); err != nil {
 			return fail(err)
@@ -248,7 +248,7 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	}
 	for i, tags := range opts.ManifestTags {
 		m := img.Manifests[i]
-		mt := manifestMediaType(m.MediaType, m.Raw, oci.MediaTypeManifest)
+		mt := oci.MediaTypeOf(m.MediaType, m.Raw, oci.MediaTypeManifest)
 		for _, tag := range tags {
 			if err := p.manifest(ctx, tag, mt, m.Digest, m.Raw, fmt.Sprintf("tag %q for manifest %s (%s)", tag, m.Digest, m.Platform)); err != nil {
 				return res, errors.New(prefix + err.Error())
@@ -380,21 +380,6 @@ func mountSource(b *blob, dst name.Registry, repo string) (string, bool) {
 		return "", false
 	}
 	return b.source.Repository, true
-}
-
-// manifestMediaType prefers the declared type, then the document's own
-// mediaType field, then def.
-func manifestMediaType(declared oci.MediaType, raw []byte, def oci.MediaType) oci.MediaType {
-	if declared != "" {
-		return declared
-	}
-	var doc struct {
-		MediaType oci.MediaType `json:"mediaType"`
-	}
-	if json.Unmarshal(raw, &doc) == nil && doc.MediaType != "" {
-		return doc.MediaType
-	}
-	return def
 }
 
 type pusher struct {
@@ -577,7 +562,7 @@ func (p *pusher) complete(ctx context.Context, root string, rootType oci.MediaTy
 func (p *pusher) manifestsTagged(ctx context.Context, img *image.Image, tags [][]string) bool {
 	for i, ts := range tags {
 		m := img.Manifests[i]
-		mt := manifestMediaType(m.MediaType, m.Raw, oci.MediaTypeManifest)
+		mt := oci.MediaTypeOf(m.MediaType, m.Raw, oci.MediaTypeManifest)
 		for _, t := range ts {
 			if !p.r.HasManifest(ctx, t, string(mt), m.Digest) {
 				return false
@@ -591,7 +576,7 @@ func (p *pusher) manifestsTagged(ctx context.Context, img *image.Image, tags [][
 func (p *pusher) manifest(ctx context.Context, ref string, mediaType oci.MediaType, digest string, raw []byte, what string) error {
 	subject := ""
 	if ref == digest {
-		subject = subjectOf(raw)
+		subject = oci.SubjectOf(raw)
 	}
 	// Any failure of the check just means the manifest is put.
 	have := p.r.HasManifest(ctx, ref, string(mediaType), digest)
@@ -608,17 +593,6 @@ func (p *pusher) manifest(ctx context.Context, ref string, mediaType oci.MediaTy
 		return explain(p.r, err, "pushing "+what+" to "+p.target)
 	}
 	return nil
-}
-
-// subjectOf is the digest of the manifest raw refers to ("" for none).
-func subjectOf(raw []byte) string {
-	var doc struct {
-		Subject *oci.Descriptor `json:"subject"`
-	}
-	if json.Unmarshal(raw, &doc) != nil || doc.Subject == nil {
-		return ""
-	}
-	return doc.Subject.Digest
 }
 
 // referrerDescriptor is how a referrer is listed under its subject: its

@@ -37,12 +37,14 @@ func Write(specPath, spdxOut, cyclonedxOut string) error {
 	if err := readJSON(specPath, &spec); err != nil {
 		return err
 	}
-	var desc oci.Descriptor
-	if err := readJSON(spec.Descriptor, &desc); err != nil {
+	desc, err := oci.ReadDescriptor(spec.Descriptor)
+	if err != nil {
 		return err
 	}
-	subject := Subject{Name: spec.Name, Digest: desc.Digest, Bases: spec.Bases, Tool: "rules_img"}
-	var layers []Layer
+	subject := Subject{Name: spec.Name, Digest: desc.Digest, Bases: spec.Bases, Tool: "rules_img", Created: "1970-01-01T00:00:00Z"}
+	// The platforms of an index are scanned as one file system each; their
+	// packages are listed together.
+	inv := &Inventory{}
 	for i, m := range spec.Manifests {
 		var cfg struct {
 			Created string `json:"created"`
@@ -50,10 +52,11 @@ func Write(specPath, spdxOut, cyclonedxOut string) error {
 		if err := readJSON(m.Config, &cfg); err != nil {
 			return err
 		}
-		if i == 0 {
+		if i == 0 && cfg.Created != "" {
 			// The image's own time keeps the document reproducible.
 			subject.Created = cfg.Created
 		}
+		var layers []Layer
 		for _, l := range m.Layers {
 			md, err := oci.ReadLayerMetadata(l.Metadata)
 			if err != nil {
@@ -61,20 +64,10 @@ func Write(specPath, spdxOut, cyclonedxOut string) error {
 			}
 			layers = append(layers, Layer{MediaType: md.MediaType, Path: l.Blob})
 		}
-	}
-	if subject.Created == "" {
-		subject.Created = "1970-01-01T00:00:00Z"
-	}
-	// The platforms of an index are scanned as one file system each; their
-	// packages are listed together.
-	inv := &Inventory{}
-	start := 0
-	for _, m := range spec.Manifests {
-		one, err := Scan(layers[start : start+len(m.Layers)])
+		one, err := Scan(layers)
 		if err != nil {
 			return fmt.Errorf("%s: %w", spec.Name, err)
 		}
-		start += len(m.Layers)
 		inv = merge(inv, one)
 	}
 	var set atomicfile.Set
