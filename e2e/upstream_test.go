@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -135,6 +138,106 @@ func TestUpstreamAttributeForms(t *testing.T) {
 	if out, err := ctrd.RunWith("docker.io/e2e/upstream-py:binary", "upstream-py-binary", hostPython); err != nil || strings.TrimSpace(out) != "python says: hello from a py_binary" {
 		t.Errorf("image_from_binary of a py_binary: %v %q", err, out)
 	}
+	// layer_budget splits a binary's runfiles: the py_binary's runtime
+	// wrapper and the sh_binary's data from another repository each get a
+	// layer under the main repository's; changing an app file changes the
+	// top layer alone, and both images still run.
+	t.Run("runfiles groups", func(t *testing.T) {
+		layerDigests := func(target string) []string {
+			t.Helper()
+			var top, m manifest
+			layout := layoutOf(t, ws, target)
+			readJSON(t, filepath.Join(layout, "index.json"), &top)
+			readJSON(t, blobPath(layout, top.Manifests[0].Digest), &m)
+			var out []string
+			seen := map[string]string{}
+			for _, l := range m.Layers[1:] { // above py_layer
+				out = append(out, l.Digest)
+				for _, name := range tarNames(t, blobPath(layout, l.Digest)) {
+					if prev, ok := seen[name]; ok {
+						t.Errorf("%s: %s is in two layers (%s and %s)", target, name, prev, l.Digest)
+					}
+					seen[name] = l.Digest
+				}
+			}
+			return out
+		}
+		for _, c := range []struct{ target, want string }{
+			{"//upstream:py_layered", "python says: hello from a py_binary"},
+			{"//upstream:sh_layered", "hello from a layered sh_binary\nmodule("},
+		} {
+			if got := layerDigests(c.target); len(got) != 2 {
+				t.Fatalf("%s: %d layers above the base, want 2 (runtime or external, main)", c.target, len(got))
+			}
+			name := "docker.io/e2e/layered:" + strings.TrimPrefix(c.target, "//upstream:")
+			if err := ctrd.ImportLayout(layoutOf(t, ws, c.target), name); err != nil {
+				t.Fatal(err)
+			}
+			out, err := ctrd.RunWith(name, "layered-"+strings.TrimPrefix(c.target, "//upstream:"), hostPython)
+			if err != nil || !strings.HasPrefix(strings.TrimSpace(out), c.want) {
+				t.Errorf("%s: %v %q, want %q", c.target, err, out, c.want)
+			}
+		}
+		// Declared groups: a layer each (the launcher on top without an
+		// executable_group), a budget met by merging the two of one rank,
+		// and the launcher joining its executable_group.
+		layerFiles := func(target string) [][]string {
+			t.Helper()
+			var top, m manifest
+			layout := layoutOf(t, ws, target)
+			readJSON(t, filepath.Join(layout, "index.json"), &top)
+			readJSON(t, blobPath(layout, top.Manifests[0].Digest), &m)
+			var out [][]string
+			for _, l := range m.Layers[1:] {
+				var files []string
+				for _, name := range tarNames(t, blobPath(layout, l.Digest)) {
+					if !strings.HasSuffix(name, "/") {
+						files = append(files, path.Base(name))
+					}
+				}
+				sort.Strings(files)
+				out = append(out, files)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			target string
+			want   []string
+		}{
+			{"//upstream:grouped_all", []string{"MODULE.bazel", "greeting.txt", "notes.txt", "_repo_mapping app app.sh grouped grouped"}},
+			{"//upstream:grouped_budget", []string{"MODULE.bazel", "greeting.txt notes.txt", "_repo_mapping app app.sh grouped grouped"}},
+			{"//upstream:grouped_exec", []string{"MODULE.bazel", "_repo_mapping app app.sh greeting.txt grouped_exec grouped_exec notes.txt"}},
+		} {
+			var got []string
+			for _, files := range layerFiles(c.target) {
+				got = append(got, strings.Join(files, " "))
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s: layers hold\n%q\nwant\n%q", c.target, got, c.want)
+			}
+		}
+		name := "docker.io/e2e/layered:grouped"
+		if err := ctrd.ImportLayout(layoutOf(t, ws, "//upstream:grouped_all"), name); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := ctrd.RunWith(name, "layered-grouped", hostPython); err != nil || !strings.HasPrefix(strings.TrimSpace(out), "hello from a layered sh_binary\nmodule(") {
+			t.Errorf("//upstream:grouped_all: %v %q", err, out)
+		}
+
+		before := layerDigests("//upstream:sh_layered")
+		greeting := filepath.Join(ws.Workspace, "upstream", "sh", "greeting.txt")
+		old, err := os.ReadFile(greeting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.WriteFile(greeting, old, 0o644) })
+		os.WriteFile(greeting, []byte("changed\n"), 0o644)
+		after := layerDigests("//upstream:sh_layered")
+		if after[0] != before[0] || after[1] == before[1] {
+			t.Errorf("after an app file changed: layers %v, were %v: want the lower the same, the top new", after, before)
+		}
+	})
+
 	// A filegroup of two files is a directory of their base names.
 	out, err = ctrd.RunWith("docker.io/e2e/upstream-py:v1", "upstream-py-notes", hostPython, "/bin/cat", "/etc/notes/a.txt", "/etc/notes/b.txt")
 	if err != nil {

@@ -9,7 +9,9 @@ load(
     _ImageManifestInfo = "ImageManifestInfo",
     _LayerGroupInfo = "LayerGroupInfo",
     _LayerInfo = "LayerInfo",
+    _RunfilesGroupInfo = "RunfilesGroupInfo",
 )
+load("//img/private:runfiles_groups.bzl", _RUNFILES_GROUP_RANKS = "RUNFILES_GROUP_RANKS")
 
 BaseImageInfo = _BaseImageInfo
 DeployInfo = _DeployInfo
@@ -18,3 +20,5 @@ ImageIndexInfo = _ImageIndexInfo
 ImageManifestInfo = _ImageManifestInfo
 LayerGroupInfo = _LayerGroupInfo
 LayerInfo = _LayerInfo
+RunfilesGroupInfo = _RunfilesGroupInfo
+RUNFILES_GROUP_RANKS = _RUNFILES_GROUP_RANKS

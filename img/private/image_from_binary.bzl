@@ -36,8 +36,9 @@ def image_from_binary(
         layers: layers below the binary's.
         kind: "auto" (an index for two or more platforms), "manifest" or "index".
         platforms: platform labels to build for; none: the target platform.
-        layer_budget: upstream's cap on runfiles-group layers; runfiles groups
-            are not split here, so the binary is always one layer.
+        layer_budget: layer_from_binary's: split the binary's runfiles into
+            layers by group (RunfilesGroupInfo, else runtime, other
+            repositories, main repository) within this many layers.
         tags: tags of NAME (the helpers are also "manual").
         visibility: visibility of the targets.
         **kwargs: image_manifest attributes (base, env, labels, user, ...).
@@ -57,6 +58,7 @@ def image_from_binary(
         path = path,
         include_runfiles = include_runfiles,
         infer_working_dir = infer_working_dir,
+        layer_budget = layer_budget,
         tags = helper_tags,
         visibility = visibility,
     )

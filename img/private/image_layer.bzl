@@ -139,7 +139,64 @@ def _create_parents(ctx):
         value = ctx.attr._create_parent_directories[BuildSettingInfo].value
     return value == "enabled"
 
-def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = []):
+def binary_entries(ctx, path, target):
+    """The layer spec entries of a binary at path and of its runfiles.
+
+    Args:
+        ctx: context of a rule with LAYER_ATTRS; target carries executables_aspect.
+        path: the binary's checked image path.
+        target: the binary.
+
+    Returns:
+        list of struct(entry = dict, file = File or None (an empty file), runfile = runfiles path or None
+        (the binary itself)).
+    """
+    info = target[DefaultInfo]
+    executable = target[ExecutablesInfo].executable
+    executables = {f: True for f in target[ExecutablesInfo].files.to_list() + _python_interpreters(ctx)}
+    out = [struct(entry = _file_entry(path, executable, {executable: True}), file = executable, runfile = None)]
+    if not ctx.attr.include_runfiles:
+        return out
+    root = path + ".runfiles"
+    runfiles = info.default_runfiles
+    for name in runfiles.empty_filenames.to_list():
+        rel = name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name
+        out.append(struct(entry = {"path": root + "/" + rel, "type": "empty"}, file = None, runfile = rel))
+    for f in runfiles.files.to_list():
+        rel = _runfiles_path(ctx, f)
+        out.append(struct(entry = _file_entry(root + "/" + rel, f, executables), file = f, runfile = rel))
+    for link in runfiles.symlinks.to_list():
+        rel = ctx.workspace_name + "/" + link.path
+        out.append(struct(entry = _file_entry(root + "/" + rel, link.target_file, executables), file = link.target_file, runfile = rel))
+    for link in runfiles.root_symlinks.to_list():
+        out.append(struct(entry = _file_entry(root + "/" + link.path, link.target_file, executables), file = link.target_file, runfile = link.path))
+    repo_mapping = info.files_to_run.repo_mapping_manifest
+    if repo_mapping:
+        out.append(struct(entry = _file_entry(root + "/_repo_mapping", repo_mapping), file = repo_mapping, runfile = "_repo_mapping"))
+    return out
+
+def python_runtime_files(ctx):
+    """The files of the Python runtime a py_binary runs on.
+
+    Args:
+        ctx: context of a rule with LAYER_TOOLCHAINS.
+
+    Returns:
+        list of File; none without a Python toolchain.
+    """
+    toolchain = ctx.toolchains[_PY_TOOLCHAIN]
+    if not toolchain:
+        return []
+    out = []
+    for name in ("py3_runtime", "py2_runtime"):
+        r = getattr(toolchain, name, None)
+        if r and getattr(r, "files", None):
+            out.extend(r.files.to_list())
+        if r and type(getattr(r, "interpreter", None)) == "File":
+            out.append(r.interpreter)
+    return out
+
+def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [], name = None):
     """Declares the action that writes a layer of srcs and symlinks.
 
     layer_from_binary and layer_from_pkg write their layers with it too.
@@ -152,10 +209,12 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [])
         entries: layer spec entries made by the caller, with checked paths.
         inputs: list of depsets of the files those entries name.
         bases: list of File, base image content descriptions merged first, in order.
+        name: prefix of the declared files (default: the target's name), for rules that write several layers.
 
     Returns:
         LayerInfo of the layer.
     """
+    name = name or ctx.label.name
     entries = list(entries)
     inputs = list(inputs)
     for path, target in srcs:
@@ -195,11 +254,11 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [])
             check_image_path(display_label(ctx.label), p, "estargz_prioritized_files")
             for p in ctx.attr.estargz_prioritized_files
         ]
-    spec_file = ctx.actions.declare_file(ctx.label.name + ".layer_spec.json")
+    spec_file = ctx.actions.declare_file(name + ".layer_spec.json")
     ctx.actions.write(spec_file, json.encode(spec))
 
-    blob = ctx.actions.declare_file(ctx.label.name + blob_extension(algorithm))
-    metadata = ctx.actions.declare_file(ctx.label.name + ".layer.json")
+    blob = ctx.actions.declare_file(name + blob_extension(algorithm))
+    metadata = ctx.actions.declare_file(name + ".layer.json")
     args = img_args(ctx)
     args.add("layer")
     args.add("--spec", spec_file)

@@ -4,7 +4,8 @@ config that runs it (entrypoint, cmd from its args, env, working directory)."""
 load(":common/labels.bzl", "display_label")
 load(":executables.bzl", "executables_aspect")
 load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "write_layer")
-load(":providers/providers.bzl", "LayerConfigInfo")
+load(":providers/providers.bzl", "LayerConfigInfo", "LayerGroupInfo")
+load(":runfiles_groups.bzl", "runfiles_groups")
 
 _BinaryRunInfo = provider(
     doc = "What `bazel run` would pass a binary: its args and env, locations expanded.",
@@ -61,16 +62,35 @@ def _layer_from_binary_impl(ctx):
             display_label(ctx.attr.binary.label),
         ))
     path = binary_image_path(ctx, executable, ctx.attr.path)
-    layer = write_layer(ctx, [(path, ctx.attr.binary)])
+    if ctx.attr.layer_budget < 0:
+        fail("%s: layer_budget = %d: use 0 (no limit) or more" % (display_label(ctx.label), ctx.attr.layer_budget))
+    groups = runfiles_groups(ctx, path, ctx.attr.binary, ctx.attr.layer_budget)
+    if groups:
+        # One layer per group, bottom first: a change to the app's files
+        # rebuilds and pushes its layer alone.
+        layers = [
+            write_layer(
+                ctx,
+                [],
+                entries = [item.entry for item in g.items],
+                inputs = [depset([item.file for item in g.items if item.file])],
+                name = "%s.%d_%s" % (ctx.label.name, i, g.name),
+            )
+            for i, g in enumerate(groups)
+        ]
+        layer_providers = [LayerGroupInfo(layers = layers)]
+        files = [f for layer in layers for f in (layer.blob, layer.metadata)]
+    else:
+        layer = write_layer(ctx, [(path, ctx.attr.binary)])
+        layer_providers = [layer]
+        files = [layer.blob, layer.metadata]
     run = ctx.attr.binary[_BinaryRunInfo]
     working_dir = None
     if ctx.attr.include_runfiles and ctx.attr.infer_working_dir:
         # Where `bazel run` starts a binary: the main repository's directory
         # in its runfiles tree.
         working_dir = path + ".runfiles/" + ctx.workspace_name
-    return [
-        DefaultInfo(files = depset([layer.blob, layer.metadata])),
-        layer,
+    return [DefaultInfo(files = depset(files))] + layer_providers + [
         LayerConfigInfo(
             entrypoint = [path],
             cmd = run.args or None,
@@ -102,6 +122,15 @@ infer_working_dir = False).""",
         infer_working_dir = attr.bool(
             doc = "Set the working directory to the binary's runfiles (when include_runfiles).",
             default = True,
+        ),
+        layer_budget = attr.int(
+            doc = "Split the binary and its runfiles into layers, at most this many where it can (0: no " +
+                  "limit). A binary with RunfilesGroupInfo gets a layer per group, lowest rank lowest; the binary " +
+                  "itself joins its executable_group or, without one, takes a layer of its own on top (and one of " +
+                  "the budget: 1 then means one layer). Groups merge only with a neighbour of the same rank, the " +
+                  "lightest pair first, so distinct ranks can exceed the budget. Any other binary, with " +
+                  "layer_budget 2 or more, gets up to three layers: its language runtime, other repositories, and " +
+                  "the main repository with the binary, merged from the bottom to fit.",
         ),
     ),
     toolchains = LAYER_TOOLCHAINS,

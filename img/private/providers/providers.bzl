@@ -111,3 +111,13 @@ SigningConfigInfo = provider(
         "targets": "list: what gets a signature (roots, child_manifests, referrers).",
     },
 )
+
+RunfilesGroupInfo = provider(
+    doc = "A binary's runfiles in groups, for layer_from_binary to put each in its own layer " +
+          "(the shape of rules_runfiles_group's provider, which is not served offline here).",
+    fields = {
+        "entries": "list of struct(name, content: depset of File or runfiles, kind, rank: int): lower ranks " +
+                   "go to lower layers (RUNFILES_GROUP_RANKS).",
+        "executable_group": "name of the entry the binary itself joins, or None: then it gets a layer of its own.",
+    },
+)
