@@ -143,24 +143,36 @@ func TestUpstreamAttributeForms(t *testing.T) {
 	// layer under the main repository's; changing an app file changes the
 	// top layer alone, and both images still run.
 	t.Run("runfiles groups", func(t *testing.T) {
-		layerDigests := func(target string) []string {
+		// The layers above py_layer: their digests and the base names of
+		// their files; a file in two layers is an error.
+		layersAbove := func(target string) (digests []string, files [][]string) {
 			t.Helper()
 			var top, m manifest
 			layout := layoutOf(t, ws, target)
 			readJSON(t, filepath.Join(layout, "index.json"), &top)
 			readJSON(t, blobPath(layout, top.Manifests[0].Digest), &m)
-			var out []string
 			seen := map[string]string{}
-			for _, l := range m.Layers[1:] { // above py_layer
-				out = append(out, l.Digest)
+			for _, l := range m.Layers[1:] {
+				digests = append(digests, l.Digest)
+				var names []string
 				for _, name := range tarNames(t, blobPath(layout, l.Digest)) {
 					if prev, ok := seen[name]; ok {
 						t.Errorf("%s: %s is in two layers (%s and %s)", target, name, prev, l.Digest)
 					}
 					seen[name] = l.Digest
+					if !strings.HasSuffix(name, "/") {
+						names = append(names, path.Base(name))
+					}
 				}
+				sort.Strings(names)
+				files = append(files, names)
 			}
-			return out
+			return digests, files
+		}
+		layerDigests := func(target string) []string {
+			t.Helper()
+			digests, _ := layersAbove(target)
+			return digests
 		}
 		for _, c := range []struct{ target, want string }{
 			{"//upstream:py_layered", "python says: hello from a py_binary"},
@@ -181,25 +193,6 @@ func TestUpstreamAttributeForms(t *testing.T) {
 		// Declared groups: a layer each (the launcher on top without an
 		// executable_group), a budget met by merging the two of one rank,
 		// and the launcher joining its executable_group.
-		layerFiles := func(target string) [][]string {
-			t.Helper()
-			var top, m manifest
-			layout := layoutOf(t, ws, target)
-			readJSON(t, filepath.Join(layout, "index.json"), &top)
-			readJSON(t, blobPath(layout, top.Manifests[0].Digest), &m)
-			var out [][]string
-			for _, l := range m.Layers[1:] {
-				var files []string
-				for _, name := range tarNames(t, blobPath(layout, l.Digest)) {
-					if !strings.HasSuffix(name, "/") {
-						files = append(files, path.Base(name))
-					}
-				}
-				sort.Strings(files)
-				out = append(out, files)
-			}
-			return out
-		}
 		for _, c := range []struct {
 			target string
 			want   []string
@@ -209,7 +202,8 @@ func TestUpstreamAttributeForms(t *testing.T) {
 			{"//upstream:grouped_exec", []string{"MODULE.bazel", "_repo_mapping app app.sh greeting.txt grouped_exec grouped_exec notes.txt"}},
 		} {
 			var got []string
-			for _, files := range layerFiles(c.target) {
+			_, files := layersAbove(c.target)
+			for _, files := range files {
 				got = append(got, strings.Join(files, " "))
 			}
 			if !reflect.DeepEqual(got, c.want) {
