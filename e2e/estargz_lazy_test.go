@@ -57,7 +57,7 @@ func lazyRun(t testing.TB, ref, id string) (string, time.Duration) {
 		t.Fatal(err)
 	}
 	defer sgz.Stop()
-	ctrd, err := harness.StartContainerdWith(harness.ContainerdOptions{Stargz: sgz})
+	ctrd, err := harness.StartContainerdWith(harness.ContainerdOptions{Snapshotters: []*harness.Snapshotter{sgz}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,7 @@ func TestHostileInputs(t *testing.T) {
 		analysisCase("//deploy:bad_created", `//deploy:bad_created: created and created_timestamp both set the creation time; keep one`),
 		analysisCase("//deploy:bad_signing_config", `//deploy:bad_signing_config: set exactly one of tool (a Bazel-built plugin, e.g. @rules_img//img/signer:cosign) and tool_command (a plugin on PATH)`),
 		analysisCase("//deploy:bad_sign_without_config", `//deploy:bad_sign_without_config: sign = enabled and no signing_config: set sign_setting, or --@rules_img//img/settings:sign_setting`),
+		analysisCase("//upstream:bad_soci_span", `//upstream:bad_soci_span: soci_span_size = 0: use a positive number of bytes, or -1 for --@rules_img//img/settings:soci_span_size`),
 		analysisCase("//upstream:bad_layer_budget", `//upstream:bad_layer_budget: layer_budget = -1: use 0 (no limit) or more`),
 		analysisCase("//hello:wrong_variant", `//hello:image: the target platform's @rules_img//img/constraints/amd64:v3 is for amd64, but its cpu makes the image arm64; use a variant of //img/constraints/arm64`),
 

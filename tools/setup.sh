@@ -14,11 +14,12 @@ GAZELLE_VERSION=v0.43.0
 GO_SDK_MODULE=golang.org/toolchain@v0.0.1-go1.24.13.linux-amd64
 BUILDTOOLS_VERSION=v0.0.0-20260904073137-eaa4d125b423
 # Debian packages the tests drive as real peers.
-# gcc: cgo for `go test -race` and the C++ recipe's cc_binary; strace:
+# gcc: cgo for `go test -race` and the C++ recipe's cc_binary; zlib1g-dev:
+# soci-snapshotter's ztoc code (e2e/socid, cgo); strace:
 # the registry's durable writes (e2e/casreg_durable_test.go); dpkg-dev:
 # dpkg-scanpackages, which indexes the Debian repository below; rpm:
 # rpmbuild, whose packages pkg/rpm's test reads.
-TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc strace dpkg-dev rpm)
+TEST_PACKAGES=(containerd runc skopeo docker-registry apache2-utils nginx-light pigz zstd docker.io podman busybox-static gcc zlib1g-dev strace dpkg-dev rpm)
 # Only sid has these: buildbox-casd (a REAPI server with remote execution);
 # stardoc and the Java tools its renderer builds with, for docs/rules.md;
 # rules_pkg, a dependency of rules_img itself (layer_from_pkg); oras, which
@@ -263,18 +264,21 @@ prepare_modules() {
 	fi
 }
 
-# The stargz snapshotter as a command (e2e/stargzd, a module of its own so
-# that its dependencies stay out of rules_img's), rebuilt when its sources
-# change. GOTOOLCHAIN=auto: the module needs a newer Go than rules_img, which
-# the Go module proxy serves when the one on PATH is older.
-install_stargzd() {
-	local src bin=$CACHE/bin/stargzd sum
-	src=$(cd "$(dirname "$0")/../e2e/stargzd" && pwd)
+# The remote snapshotters as commands, each a module of its own so that its
+# dependencies stay out of rules_img's, rebuilt when its sources change:
+# e2e/stargzd (the stargz snapshotter) and e2e/socid (soci-snapshotter,
+# whose ztoc code is cgo over zlib: gcc and zlib1g-dev). GOTOOLCHAIN=auto:
+# the modules need a newer Go than rules_img, which the Go module proxy
+# serves when the one on PATH is older.
+install_snapshotter() {
+	local name=$1 src bin sum
+	src=$(cd "$(dirname "$0")/../e2e/$name" && pwd)
+	bin=$CACHE/bin/$name
 	sum=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -d' ' -f1)
 	[ -x "$bin" ] && [ "$(cat "$bin.sum" 2>/dev/null)" = "$sum" ] && return 0
-	log "building the stargz snapshotter service (e2e/stargzd, about a minute)"
+	log "building the snapshotter e2e/$name (about a minute)"
 	mkdir -p "$CACHE/bin"
-	(cd "$src" && GOTOOLCHAIN=auto go build -o "$bin.partial" .)
+	(cd "$src" && CGO_ENABLED=1 GOTOOLCHAIN=auto go build -o "$bin.partial" .)
 	mv "$bin.partial" "$bin"
 	printf '%s\n' "$sum" >"$bin.sum"
 }
@@ -438,7 +442,8 @@ install_sid_test_packages
 install_docker28
 prepare_deb_repo
 prepare_modules
-install_stargzd
+install_snapshotter stargzd
+install_snapshotter socid
 install_cdxgen
 write_bazelrc
 log "ready (cache: $CACHE, $(bazel --version))"

@@ -16,6 +16,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/layer"
 	"github.com/rules-img/rules_img/pkg/layer/fromtar"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/ztoc"
 )
 
 func init() {
@@ -50,6 +51,9 @@ func layerMain(args []string) error {
 	var baseDescriptions repeatedFlag
 	fs.Var(&baseDescriptions, "base-description", "with --spec: a description img base wrote, merged in order (the last one wins) into the layer (repeatable)")
 	casFunction := casDigestFunctionFlag(fs)
+	ztocPath := fs.String("ztoc", "", "output: the layer's SOCI ztoc (empty for a layer that gets none)")
+	ztocSpan := fs.Int64("ztoc-span", ztoc.DefaultSpan, "with --ztoc: uncompressed bytes between checkpoints")
+	ztocMinSize := fs.Int64("ztoc-min-size", 0, "with --ztoc: a smaller layer gets none")
 	if err := parseSubcommandFlags(fs, args); err != nil {
 		return err
 	}
@@ -138,9 +142,15 @@ func layerMain(args []string) error {
 		}
 		return layer.Build(spec, blob, c)
 	})
+	if err == nil && *ztocPath != "" {
+		var z []byte
+		if z, err = ztocFor(*blobPath, *metaPath, *ztocSpan, *ztocMinSize); err == nil {
+			err = atomicfile.WriteBytes(*ztocPath, z)
+		}
+	}
 	if err != nil {
 		// A failed action must leave no output, not even a stale one.
-		for _, p := range []string{*blobPath, *metaPath, *blobPath + ".partial", *metaPath + ".partial"} {
+		for _, p := range []string{*blobPath, *metaPath, *blobPath + ".partial", *metaPath + ".partial", *ztocPath} {
 			os.Remove(p)
 		}
 	}

@@ -25,9 +25,9 @@ type Containerd struct {
 
 // ContainerdOptions are what a test's containerd adds to the default config.
 type ContainerdOptions struct {
-	// Stargz, when set, is served to containerd as the proxy snapshotter
-	// "stargz" (ctr-remote's default), for lazy pulling.
-	Stargz *Stargz
+	// Snapshotters are served to containerd as proxy snapshotters under
+	// their names ("stargz", ctr-remote's default; "soci"), for lazy pulling.
+	Snapshotters []*Snapshotter
 }
 
 // StartContainerd boots containerd (Debian's package) with a private config.
@@ -57,12 +57,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = %q
 `, filepath.Join(dir, "root"), filepath.Join(dir, "state"), c.Socket,
 		filepath.Join(dir, "t.sock"), filepath.Join(dir, "d.sock"))
-	if opts.Stargz != nil {
-		config += fmt.Sprintf(`[proxy_plugins]
-  [proxy_plugins.stargz]
+	if len(opts.Snapshotters) > 0 {
+		config += "[proxy_plugins]\n"
+	}
+	for _, sn := range opts.Snapshotters {
+		config += fmt.Sprintf(`  [proxy_plugins.%s]
     type = "snapshot"
     address = %q
-`, opts.Stargz.Socket)
+`, sn.Name, sn.Socket)
 	}
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {

@@ -74,6 +74,14 @@ def _manifest_spec(m, i, with_blobs, stage):
         if with_blobs and layer.blob:
             entry["blob"] = add(layer.blob, "layer%d.blob" % j)
         spec["layers"].append(entry)
+    soci = getattr(m, "soci", None)
+    if soci:
+        # Small, and built here whatever the strategy: always in the runfiles.
+        spec["soci"] = {
+            "manifest": add(soci.manifest, "soci_index.json"),
+            "config": add(soci.config, "soci_config.json"),
+            "ztocs": [add(z, "ztoc%d" % k) for k, z in enumerate(soci.ztocs)],
+        }
     return spec, files
 
 def image_info(target):

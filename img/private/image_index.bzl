@@ -1,6 +1,7 @@
 """image_index: a multi-platform index over image_manifest targets."""
 
 load(":common/labels.bzl", "display_label")
+load(":common/soci.bzl", "soci_blobs")
 load(":deploy.bzl", "SPEC_ATTRS")
 load(":image_providers.bzl", "image_providers")
 load(":layout.bzl", "oci_layout", "split_layers")
@@ -28,9 +29,15 @@ def write_index(ctx, manifests, annotations = {}, templates = False, annotations
     args.add("index")
     args.add("--target", display_label(ctx.label))
     args.add_all([m.descriptor for m in manifests], before_each = "--manifest-descriptor")
+    inputs = [m.descriptor for m in manifests]
+    for m in manifests:
+        # The image's SOCI index gets an entry after the images.
+        soci = getattr(m, "soci", None)
+        if soci:
+            args.add("--soci-index", "%s=%s" % (m.descriptor.path, soci.descriptor.path))
+            inputs.append(soci.descriptor)
     for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
-    inputs = [m.descriptor for m in manifests]
     if annotations_file:
         args.add("--annotations-file", annotations_file)
         inputs.append(annotations_file)
@@ -71,7 +78,7 @@ def _image_index_impl(ctx):
     layout = oci_layout(
         ctx,
         descriptor,
-        depset([index] + [f for m in manifests for f in (m.manifest, m.config)] + local),
+        depset([index] + [f for m in manifests for f in (m.manifest, m.config)] + local + soci_blobs(manifests)),
         remote_layers = remote,
         # Bases of one index come from one registry setup in practice.
         access = access[0] if access else None,

@@ -4,6 +4,7 @@ load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled", "layer_media_type")
 load(":common/labels.bzl", "display_label")
 load(":common/layer_descriptor.bzl", "LAYER_DESCRIPTOR_ATTRS")
+load(":common/soci.bzl", "SOCI_DOC", "SOCI_VALUES", "layer_ztoc")
 load(":executables.bzl", "ExecutablesInfo", "executables_aspect")
 load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
@@ -259,6 +260,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [],
 
     blob = ctx.actions.declare_file(name + blob_extension(algorithm))
     metadata = ctx.actions.declare_file(name + ".layer.json")
+    ztoc, ztoc_flags = layer_ztoc(ctx, name, algorithm, ctx.attr.soci)
     args = img_args(ctx)
     args.add("layer")
     args.add("--spec", spec_file)
@@ -267,6 +269,7 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [],
     args.add("--metadata", metadata)
     args.add_all(compress_flags)
     args.add_all(cas_digest_args(ctx))
+    args.add_all(ztoc_flags)
     for key, value in ctx.attr.annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     extra = []
@@ -275,20 +278,20 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [],
         extra.append(ctx.file.annotations_file)
     if ctx.attr.media_type:
         args.add("--media-type", ctx.attr.media_type)
-    for name in ctx.attr.diff_id_annotations:
-        if not name or "=" in name:
-            fail("%s: diff_id_annotations: %r is not an annotation name" % (display_label(ctx.label), name))
+    for annotation in ctx.attr.diff_id_annotations:
+        if not annotation or "=" in annotation:
+            fail("%s: diff_id_annotations: %r is not an annotation name" % (display_label(ctx.label), annotation))
     args.add_all(ctx.attr.diff_id_annotations, before_each = "--diff-id-annotation")
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
         inputs = depset([spec_file] + bases + extra, transitive = inputs),
-        outputs = [blob, metadata],
+        outputs = [blob, metadata] + ([ztoc] if ztoc else []),
         mnemonic = "ImageLayer",
         progress_message = "Writing layer %{label}",
         toolchain = "//img:toolchain_type",
     )
-    return LayerInfo(blob = blob, metadata = metadata, media_type = ctx.attr.media_type or layer_media_type(algorithm))
+    return LayerInfo(blob = blob, metadata = metadata, media_type = ctx.attr.media_type or layer_media_type(algorithm), ztoc = ztoc)
 
 def _image_layer_impl(ctx):
     layer = write_layer(ctx, ctx.attr.srcs.items(), ctx.attr.symlinks)
@@ -307,6 +310,7 @@ LAYER_ATTRS = dict(
         values = COMPRESS_VALUES,
     ),
     estargz = attr.string(doc = ESTARGZ_DOC, default = "auto", values = ESTARGZ_VALUES),
+    soci = attr.string(doc = SOCI_DOC, default = "auto", values = SOCI_VALUES),
     estargz_prioritized_files = attr.string_list(
         doc = "Image paths the container reads at start-up, in that order. An eStargz layer puts them " +
               "first, before its prefetch landmark, so the snapshotter fetches them together before the " +

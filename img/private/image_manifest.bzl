@@ -3,6 +3,7 @@
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "TAR_EXTENSIONS")
 load(":common/labels.bzl", "display_label")
+load(":common/soci.bzl", "SOCI_MANIFEST_ATTRS", "soci_index")
 load(":deploy.bzl", "SPEC_ATTRS")
 load(":image_providers.bzl", "image_providers")
 load(":layer_from_tar.bzl", "tar_layer")
@@ -38,7 +39,7 @@ def _layer_config(ctx):
         config["env"].update(c.env)
     return config
 
-def _config_spec(ctx):
+def _config_spec(ctx, soci):
     layer_config = _layer_config(ctx)
     spec = {name: getattr(ctx.attr, name) for name in _SET_WHEN_GIVEN if getattr(ctx.attr, name)}
     if layer_config["env"]:
@@ -67,6 +68,8 @@ def _config_spec(ctx):
         spec["config_fragment"] = ctx.file.config_fragment.path
     if ctx.attr.subject:
         spec["subject"] = _subject_descriptor(ctx).path
+    if soci:
+        spec["soci_index"] = soci.descriptor.path
     if ctx.attr.config_files:
         spec["files"] = {field: f.path for field, f in _config_files(ctx).items()}
     for key, files in _kv_files(ctx).items():
@@ -196,8 +199,10 @@ def _image_manifest_impl(ctx):
     if ctx.attr.base:
         base, base_manifest = _select_base(ctx, platform)
 
+    layers = (base_manifest.layers if base_manifest != None else []) + own_layers
+    soci = soci_index(ctx, layers)
     spec = ctx.actions.declare_file(ctx.label.name + ".config_spec.json")
-    ctx.actions.write(spec, json.encode(_config_spec(ctx)))
+    ctx.actions.write(spec, json.encode(_config_spec(ctx, soci)))
     manifest = ctx.actions.declare_file(ctx.label.name + ".manifest.json")
     config = ctx.actions.declare_file(ctx.label.name + ".config.json")
     descriptor = ctx.actions.declare_file(ctx.label.name + ".descriptor.json")
@@ -225,6 +230,8 @@ def _image_manifest_impl(ctx):
         inputs.append(ctx.file.created_file)
     if ctx.attr.subject:
         inputs.append(_subject_descriptor(ctx))
+    if soci:
+        inputs.append(soci.descriptor)
     inputs += _config_files(ctx).values()
     inputs += [f for files in _kv_files(ctx).values() for f in files]
     if _has_templates(ctx) and stamping(ctx):
@@ -232,7 +239,8 @@ def _image_manifest_impl(ctx):
         args.add("--status", ctx.version_file)
         inputs += [ctx.info_file, ctx.version_file]
 
-    # Only metadata goes in: the manifest never waits on or reads layer bytes.
+    # Only metadata goes in: the manifest never reads layer bytes (with soci,
+    # it waits for the ztocs, which do).
     ctx.actions.run(
         executable = img_tool(ctx),
         arguments = [args],
@@ -243,7 +251,6 @@ def _image_manifest_impl(ctx):
         toolchain = "//img:toolchain_type",
     )
 
-    layers = (base_manifest.layers if base_manifest != None else []) + own_layers
     local, remote = split_layers(layers)
     layout = oci_layout(
         ctx,
@@ -260,8 +267,9 @@ def _image_manifest_impl(ctx):
         layers = layers,
         base = base,
         oci_layout = layout,
+        soci = soci,
     )
-    return image_providers(ctx, info, [manifest, config, descriptor])
+    return image_providers(ctx, info, [manifest, config, descriptor] + ([soci.manifest, soci.descriptor] if soci else []))
 
 _PLATFORMS = "//command_line_option:platforms"
 
@@ -389,7 +397,7 @@ base set, as Docker does.""",
         platform_target = attr.label(
             doc = "A platform to build the image for (a transition); the image_manifest macro sets it for platform = \"//label\".",
         ),
-        **dict(COMPRESSION_ATTRS, **dict(STAMP_ATTRS, **SPEC_ATTRS))
+        **dict(COMPRESSION_ATTRS, **dict(SOCI_MANIFEST_ATTRS, **dict(STAMP_ATTRS, **SPEC_ATTRS)))
     ),
     toolchains = ["//img:toolchain_type"],
 )

@@ -3,6 +3,7 @@
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "compression_jobs", "estargz_enabled")
 load(":common/labels.bzl", "display_label")
 load(":common/layer_descriptor.bzl", "LAYER_DESCRIPTOR_ATTRS")
+load(":common/soci.bzl", "SOCI_DOC", "SOCI_VALUES", "layer_ztoc")
 load(":providers/providers.bzl", "LayerInfo")
 load(":toolchain.bzl", "img_args", "img_tool")
 
@@ -17,7 +18,8 @@ def tar_layer(
         annotations = {},
         estargz = "auto",
         annotations_file = None,
-        media_type = ""):
+        media_type = "",
+        soci = "auto"):
     """Declares the action that turns a tar into a layer.
 
     image_manifest uses it too, for plain tar files in its layers.
@@ -35,6 +37,7 @@ def tar_layer(
             is gzip, so "auto" compression means gzip then.
         annotations_file: File of more annotations, or None.
         media_type: the layer's media type instead of its compression's.
+        soci: "enabled", "disabled" or "auto" (the flag): write the layer's ztoc too.
 
     Returns:
         LayerInfo of the new layer.
@@ -50,6 +53,7 @@ def tar_layer(
     if allow_device_files:
         args.add("--allow-device-files")
     args.add("--metadata", metadata)
+    algorithm = compress
     if estargz_enabled(ctx, estargz):
         algorithm, flags = compression_args(ctx, "gzip" if compress == "auto" else compress)
         check_estargz(display_label(ctx.label), algorithm)
@@ -69,6 +73,11 @@ def tar_layer(
         args.add_all(flags)
     args.add("--blob", blob)
     args.add_all(cas_digest_args(ctx))
+
+    # An "auto" tar's compression is known only when the action reads it:
+    # img writes an empty ztoc for one that is not gzip.
+    ztoc, ztoc_flags = layer_ztoc(ctx, name, "gzip" if algorithm == "auto" else algorithm, soci)
+    args.add_all(ztoc_flags)
     for key, value in annotations.items():
         args.add("--annotation", "%s=%s" % (key, value))
     if annotations_file:
@@ -79,7 +88,7 @@ def tar_layer(
         executable = img_tool(ctx),
         arguments = [args],
         inputs = [src] + ([annotations_file] if annotations_file else []),
-        outputs = [blob, metadata],
+        outputs = [blob, metadata] + ([ztoc] if ztoc else []),
         mnemonic = "ImageLayerFromTar",
         progress_message = "Importing layer %%{label} from %s" % src.short_path,
         toolchain = "//img:toolchain_type",
@@ -87,7 +96,7 @@ def tar_layer(
 
     # The media type of an "auto" layer is only known once the tar is read:
     # consumers take it from the metadata file.
-    return LayerInfo(blob = blob, metadata = metadata, media_type = media_type or None)
+    return LayerInfo(blob = blob, metadata = metadata, media_type = media_type or None, ztoc = ztoc)
 
 def _layer_from_tar_impl(ctx):
     layer = tar_layer(
@@ -100,6 +109,7 @@ def _layer_from_tar_impl(ctx):
         allow_device_files = ctx.attr.allow_device_files,
         annotations = ctx.attr.annotations,
         estargz = ctx.attr.estargz,
+        soci = ctx.attr.soci,
         annotations_file = ctx.file.annotations_file,
         media_type = ctx.attr.media_type,
     )
@@ -137,6 +147,7 @@ occur twice, device files and FIFOs, and entry types a layer cannot carry.""",
             default = "auto",
             values = ESTARGZ_VALUES,
         ),
+        soci = attr.string(doc = SOCI_DOC, default = "auto", values = SOCI_VALUES),
         validation = attr.string(
             doc = "strict (the default) checks every entry. traversal_only passes a vendor's tar " +
                   "through as it is (duplicates, devices, dangling hardlinks, any entry type) and " +

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/soci"
 
 	"github.com/rules-img/rules_img/pkg/stamp"
 )
@@ -35,6 +36,7 @@ type Input struct {
 	FragmentBytes []byte
 	Base          *Base           // nil: the image starts from scratch
 	Subject       *oci.Descriptor // nil: the manifest refers to no other
+	SociIndex     *oci.Descriptor // nil: the image has no SOCI index
 	Platform      oci.Platform    // os, architecture and optional variant
 	Layers        []oci.LayerMetadata
 }
@@ -70,8 +72,23 @@ type Output struct {
 // none), then one entry per layer.
 func Image(in Input) (Output, error) {
 	out, err := image(in)
-	if err != nil || in.Subject == nil {
+	if err != nil {
 		return out, err
+	}
+	if in.SociIndex != nil {
+		// soci-snapshotter finds the SOCI index (v2) by this annotation.
+		out, err = amend(out, func(m *oci.Manifest) {
+			if m.Annotations == nil {
+				m.Annotations = map[string]string{}
+			}
+			m.Annotations[soci.AnnotationIndexDigest] = in.SociIndex.Digest
+		})
+		if err != nil {
+			return out, err
+		}
+	}
+	if in.Subject == nil {
+		return out, nil
 	}
 	return withSubject(out, *in.Subject)
 }
@@ -82,11 +99,18 @@ func withSubject(out Output, subject oci.Descriptor) (Output, error) {
 	if err := oci.CheckDigest(subject.Digest); err != nil || !subject.MediaType.Valid() || subject.Size <= 0 {
 		return Output{}, fmt.Errorf("subject: not the descriptor of an image (%s, %q, %d bytes)", subject.MediaType, subject.Digest, subject.Size)
 	}
+	return amend(out, func(m *oci.Manifest) {
+		m.Subject = &oci.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	})
+}
+
+// amend changes a built manifest and describes it again.
+func amend(out Output, change func(*oci.Manifest)) (Output, error) {
 	var m oci.Manifest
 	if err := json.Unmarshal(out.Manifest, &m); err != nil {
 		return Output{}, err
 	}
-	m.Subject = &oci.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	change(&m)
 	raw, err := oci.Marshal(m)
 	if err != nil {
 		return Output{}, err
@@ -668,6 +692,20 @@ func WriteImage(f ImageFiles) error {
 			return fail(fmt.Errorf("subject: %w", err))
 		}
 		in.Subject = &d
+	}
+	if in.Spec.SociIndex != "" {
+		// An empty file: no layer got a ztoc, so there is no SOCI index.
+		b, err := os.ReadFile(in.Spec.SociIndex)
+		if err != nil {
+			return fail(fmt.Errorf("SOCI index: %w", err))
+		}
+		if len(b) > 0 {
+			d, err := oci.ParseDescriptor(b, in.Spec.SociIndex)
+			if err != nil {
+				return fail(fmt.Errorf("SOCI index: %w", err))
+			}
+			in.SociIndex = &d
+		}
 	}
 	img, err := Image(in)
 	if err != nil {

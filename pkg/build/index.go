@@ -3,15 +3,19 @@ package build
 import (
 	"fmt"
 	"maps"
+	"os"
 
 	"github.com/rules-img/rules_img/pkg/oci"
+	"github.com/rules-img/rules_img/pkg/soci"
 )
 
 // IndexEntry is one manifest of an index and where its descriptor came
-// from, for messages.
+// from, for messages. An artifact (a SOCI index) shares its image's
+// platform and is listed after the images, so a runtime picks the image.
 type IndexEntry struct {
 	Source     string
 	Descriptor oci.Descriptor
+	Artifact   bool
 }
 
 // Index returns the bytes of an image index listing the entries in the
@@ -34,15 +38,22 @@ func Index(entries []IndexEntry, annotations map[string]string) ([]byte, oci.Des
 		if err := oci.CheckDigest(d.Digest); err != nil {
 			return nil, oci.Descriptor{}, fmt.Errorf("%s: %w", e.Source, err)
 		}
-		if d.Platform != nil {
+		if d.Platform != nil && !e.Artifact {
 			for _, prev := range entries[:i] {
-				if prev.Descriptor.Platform != nil && prev.Descriptor.Platform.Same(*d.Platform) {
+				if !prev.Artifact && prev.Descriptor.Platform != nil && prev.Descriptor.Platform.Same(*d.Platform) {
 					return nil, oci.Descriptor{}, fmt.Errorf("%s (%s) and %s (%s) are both for platform %s",
 						prev.Source, prev.Descriptor.Digest, e.Source, d.Digest, d.Platform)
 				}
 			}
 		}
-		idx.Manifests = append(idx.Manifests, d)
+		if !e.Artifact {
+			idx.Manifests = append(idx.Manifests, d)
+		}
+	}
+	for _, e := range entries {
+		if e.Artifact {
+			idx.Manifests = append(idx.Manifests, e.Descriptor)
+		}
 	}
 	b, err := oci.Marshal(idx)
 	if err != nil {
@@ -62,6 +73,9 @@ type IndexFiles struct {
 	Status []string
 	// AnnotationFiles hold more annotations (pkg/kvfile), which Annotations override.
 	AnnotationFiles []string
+	// SociIndexes maps a manifest's descriptor file to its SOCI index's
+	// (img soci-index; an empty file: none), for an entry after the images.
+	SociIndexes map[string]string
 	// Outputs.
 	Index, Descriptor string
 }
@@ -80,6 +94,28 @@ func WriteIndex(f IndexFiles) error {
 			return fmt.Errorf("%s: %w", who, err)
 		}
 		entries = append(entries, IndexEntry{Source: p, Descriptor: d})
+	}
+	for _, e := range entries {
+		p, ok := f.SociIndexes[e.Source]
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("%s: SOCI index: %w", who, err)
+		}
+		if len(b) == 0 {
+			continue
+		}
+		d, err := oci.ParseDescriptor(b, p)
+		if err != nil {
+			return fmt.Errorf("%s: SOCI index: %w", who, err)
+		}
+		entry, err := soci.Entry(d, e.Descriptor)
+		if err != nil {
+			return fmt.Errorf("%s: %w", who, err)
+		}
+		entries = append(entries, IndexEntry{Source: p, Descriptor: entry, Artifact: true})
 	}
 	annotations, err := fillValues("annotations", f.Annotations, f.Vars, f.Status)
 	if err != nil {

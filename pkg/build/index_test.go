@@ -163,3 +163,47 @@ func TestIndexAnnotationTemplates(t *testing.T) {
 	files.Annotations = map[string]string{"x": "{{.NOPE}}"}
 	imagetest.WantErr(t, WriteIndex(files), `//x:index: annotations["x"]: `, "neither build_settings nor the workspace status")
 }
+
+// A SOCI index is listed after every image, on its image's platform, and an
+// empty SOCI descriptor (no layer got a ztoc) adds nothing.
+func TestIndexSociEntries(t *testing.T) {
+	dir := t.TempDir()
+	arm := writeManifestDescriptor(t, t.TempDir(), oci.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}, 1)
+	amd := writeManifestDescriptor(t, t.TempDir(), imagetest.LinuxAmd64, 0)
+	soci := filepath.Join(dir, "soci.json")
+	d := oci.DescriptorFor(oci.MediaTypeManifest, []byte(`{"soci":1}`))
+	b, _ := json.Marshal(d)
+	if err := os.WriteFile(soci, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.json")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	f := IndexFiles{
+		Manifests:   []string{arm, amd},
+		SociIndexes: map[string]string{arm: soci, amd: empty},
+		Index:       filepath.Join(out, "index.json"),
+		Descriptor:  filepath.Join(out, "descriptor.json"),
+	}
+	if err := WriteIndex(f); err != nil {
+		t.Fatal(err)
+	}
+	var idx oci.Index
+	if err := json.Unmarshal(imagetest.ReadFile(t, f.Index), &idx); err != nil {
+		t.Fatal(err)
+	}
+	armDesc, err := oci.ReadDescriptor(arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(idx.Manifests) != 3 {
+		t.Fatalf("%d entries, want the two images and arm64's SOCI index", len(idx.Manifests))
+	}
+	e := idx.Manifests[2]
+	if e.Digest != d.Digest || e.ArtifactType != "application/vnd.amazon.soci.index.v2+json" ||
+		e.Annotations["com.amazon.soci.image-manifest-digest"] != armDesc.Digest || e.Platform == nil || !e.Platform.Same(*armDesc.Platform) {
+		t.Errorf("SOCI entry %+v", e)
+	}
+}

@@ -50,6 +50,9 @@ type ConfigSpec struct {
 	// Subject is the path of the descriptor of the image this manifest
 	// refers to (an SBOM's image): it becomes the manifest's subject.
 	Subject string `json:"subject,omitempty"`
+	// SociIndex is the path of the descriptor of the image's SOCI index
+	// (img soci-index), named by an annotation; an empty file means none.
+	SociIndex string `json:"soci_index,omitempty"`
 	// ConfigMediaType other than the OCI image config's makes an artifact:
 	// the config blob is ConfigFragment's bytes, or "{}" for the empty type.
 	ConfigMediaType string `json:"config_media_type"`

@@ -177,16 +177,30 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, ms []
 	wctx := metadata.AppendToOutgoingContext(ctx, "containerd-lease", leaseID)
 
 	seen := map[string]bool{}
+	var children []string
 	for _, m := range ms {
-		if err := l.putManifest(wctx, leaseID, m, seen); err != nil {
+		// An image's artifacts (its SOCI index) first, as a push does, when
+		// the built index that lists them is loaded; a lone manifest does
+		// not name them, and GC would take them.
+		for _, a := range m.Artifacts {
+			if index == nil {
+				break
+			}
+			if err := l.putManifest(wctx, leaseID, a, seen, nil); err != nil {
+				return err
+			}
+			children = append(children, a.Digest)
+		}
+		if err := l.putManifest(wctx, leaseID, m, seen, snapshotRefs(m)); err != nil {
 			return err
 		}
+		children = append(children, m.Digest)
 	}
 	target := &types.Descriptor{MediaType: string(ms[0].MediaType), Digest: ms[0].Digest, Size: int64(len(ms[0].Raw))}
 	if index != nil {
 		labels := map[string]string{}
-		for i, m := range ms {
-			labels[fmt.Sprintf("containerd.io/gc.ref.content.m.%d", i)] = m.Digest
+		for i, d := range children {
+			labels[fmt.Sprintf("containerd.io/gc.ref.content.m.%d", i)] = d
 		}
 		if err := l.put(wctx, leaseID, bytesBlob("index", index.digest, index.raw), labels); err != nil {
 			return err
@@ -201,9 +215,9 @@ func loadIntoContainerd(ctx context.Context, c *containerdConn, ns string, ms []
 	return nil
 }
 
-// putManifest stores m's layers, config and manifest; seen holds the layer
-// digests already stored by this load.
-func (l *containerdLoader) putManifest(wctx context.Context, leaseID string, m image.Manifest, seen map[string]bool) error {
+// putManifest stores m's layers, config (with configLabels) and manifest;
+// seen holds the layer digests already stored by this load.
+func (l *containerdLoader) putManifest(wctx context.Context, leaseID string, m image.Manifest, seen map[string]bool, configLabels map[string]string) error {
 	for _, layer := range m.Layers {
 		if seen[layer.Digest] {
 			continue
@@ -217,7 +231,7 @@ func (l *containerdLoader) putManifest(wctx context.Context, leaseID string, m i
 			return err
 		}
 	}
-	if err := l.put(wctx, leaseID, bytesBlob("config", m.ConfigDigest, m.Config), snapshotRefs(m)); err != nil {
+	if err := l.put(wctx, leaseID, bytesBlob("config", m.ConfigDigest, m.Config), configLabels); err != nil {
 		return err
 	}
 	// GC follows these labels from the manifest to its children; without

@@ -42,6 +42,15 @@ func (s *Spec) announce(ctx context.Context, img *image.Image, env Env) error {
 		return fmt.Errorf("%s: %w", s.Label, err)
 	}
 	for _, m := range img.Manifests {
+		if fn == oci.CASSHA256 {
+			// A SOCI index's ztocs are build outputs, in the CAS by their
+			// digest; under another digest function the push uploads them.
+			for _, a := range m.Artifacts {
+				for _, l := range a.Layers {
+					add(l.Digest, l.Size)
+				}
+			}
+		}
 		config := m.ConfigDigest
 		if fn != oci.CASSHA256 {
 			config = oci.DigestWith(fn, m.Config)

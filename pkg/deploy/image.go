@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,7 +110,66 @@ func (s *Spec) manifest(ms ManifestSpec, src Sources) (image.Manifest, error) {
 			Open:      s.opener(ls, md, src),
 		})
 	}
+	if ms.Soci != nil {
+		a, ok, err := s.sociIndex(*ms.Soci, m.Platform)
+		if err != nil {
+			return m, err
+		}
+		if ok {
+			m.Artifacts = append(m.Artifacts, a)
+		}
+	}
 	return m, nil
+}
+
+// sociIndex reads an image's SOCI index; ok is false when it has none.
+func (s *Spec) sociIndex(ss SociSpec, platform oci.Platform) (image.Manifest, bool, error) {
+	var a image.Manifest
+	raw, err := s.read(ss.Manifest)
+	if err != nil {
+		return a, false, s.missing("SOCI index", err)
+	}
+	if len(raw) == 0 {
+		return a, false, nil
+	}
+	var doc oci.Manifest
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return a, false, fmt.Errorf("%s: %s is not a manifest: %w", s.Label, ss.Manifest, err)
+	}
+	if a.Config, err = s.read(ss.Config); err != nil {
+		return a, false, s.missing("SOCI index config", err)
+	}
+	a.Raw, a.Digest, a.MediaType, a.Platform = raw, oci.Digest(raw), oci.MediaTypeManifest, platform
+	a.ConfigDigest, a.ConfigMediaType = oci.Digest(a.Config), doc.Config.MediaType
+	ztocs := map[string]string{}
+	for _, p := range ss.Ztocs {
+		b, err := s.read(p)
+		if err != nil {
+			return a, false, s.missing("ztoc", err)
+		}
+		if len(b) > 0 {
+			ztocs[oci.Digest(b)] = p
+		}
+	}
+	for _, d := range doc.Layers {
+		p, ok := ztocs[d.Digest]
+		if !ok {
+			return a, false, fmt.Errorf("%s: the SOCI index %s lists ztoc %s, which is not among its files; rebuild", s.Label, ss.Manifest, d.Digest)
+		}
+		a.Layers = append(a.Layers, image.Layer{
+			MediaType: d.MediaType,
+			Digest:    d.Digest,
+			Size:      d.Size,
+			Open: func(context.Context) (io.ReadCloser, error) {
+				b, err := s.read(p)
+				if err != nil {
+					return nil, err
+				}
+				return image.Verify(io.NopCloser(bytes.NewReader(b)), d.Digest, d.Size, "ztoc "+d.Digest), nil
+			},
+		})
+	}
+	return a, true, nil
 }
 
 // casKey is the layer's key in the remote cache: its digest, or, when

@@ -59,6 +59,13 @@ func (s *Spec) Request() ([]byte, error) {
 					return is, err
 				}
 			}
+			if ms.Soci != nil {
+				for _, p := range append([]string{ms.Soci.Manifest, ms.Soci.Config}, ms.Soci.Ztocs...) {
+					if err := add(p); err != nil {
+						return is, err
+					}
+				}
+			}
 			m := ms
 			m.Layers = nil
 			for _, ls := range ms.Layers {

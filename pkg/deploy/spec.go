@@ -140,6 +140,16 @@ type ManifestSpec struct {
 	Config     string      `json:"config"`
 	Descriptor string      `json:"descriptor"`
 	Layers     []LayerSpec `json:"layers"`
+	// Soci is the image's SOCI index, pushed before the image.
+	Soci *SociSpec `json:"soci,omitempty"`
+}
+
+// SociSpec names the files of a SOCI index: its manifest and config, and
+// the ztocs it may list. Empty files: no layer got a ztoc.
+type SociSpec struct {
+	Manifest string   `json:"manifest"`
+	Config   string   `json:"config"`
+	Ztocs    []string `json:"ztocs"`
 }
 
 // LayerSpec is one layer: its metadata, and the blob when the rule put it in

@@ -51,6 +51,9 @@ type Manifest struct {
 	ConfigDigest    string
 	ConfigMediaType oci.MediaType
 	Layers          []Layer // base layers first, as in the manifest
+	// Artifacts go where the image goes, before it: its SOCI index, which
+	// the manifest names by an annotation. Their layers are small blobs.
+	Artifacts []Manifest
 }
 
 // Image is what push and load receive: a single manifest, or an index and

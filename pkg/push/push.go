@@ -220,8 +220,15 @@ func Push(ctx context.Context, img *image.Image, opts Options) (Result, error) {
 	}
 
 	// Each manifest by digest, then the index: a registry may refuse an
-	// index whose manifests it does not have yet.
+	// index whose manifests it does not have yet. A manifest's artifacts
+	// (its SOCI index) go first: the index may list them too.
 	for _, m := range img.Manifests {
+		for _, a := range m.Artifacts {
+			what := fmt.Sprintf("artifact %s of manifest %s (%s)", a.Digest, m.Digest, a.ConfigMediaType)
+			if err := p.manifest(ctx, a.Digest, oci.MediaTypeManifest, a.Digest, a.Raw, what); err != nil {
+				return fail(err)
+			}
+		}
 		mt := oci.MediaTypeOf(m.MediaType, m.Raw, oci.MediaTypeManifest)
 		what := fmt.Sprintf("manifest %s (%s, %s)", m.Digest, mt, m.Platform)
 		if err := p.manifest(ctx, m.Digest, mt, m.Digest, m.Raw, what); err != nil {
@@ -302,7 +309,11 @@ func check(img *image.Image, opts Options) error {
 	if img.IsIndex() && oci.Digest(img.Index) != img.IndexDigest {
 		return fmt.Errorf("index bytes hash to %s, not the declared %s", oci.Digest(img.Index), img.IndexDigest)
 	}
+	var all []image.Manifest
 	for _, m := range img.Manifests {
+		all = append(append(all, m), m.Artifacts...)
+	}
+	for _, m := range all {
 		if got := oci.Digest(m.Raw); got != m.Digest {
 			return fmt.Errorf("manifest bytes hash to %s, not the declared %s", got, m.Digest)
 		}
@@ -341,7 +352,11 @@ func collect(img *image.Image) ([]*blob, error) {
 		out = append(out, b)
 		return nil
 	}
+	var all []image.Manifest
 	for _, m := range img.Manifests {
+		all = append(append(all, m.Artifacts...), m)
+	}
+	for _, m := range all {
 		cfg := m.Config
 		cmt := m.ConfigMediaType
 		if cmt == "" {

@@ -11,6 +11,8 @@ LayerInfo = provider(
         "metadata": "File: JSON with mediaType, digest (of the blob), size (of the blob), " +
                     "diffID (digest of the uncompressed tar) and annotations.",
         "media_type": "string: the blob's OCI media type, e.g. application/vnd.oci.image.layer.v1.tar+gzip.",
+        "ztoc": "File or None: the layer's SOCI ztoc, written with the soci settings' span and minimum size " +
+                "(an empty file when the layer gets none). Not every rule sets it: read it with getattr.",
     },
 )
 
@@ -41,6 +43,8 @@ ImageManifestInfo = provider(
         "layers": "list of LayerInfo: all layers, the base's first; a shallow base layer has no blob.",
         "base": "BaseImageInfo of the base image, or None for an image from scratch.",
         "oci_layout": "File: a directory holding the image as an OCI image layout.",
+        "soci": "struct(manifest, descriptor, config, ztocs: list of File) of the image's SOCI index " +
+                "(empty files when no layer got a ztoc), or None. Not every rule sets it: read it with getattr.",
     },
 )
 
