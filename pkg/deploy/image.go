@@ -17,6 +17,7 @@ import (
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/pull"
 	"github.com/rules-img/rules_img/pkg/registry"
+	"github.com/rules-img/rules_img/pkg/soci"
 )
 
 // Sources say where layer bytes come from when the runfiles lack them.
@@ -117,6 +118,11 @@ func (s *Spec) manifest(ms ManifestSpec, src Sources) (image.Manifest, error) {
 		}
 		if ok {
 			m.Artifacts = append(m.Artifacts, a)
+		}
+		// The manifest names its SOCI index; a stale one would leave it
+		// naming a manifest nobody pushed.
+		if named := doc.Annotations[soci.AnnotationIndexDigest]; named != a.Digest {
+			return m, fmt.Errorf("%s: %s names SOCI index %q, and its SOCI index is %q; rebuild", s.Label, ms.Manifest, named, a.Digest)
 		}
 	}
 	return m, nil
