@@ -316,3 +316,71 @@ func TestUnknownStrategy(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A manifest's SOCI index becomes its artifact, with the ztocs it lists; a
+// manifest that names another SOCI index, or a missing ztoc, is an error.
+func TestSociIndexTravels(t *testing.T) {
+	dir := t.TempDir()
+	ztoc := []byte("a ztoc")
+	sociConfig := []byte("{}")
+	sociManifest := mustJSON(t, oci.Manifest{
+		SchemaVersion: 2, MediaType: oci.MediaTypeManifest,
+		Config: oci.DescriptorFor("application/vnd.amazon.soci.index.v2+json", sociConfig),
+		Layers: []oci.Descriptor{oci.DescriptorFor("application/octet-stream", ztoc)},
+	})
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	image := func(named string) []byte {
+		return mustJSON(t, oci.Manifest{
+			SchemaVersion: 2, MediaType: oci.MediaTypeManifest,
+			Config:      oci.DescriptorFor(oci.MediaTypeConfig, config),
+			Layers:      []oci.Descriptor{},
+			Annotations: map[string]string{"com.amazon.soci.index-digest": named},
+		})
+	}
+	spec := func(manifest []byte, ztocs ...string) *Spec {
+		md := oci.DescriptorFor(oci.MediaTypeManifest, manifest)
+		md.Platform = &oci.Platform{OS: "linux", Architecture: "amd64"}
+		s := Spec{Operation: "push", Label: "//app:push", Image: ImageSpec{Manifests: []ManifestSpec{{
+			Manifest:   write(t, dir, "m.json", manifest),
+			Config:     write(t, dir, "c.json", config),
+			Descriptor: write(t, dir, "d.json", mustJSON(t, md)),
+			Layers:     []LayerSpec{},
+			Soci: &SociSpec{
+				Manifest: write(t, dir, "soci.json", sociManifest),
+				Config:   write(t, dir, "soci_config.json", sociConfig),
+				Ztocs:    ztocs,
+			},
+		}}}}
+		r, err := ReadSpec(filepath.Join(dir, write(t, dir, "push.deploy.json", mustJSON(t, s))), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	empty := write(t, dir, "empty.ztoc", nil)
+	z := write(t, dir, "z.ztoc", ztoc)
+
+	img, err := spec(image(oci.Digest(sociManifest)), empty, z).BuildImage(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := img.Manifests[0].Artifacts
+	if len(a) != 1 || a[0].Digest != oci.Digest(sociManifest) || len(a[0].Layers) != 1 || a[0].Platform.Architecture != "amd64" {
+		t.Fatalf("artifacts %+v", a)
+	}
+	rc, err := a[0].Layers[0].Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != string(ztoc) {
+		t.Errorf("ztoc %q", b)
+	}
+	rc.Close()
+
+	if _, err := spec(image("sha256:0000"), z).BuildImage(Sources{}); err == nil || !strings.Contains(err.Error(), "names SOCI index") {
+		t.Errorf("a manifest naming another SOCI index: %v", err)
+	}
+	if _, err := spec(image(oci.Digest(sociManifest)), empty).BuildImage(Sources{}); err == nil || !strings.Contains(err.Error(), "not among its files") {
+		t.Errorf("a missing ztoc: %v", err)
+	}
+}
