@@ -271,7 +271,7 @@ func TestPullBaseImages(t *testing.T) {
 		execLog := filepath.Join(ob, "exec.json")
 		flags := []string{"--disk_cache=", "--remote_executor=grpc://" + casd.Addr(),
 			"--remote_download_minimal", `--remote_download_regex=.*\.json$`}
-		for _, target := range []string{"//app:image", "//app:index"} {
+		for _, target := range []string{"//app:image_remote", "//app:index_remote"} {
 			local := descriptorOf(t, e.ws, target)
 			// Its own build: the cquery in descriptorOf would truncate the log.
 			if _, err := rb.Must(append([]string{"build", target, "--execution_log_json_file=" + execLog}, flags...)...); err != nil {
@@ -283,7 +283,7 @@ func TestPullBaseImages(t *testing.T) {
 				t.Errorf("%s: remote build gave %s, local %s", target, remote.Digest, local.Digest)
 			}
 			t.Logf("%s: %s; spawns %v", target, remote.Digest, ran)
-			if target == "//app:image" && (ran["ImageManifest remote"] == 0 || ran["ImageLayer remote"] == 0) {
+			if target == "//app:image_remote" && (ran["ImageManifest remote"] == 0 || ran["ImageLayer remote"] == 0) {
 				t.Errorf("the image's layer and manifest actions did not execute remotely: %v", ran)
 			}
 			for k, n := range ran {
