@@ -11,6 +11,7 @@ import (
 
 	"github.com/rules-img/rules_img/pkg/atomicfile"
 	"github.com/rules-img/rules_img/pkg/base"
+	"github.com/rules-img/rules_img/pkg/compact"
 	"github.com/rules-img/rules_img/pkg/compress"
 	"github.com/rules-img/rules_img/pkg/kvfile"
 	"github.com/rules-img/rules_img/pkg/layer"
@@ -51,6 +52,8 @@ func layerMain(args []string) error {
 	var baseDescriptions repeatedFlag
 	fs.Var(&baseDescriptions, "base-description", "with --spec: a description img base wrote, merged in order (the last one wins) into the layer (repeatable)")
 	casFunction := casDigestFunctionFlag(fs)
+	compactPath := fs.String("compact", "", "with --spec: output: the layer as a compact stream (file contents by reference); --blob is then optional")
+	compactCAS := fs.String("compact-cas", "", "with --compact: output: a directory of the referenced file contents, by digest")
 	ztocPath := fs.String("ztoc", "", "output: the layer's SOCI ztoc (empty for a layer that gets none)")
 	ztocSpan := fs.Int64("ztoc-span", ztoc.DefaultSpan, "with --ztoc: uncompressed bytes between checkpoints")
 	ztocMinSize := fs.Int64("ztoc-min-size", 0, "with --ztoc: a smaller layer gets none")
@@ -64,8 +67,12 @@ func layerMain(args []string) error {
 	switch {
 	case (*specPath == "") == (*fromTar == ""):
 		return fmt.Errorf("give exactly one of --spec and --from-tar\n%s", layerUsage)
-	case *blobPath == "" || *metaPath == "":
-		return fmt.Errorf("--blob and --metadata are required\n%s", layerUsage)
+	case (*blobPath == "" && *compactPath == "") || *metaPath == "":
+		return fmt.Errorf("--blob (or --compact) and --metadata are required\n%s", layerUsage)
+	case *compactPath != "" && (*fromTar != "" || *esgz):
+		return fmt.Errorf("--compact takes a --spec layer that is not eStargz: a tar's own bytes and eStargz's layout are not rebuilt from file contents")
+	case *compactPath != "" && *ztocPath != "" && *blobPath == "":
+		return fmt.Errorf("--ztoc reads the blob: give --blob with --compact")
 	case *jobs < 0:
 		return fmt.Errorf("--jobs must be >= 0, got %d", *jobs)
 	case *algorithm == fromtar.Auto && *fromTar == "":
@@ -99,6 +106,18 @@ func layerMain(args []string) error {
 		return fmt.Errorf("media_type %q is not a media type (type/subtype, e.g. application/vnd.oci.image.layer.v1.tar+gzip)", *mediaType)
 	}
 	who := *target
+	var rec *compact.Recorder
+	var compactFile *os.File
+	if *compactPath != "" {
+		if compactFile, err = os.Create(*compactPath + ".partial"); err != nil {
+			return err
+		}
+		defer compactFile.Close()
+		if rec, err = compact.NewRecorder(compactFile, *compactCAS); err != nil {
+			return err
+		}
+	}
+	var built oci.LayerMetadata
 	err = writeLayer(*blobPath, *metaPath, casFn, annotations, diffIDAnnotations, func(blob io.Writer) (m oci.LayerMetadata, err error) {
 		defer func() {
 			if err == nil && *mediaType != "" {
@@ -140,8 +159,21 @@ func layerMain(args []string) error {
 		if *esgz {
 			return layer.BuildEStargz(spec, blob, c)
 		}
+		if rec != nil {
+			built, err = layer.BuildTo(spec, blob, c, rec)
+			return built, err
+		}
 		return layer.Build(spec, blob, c)
 	})
+	if err == nil && rec != nil {
+		// The stream records how the blob was compressed and what it was,
+		// so a rebuild is checked byte for byte.
+		if err = rec.Close(c, built); err == nil {
+			if err = compactFile.Close(); err == nil {
+				err = os.Rename(*compactPath+".partial", *compactPath)
+			}
+		}
+	}
 	if err == nil && *ztocPath != "" {
 		var z []byte
 		if z, err = ztocFor(*blobPath, *metaPath, *ztocSpan, *ztocMinSize); err == nil {
@@ -150,8 +182,10 @@ func layerMain(args []string) error {
 	}
 	if err != nil {
 		// A failed action must leave no output, not even a stale one.
-		for _, p := range []string{*blobPath, *metaPath, *blobPath + ".partial", *metaPath + ".partial", *ztocPath} {
-			os.Remove(p)
+		for _, p := range []string{*blobPath, *metaPath, *blobPath + ".partial", *metaPath + ".partial", *ztocPath, *compactPath, *compactPath + ".partial"} {
+			if p != "" {
+				os.Remove(p)
+			}
 		}
 	}
 	return err
@@ -186,14 +220,21 @@ func writeLayer(blobPath, metaPath, casFn string, annotations map[string]string,
 	defer set.Abort()
 	var m oci.LayerMetadata
 	var casHash hash.Hash
-	err := set.Write(blobPath, func(w io.Writer) (err error) {
+	write := func(w io.Writer) (err error) {
 		if casFn != oci.CASSHA256 {
 			casHash, _ = oci.NewHash(casFn + ":")
 			w = io.MultiWriter(w, casHash)
 		}
 		m, err = build(w)
 		return err
-	})
+	}
+	var err error
+	if blobPath == "" {
+		// A compact layer: the blob is hashed and measured, not kept.
+		err = write(io.Discard)
+	} else {
+		err = set.Write(blobPath, write)
+	}
 	if err != nil {
 		return err
 	}

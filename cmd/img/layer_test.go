@@ -252,7 +252,8 @@ func TestLayerCmdFlagErrors(t *testing.T) {
 	}{
 		{out, "exactly one of --spec and --from-tar"},
 		{append([]string{"--spec", spec, "--from-tar", spec}, out...), "exactly one of"},
-		{[]string{"--spec", spec}, "--blob and --metadata are required"},
+		{[]string{"--spec", spec}, "--blob (or --compact) and --metadata are required"},
+		{[]string{"--from-tar", spec, "--compact", "x", "--metadata", "m"}, "--compact takes a --spec layer"},
 		{append([]string{"--spec", spec, "--compress", "auto"}, out...), "only works with --from-tar"},
 		{append([]string{"--spec", spec, "--compress", "brotli"}, out...), "allowed: " + strings.Join(compress.Names(), ", ")},
 		{append([]string{"--from-tar", spec, "--compress", "brotli"}, out...), "or auto"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -336,3 +337,21 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 func (rawCodec) Name() string { return "proto" }
+
+// Stored returns the sizes of the blobs casd's local CAS holds, from its
+// cache directory.
+func (c *Casd) Stored() ([]int64, error) {
+	var sizes []int64
+	err := filepath.WalkDir(filepath.Join(c.top, "cache", "cas", "objects"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sizes = append(sizes, info.Size())
+		return nil
+	})
+	return sizes, err
+}

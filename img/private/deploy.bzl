@@ -48,7 +48,8 @@ def new_stager(ctx, directory, path = None):
 
     def stage(f, name):
         if name not in staged:
-            link = ctx.actions.declare_file("%s/%s" % (directory, name))
+            declare = ctx.actions.declare_directory if f.is_directory else ctx.actions.declare_file
+            link = declare("%s/%s" % (directory, name))
             ctx.actions.symlink(output = link, target_file = f)
             staged[name] = link
         return staged[name].short_path, staged[name]
@@ -71,7 +72,14 @@ def _manifest_spec(m, i, with_blobs, stage):
     }
     for j, layer in enumerate(m.layers):
         entry = {"metadata": add(layer.metadata, "layer%d.json" % j)}
-        if with_blobs and layer.blob:
+        compact = getattr(layer, "compact", None)
+        if compact:
+            # The blob is streamed from these, never built for the deploy;
+            # without the contents (lazy), they come from the remote cache.
+            entry["compact"] = {"stream": add(compact.stream, "layer%d.cstream" % j)}
+            if with_blobs:
+                entry["compact"]["cas"] = add(compact.cas, "layer%d.cas" % j)
+        elif with_blobs and layer.blob:
             entry["blob"] = add(layer.blob, "layer%d.blob" % j)
         spec["layers"].append(entry)
     soci = getattr(m, "soci", None)

@@ -1,6 +1,7 @@
 """image_layer: one layer from files, binaries, directories and symlinks."""
 
 load("@bazel_skylib//rules:common_settings.bzl", "BuildSettingInfo")
+load(":common/compact.bzl", "check_compact", "rebuild_layer")
 load(":common/compression.bzl", "COMPRESSION_ATTRS", "COMPRESS_VALUES", "ESTARGZ_DOC", "ESTARGZ_VALUES", "blob_extension", "cas_digest_args", "check_estargz", "compression_args", "estargz_enabled", "layer_media_type")
 load(":common/labels.bzl", "display_label")
 load(":common/layer_descriptor.bzl", "LAYER_DESCRIPTOR_ATTRS")
@@ -248,7 +249,9 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [],
         spec["default_metadata"] = _check_metadata(display_label(ctx.label), ctx.attr.default_metadata, "default_metadata")
 
     algorithm, compress_flags = compression_args(ctx, ctx.attr.compress)
+    compact = ctx.attr._compact_layers[BuildSettingInfo].value == "enabled"
     if estargz_enabled(ctx, ctx.attr.estargz):
+        compact = False
         check_estargz(display_label(ctx.label), algorithm)
         compress_flags.append("--estargz")
         spec["prioritized_files"] = [
@@ -260,13 +263,25 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [],
 
     blob = ctx.actions.declare_file(name + blob_extension(algorithm))
     metadata = ctx.actions.declare_file(name + ".layer.json")
-    ztoc, ztoc_flags = layer_ztoc(ctx, name, algorithm, ctx.attr.soci)
     args = img_args(ctx)
     args.add("layer")
     args.add("--spec", spec_file)
     args.add_all(bases, before_each = "--base-description")
-    args.add("--blob", blob)
     args.add("--metadata", metadata)
+    stream, cas = None, None
+    if compact:
+        # The blob comes from rebuild_layer when something needs its bytes;
+        # its ztoc then from image_manifest.
+        ztoc, ztoc_flags = None, []
+        stream = ctx.actions.declare_file(name + ".cstream")
+        cas = ctx.actions.declare_directory(name + ".cas")
+        args.add("--compact", stream)
+        args.add("--compact-cas", cas.path)
+        outputs = [stream, cas, metadata]
+    else:
+        ztoc, ztoc_flags = layer_ztoc(ctx, name, algorithm, ctx.attr.soci)
+        args.add("--blob", blob)
+        outputs = [blob, metadata] + ([ztoc] if ztoc else [])
     args.add_all(compress_flags)
     args.add_all(cas_digest_args(ctx))
     args.add_all(ztoc_flags)
@@ -286,16 +301,34 @@ def write_layer(ctx, srcs, symlinks = {}, entries = [], inputs = [], bases = [],
         executable = img_tool(ctx),
         arguments = [args],
         inputs = depset([spec_file] + bases + extra, transitive = inputs),
-        outputs = [blob, metadata] + ([ztoc] if ztoc else []),
+        outputs = outputs,
         mnemonic = "ImageLayer",
         progress_message = "Writing layer %{label}",
         toolchain = "//img:toolchain_type",
     )
-    return LayerInfo(blob = blob, metadata = metadata, media_type = ctx.attr.media_type or layer_media_type(algorithm), ztoc = ztoc)
+    media_type = ctx.attr.media_type or layer_media_type(algorithm)
+    if compact:
+        check_compact(ctx)
+        rebuild_layer(ctx, stream, cas, blob)
+        return LayerInfo(blob = blob, metadata = metadata, media_type = media_type, compact = struct(stream = stream, cas = cas))
+    return LayerInfo(blob = blob, metadata = metadata, media_type = media_type, ztoc = ztoc)
+
+def layer_outputs(layer):
+    """The default outputs of a layer rule.
+
+    Args:
+        layer: LayerInfo from write_layer.
+
+    Returns:
+        list of File: the blob and metadata, or for a compact layer its stream
+        and metadata (asking for the blob would rebuild it).
+    """
+    compact = getattr(layer, "compact", None)
+    return [compact.stream if compact else layer.blob, layer.metadata]
 
 def _image_layer_impl(ctx):
     layer = write_layer(ctx, ctx.attr.srcs.items(), ctx.attr.symlinks)
-    return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
+    return [DefaultInfo(files = depset(layer_outputs(layer))), layer]
 
 # Attributes of every rule that writes its layer with write_layer.
 LAYER_ATTRS = dict(

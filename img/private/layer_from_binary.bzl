@@ -3,7 +3,7 @@ config that runs it (entrypoint, cmd from its args, env, working directory)."""
 
 load(":common/labels.bzl", "display_label")
 load(":executables.bzl", "executables_aspect")
-load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "write_layer")
+load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "layer_outputs", "write_layer")
 load(":providers/providers.bzl", "LayerConfigInfo", "LayerGroupInfo")
 load(":runfiles_groups.bzl", "runfiles_groups")
 
@@ -79,11 +79,11 @@ def _layer_from_binary_impl(ctx):
             for i, g in enumerate(groups)
         ]
         layer_providers = [LayerGroupInfo(layers = layers)]
-        files = [f for layer in layers for f in (layer.blob, layer.metadata)]
+        files = [f for layer in layers for f in layer_outputs(layer)]
     else:
         layer = write_layer(ctx, [(path, ctx.attr.binary)])
         layer_providers = [layer]
-        files = [layer.blob, layer.metadata]
+        files = layer_outputs(layer)
     run = ctx.attr.binary[_BinaryRunInfo]
     working_dir = None
     if ctx.attr.include_runfiles and ctx.attr.infer_working_dir:

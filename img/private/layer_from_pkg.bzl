@@ -2,7 +2,7 @@
 
 load("@rules_img_pkg_providers//:providers.bzl", "ENABLED", "PackageDirsInfo", "PackageFilegroupInfo", "PackageFilesInfo", "PackageSymlinkInfo")
 load(":common/labels.bzl", "display_label")
-load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "check_image_path", "write_layer")
+load(":image_layer.bzl", "LAYER_ATTRS", "LAYER_TOOLCHAINS", "check_image_path", "layer_outputs", "write_layer")
 
 def _metadata(ctx, attributes, origin):
     """rules_pkg's attributes (pkg_attributes) as layer metadata.
@@ -106,7 +106,7 @@ rules_img does not depend on rules_pkg; add to your MODULE.bazel:
                 entry["metadata"] = meta
             entries.append(entry)
     layer = write_layer(ctx, [], entries = entries, inputs = [depset(sources)])
-    return [DefaultInfo(files = depset([layer.blob, layer.metadata])), layer]
+    return [DefaultInfo(files = depset(layer_outputs(layer))), layer]
 
 layer_from_pkg = rule(
     implementation = _layer_from_pkg_impl,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/rules-img/rules_img/pkg/cas"
+	"github.com/rules-img/rules_img/pkg/compact"
 	"github.com/rules-img/rules_img/pkg/image"
 	"github.com/rules-img/rules_img/pkg/oci"
 	"github.com/rules-img/rules_img/pkg/pull"
@@ -225,6 +226,9 @@ func (s *Spec) missing(what string, err error) error {
 // the registry of the base image the layer came from.
 func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Opener {
 	name := fmt.Sprintf("%s: layer %s", s.Label, md.Digest)
+	if ls.Compact != nil {
+		return s.compactOpener(*ls.Compact, md, src, name)
+	}
 	return func(ctx context.Context) (io.ReadCloser, error) {
 		if ls.Blob != "" {
 			f, err := os.Open(s.path(ls.Blob))
@@ -273,5 +277,38 @@ func (s *Spec) opener(ls LayerSpec, md oci.LayerMetadata, src Sources) image.Ope
 		default:
 			return nil, fmt.Errorf("%s (%s): the build kept no bytes of it here and no remote cache is set; use strategy eager, or set --@rules_img//img/settings:remote_cache (or IMG_REAPI_ENDPOINT) to the cache the build used", name, ls.Metadata)
 		}
+	}
+}
+
+// compactOpener rebuilds a compact layer's blob as it is read: the stream
+// from the runfiles (or the push request), each referenced file from the
+// CAS directory in the runfiles, else from the remote cache by its sha256.
+func (s *Spec) compactOpener(cs CompactSpec, md oci.LayerMetadata, src Sources, name string) image.Opener {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		stream, err := s.read(cs.Stream)
+		if err != nil {
+			return nil, fmt.Errorf("%s: its compact stream: %w", name, err)
+		}
+		dir := compact.DirOpener(s.path(cs.CAS))
+		open := func(digest string, size int64) (io.ReadCloser, error) {
+			if cs.CAS != "" {
+				rc, err := dir(digest, size)
+				if err == nil || !errors.Is(err, os.ErrNotExist) {
+					return rc, err
+				}
+			}
+			if src.Cache == nil {
+				return nil, fmt.Errorf("not in the runfiles, and there is no remote cache to read it from (set --@rules_img//img/settings:remote_cache, or use the eager strategy)")
+			}
+			return src.Cache.Open(ctx, digest, size)
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := compact.Rebuild(bytes.NewReader(stream), int64(len(stream)), open, pw)
+			pw.CloseWithError(err)
+		}()
+		// Rebuild checks the result against the stream's record; this
+		// checks the stream against the layer the image names.
+		return image.Verify(pr, md.Digest, md.Size, name+" (rebuilt from its compact stream)"), nil
 	}
 }

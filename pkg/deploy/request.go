@@ -72,7 +72,16 @@ func (s *Spec) Request() ([]byte, error) {
 				if err := add(ls.Metadata); err != nil {
 					return is, err
 				}
-				m.Layers = append(m.Layers, LayerSpec{Metadata: ls.Metadata})
+				l := LayerSpec{Metadata: ls.Metadata}
+				if ls.Compact != nil {
+					// A compact layer's blob is in no CAS: the backend
+					// rebuilds it from the stream and the CAS's contents.
+					if err := add(ls.Compact.Stream); err != nil {
+						return is, err
+					}
+					l.Compact = &CompactSpec{Stream: ls.Compact.Stream}
+				}
+				m.Layers = append(m.Layers, l)
 			}
 			out.Manifests = append(out.Manifests, m)
 		}

@@ -155,8 +155,17 @@ type SociSpec struct {
 // LayerSpec is one layer: its metadata, and the blob when the rule put it in
 // the runfiles (eager strategy, layers built here).
 type LayerSpec struct {
-	Metadata string `json:"metadata"`
-	Blob     string `json:"blob,omitempty"`
+	Metadata string       `json:"metadata"`
+	Blob     string       `json:"blob,omitempty"`
+	Compact  *CompactSpec `json:"compact,omitempty"`
+}
+
+// CompactSpec is a compact layer (experimental_compact_layers): the blob
+// is rebuilt from the stream, with the referenced contents from CAS (a
+// directory in the runfiles) or else from the remote cache.
+type CompactSpec struct {
+	Stream string `json:"stream"`
+	CAS    string `json:"cas,omitempty"`
 }
 
 // Stamp is what `img stamp` writes: the registry, repository and tags with

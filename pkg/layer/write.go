@@ -24,6 +24,12 @@ func Write(w io.Writer, spec *Spec) error {
 // hashed in one streaming pass; memory does not grow with the layer size.
 // Nothing is written to blob if validation fails.
 func Build(spec *Spec, out io.Writer, c compress.Options) (oci.LayerMetadata, error) {
+	return BuildTo(spec, out, c, nil)
+}
+
+// BuildTo is Build that also writes the uncompressed tar to tap, unless it
+// is nil: a compact stream's recorder.
+func BuildTo(spec *Spec, out io.Writer, c compress.Options, tap io.Writer) (oci.LayerMetadata, error) {
 	if err := c.Validate(); err != nil {
 		return oci.LayerMetadata{}, err
 	}
@@ -32,6 +38,9 @@ func Build(spec *Spec, out io.Writer, c compress.Options) (oci.LayerMetadata, er
 		return oci.LayerMetadata{}, err
 	}
 	return blob.Write(out, c, func(tarOut io.Writer) error {
+		if tap != nil {
+			tarOut = io.MultiWriter(tarOut, tap)
+		}
 		return writeTar(tarOut, spec, items)
 	})
 }

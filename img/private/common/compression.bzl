@@ -85,6 +85,7 @@ COMPRESSION_ATTRS = {
     "_compression_jobs": attr.label(default = "//img/settings:compression_jobs"),
     "_digest_function": attr.label(default = "//img/settings:digest_function"),
     "_estargz": attr.label(default = "//img/settings:estargz"),
+    "_compact_layers": attr.label(default = "//img/settings:experimental_compact_layers"),
     "_soci": attr.label(default = "//img/settings:soci"),
     "_soci_span_size": attr.label(default = "//img/settings:soci_span_size"),
     "_soci_min_layer_size": attr.label(default = "//img/settings:soci_min_layer_size"),

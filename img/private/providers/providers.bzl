@@ -11,6 +11,9 @@ LayerInfo = provider(
         "metadata": "File: JSON with mediaType, digest (of the blob), size (of the blob), " +
                     "diffID (digest of the uncompressed tar) and annotations.",
         "media_type": "string: the blob's OCI media type, e.g. application/vnd.oci.image.layer.v1.tar+gzip.",
+        "compact": "struct(stream, cas: Files) of a compact layer (experimental_compact_layers): blob is then " +
+                   "rebuilt from them by a local action, and deploys stream it from them instead. Not every rule " +
+                   "sets it: read it with getattr.",
         "ztoc": "File or None: the layer's SOCI ztoc, written with the soci settings' span and minimum size " +
                 "(an empty file when the layer gets none). Not every rule sets it: read it with getattr.",
     },
