@@ -25,20 +25,8 @@ func TestCompactLayersBenchmark(t *testing.T) {
 	}
 	t.Cleanup(reg.Stop)
 	image := descriptorOf(t, ws, "//hello:image")
-	var layer descriptor
-	{
-		var m manifest
-		files, err := ws.OutputFiles("//hello:image", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, ".manifest.json") {
-				readJSON(t, f, &m)
-			}
-		}
-		layer = m.Layers[len(m.Layers)-1] // the app layer, with the binary
-	}
+	m := builtManifest(t, "//hello:image")
+	layer := m.Layers[len(m.Layers)-1] // the app layer, with the binary
 
 	stored := map[string]int64{}
 	blobs := map[string]int{}

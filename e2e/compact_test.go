@@ -18,17 +18,7 @@ import (
 // build. (bench/compact/run.sh measures the cache on //hello:image.)
 func TestCompactLayers(t *testing.T) {
 	image := descriptorOf(t, ws, "//compact:image")
-	var m oci.Manifest
-	files, err := ws.OutputFiles("//compact:image", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, ".manifest.json") {
-			readJSON(t, f, &m)
-		}
-	}
-	layer := m.Layers[0]
+	layer := builtManifest(t, "//compact:image").Layers[0]
 
 	reg, err := harness.StartRegistry(harness.RegistryOptions{})
 	if err != nil {

@@ -79,6 +79,25 @@ type manifest struct {
 	Manifests []descriptor `json:"manifests"`
 }
 
+// builtManifest builds an image_manifest target in ws and reads its manifest.
+func builtManifest(t *testing.T, target string) manifest {
+	t.Helper()
+	var m manifest
+	files, err := ws.OutputFiles(target, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".manifest.json") {
+			readJSON(t, f, &m)
+		}
+	}
+	if len(m.Layers) == 0 {
+		t.Fatalf("%s: no manifest with layers among %v", target, files)
+	}
+	return m
+}
+
 type config struct {
 	Architecture string `json:"architecture"`
 	OS           string `json:"os"`

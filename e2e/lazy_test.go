@@ -43,20 +43,8 @@ func TestBuildWithoutTheBytes(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(diskCache) })
 	image := descriptorOf(t, ws, "//hello:image")
-	var layer descriptor
-	{
-		var m manifest
-		files, err := ws.OutputFiles("//hello:image", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if strings.HasSuffix(f, ".manifest.json") {
-				readJSON(t, f, &m)
-			}
-		}
-		layer = m.Layers[len(m.Layers)-1] // the app layer, with the binary
-	}
+	m := builtManifest(t, "//hello:image")
+	layer := m.Layers[len(m.Layers)-1] // the app layer, with the binary
 
 	for _, c := range []struct {
 		name     string
