@@ -28,6 +28,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/rules-img/rules_img/pkg/compress"
@@ -326,7 +327,8 @@ func (r *Recorder) Close(c compress.Options, layer oci.LayerMetadata) error {
 	return err
 }
 
-// ReadHeader reads a compact stream's trailer.
+// ReadHeader reads a compact stream's trailer; it also returns where the
+// records end.
 func ReadHeader(s io.ReaderAt, size int64) (Header, int64, error) {
 	var h Header
 	tail := int64(4 + len(Magic))
@@ -360,49 +362,46 @@ func ReadHeader(s io.ReaderAt, size int64) (Header, int64, error) {
 // Opener reads a referenced file's content by its digest ("sha256:HEX").
 type Opener func(digest string, size int64) (io.ReadCloser, error)
 
-// Replay writes the tar a compact stream describes to w, reading
-// references with open and checking each one's digest.
-func Replay(s io.ReaderAt, size int64, open Opener, w io.Writer) (Header, error) {
-	h, records, err := ReadHeader(s, size)
+// replay writes the tar the records (a stream without its trailer)
+// describe to w, reading references with open and checking each one's
+// digest.
+func replay(records io.Reader, open Opener, w io.Writer) error {
+	zr, err := zstd.NewReader(records, zstd.WithDecoderConcurrency(1))
 	if err != nil {
-		return h, err
-	}
-	zr, err := zstd.NewReader(io.NewSectionReader(s, 0, records), zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return h, err
+		return err
 	}
 	defer zr.Close()
 	br := bufio.NewReader(zr)
 	for {
 		kind, err := br.ReadByte()
 		if err != nil {
-			return h, fmt.Errorf("compact stream: %w", unexpected(err))
+			return fmt.Errorf("compact stream: %w", unexpected(err))
 		}
 		switch kind {
 		case 'e':
-			return h, nil
+			return nil
 		case 'd':
 			n, err := binary.ReadUvarint(br)
 			if err != nil {
-				return h, fmt.Errorf("compact stream: %w", unexpected(err))
+				return fmt.Errorf("compact stream: %w", unexpected(err))
 			}
 			if _, err := io.CopyN(w, br, int64(n)); err != nil {
-				return h, fmt.Errorf("compact stream: %w", unexpected(err))
+				return fmt.Errorf("compact stream: %w", unexpected(err))
 			}
 		case 'r':
 			var sum [32]byte
 			if _, err := io.ReadFull(br, sum[:]); err != nil {
-				return h, fmt.Errorf("compact stream: %w", unexpected(err))
+				return fmt.Errorf("compact stream: %w", unexpected(err))
 			}
 			n, err := binary.ReadUvarint(br)
 			if err != nil {
-				return h, fmt.Errorf("compact stream: %w", unexpected(err))
+				return fmt.Errorf("compact stream: %w", unexpected(err))
 			}
 			if err := copyReference(w, open, "sha256:"+hex.EncodeToString(sum[:]), int64(n)); err != nil {
-				return h, err
+				return err
 			}
 		default:
-			return h, fmt.Errorf("compact stream: unknown record %q", kind)
+			return fmt.Errorf("compact stream: unknown record %q", kind)
 		}
 	}
 }
@@ -434,24 +433,23 @@ func unexpected(err error) error {
 // DirOpener opens references in a directory the Recorder filled.
 func DirOpener(dir string) Opener {
 	return func(digest string, size int64) (io.ReadCloser, error) {
-		hexDigest, ok := bytes.CutPrefix([]byte(digest), []byte("sha256:"))
+		hexDigest, ok := strings.CutPrefix(digest, "sha256:")
 		if !ok {
 			return nil, fmt.Errorf("digest %q is not sha256", digest)
 		}
-		return os.Open(filepath.Join(dir, "sha256", string(hexDigest)))
+		return os.Open(filepath.Join(dir, "sha256", hexDigest))
 	}
 }
 
 // Rebuild writes the layer blob a compact stream stands for to out and
 // checks that it is the layer the stream recorded, byte for byte.
 func Rebuild(s io.ReaderAt, size int64, open Opener, out io.Writer) (oci.LayerMetadata, error) {
-	h, _, err := ReadHeader(s, size)
+	h, records, err := ReadHeader(s, size)
 	if err != nil {
 		return oci.LayerMetadata{}, err
 	}
 	got, err := blob.Write(out, h.Compression, func(tar io.Writer) error {
-		_, err := Replay(s, size, open, tar)
-		return err
+		return replay(io.NewSectionReader(s, 0, records), open, tar)
 	})
 	if err != nil {
 		return got, err
