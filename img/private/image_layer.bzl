@@ -64,12 +64,14 @@ def _file_entry(path, file, executables = {}):
 # optional toolchain and marks its interpreter executable.
 _PY_TOOLCHAIN = "@bazel_tools//tools/python:toolchain_type"
 
-def _python_interpreters(ctx):
+def _python_runtimes(ctx):
     toolchain = ctx.toolchains[_PY_TOOLCHAIN]
     if not toolchain:
         return []
-    runtimes = [getattr(toolchain, name, None) for name in ("py3_runtime", "py2_runtime")]
-    return [r.interpreter for r in runtimes if r and type(getattr(r, "interpreter", None)) == "File"]
+    return [r for r in [getattr(toolchain, name, None) for name in ("py3_runtime", "py2_runtime")] if r]
+
+def _python_interpreters(ctx):
+    return [r.interpreter for r in _python_runtimes(ctx) if type(getattr(r, "interpreter", None)) == "File"]
 
 def _under(directory, name):
     return directory.rstrip("/") + "/" + name
@@ -82,11 +84,7 @@ def _entries_for(ctx, path, target, as_dir = False):
     if executable:
         if as_dir:
             path = _under(path, executable.basename)
-        entries = [_file_entry(path, executable, {executable: True})]
-        if ctx.attr.include_runfiles:
-            executables = {f: True for f in target[ExecutablesInfo].files.to_list() + _python_interpreters(ctx)}
-            entries.extend(_runfiles_entries(ctx, path + ".runfiles", info, executables))
-        return entries
+        return [item.entry for item in binary_entries(ctx, path, target)]
     files = info.files.to_list()
 
     # A binary reached through a rule that is not itself executable (a
@@ -116,25 +114,6 @@ def _entries_for(ctx, path, target, as_dir = False):
         fail("%s: srcs[%r]: %s gives no files" % (display_label(ctx.label), path, display_label(target.label)))
     return [_file_entry(_under(path, f.basename), f, executables) for f in files]
 
-def _runfiles_entries(ctx, root, info, executables):
-    runfiles = info.default_runfiles
-    entries = []
-
-    # Files the runfiles tree holds empty, such as py_binary's __init__.py.
-    for name in runfiles.empty_filenames.to_list():
-        rel = name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name
-        entries.append({"path": root + "/" + rel, "type": "empty"})
-    for f in runfiles.files.to_list():
-        entries.append(_file_entry(root + "/" + _runfiles_path(ctx, f), f, executables))
-    for link in runfiles.symlinks.to_list():
-        entries.append(_file_entry(root + "/" + ctx.workspace_name + "/" + link.path, link.target_file, executables))
-    for link in runfiles.root_symlinks.to_list():
-        entries.append(_file_entry(root + "/" + link.path, link.target_file, executables))
-    repo_mapping = info.files_to_run.repo_mapping_manifest
-    if repo_mapping:
-        entries.append(_file_entry(root + "/_repo_mapping", repo_mapping))
-    return entries
-
 def _create_parents(ctx):
     value = ctx.attr.create_parent_directories
     if value == "auto":
@@ -155,23 +134,26 @@ def binary_entries(ctx, path, target):
     """
     info = target[DefaultInfo]
     executable = target[ExecutablesInfo].executable
-    executables = {f: True for f in target[ExecutablesInfo].files.to_list() + _python_interpreters(ctx)}
     out = [struct(entry = _file_entry(path, executable, {executable: True}), file = executable, runfile = None)]
     if not ctx.attr.include_runfiles:
         return out
+    executables = {f: True for f in target[ExecutablesInfo].files.to_list() + _python_interpreters(ctx)}
     root = path + ".runfiles"
+
+    def add(rel, f):
+        # f None: a file the runfiles tree holds empty (py_binary's __init__.py).
+        entry = {"path": root + "/" + rel, "type": "empty"} if f == None else _file_entry(root + "/" + rel, f, executables)
+        out.append(struct(entry = entry, file = f, runfile = rel))
+
     runfiles = info.default_runfiles
     for name in runfiles.empty_filenames.to_list():
-        rel = name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name
-        out.append(struct(entry = {"path": root + "/" + rel, "type": "empty"}, file = None, runfile = rel))
+        add(name[3:] if name.startswith("../") else ctx.workspace_name + "/" + name, None)
     for f in runfiles.files.to_list():
-        rel = _runfiles_path(ctx, f)
-        out.append(struct(entry = _file_entry(root + "/" + rel, f, executables), file = f, runfile = rel))
+        add(_runfiles_path(ctx, f), f)
     for link in runfiles.symlinks.to_list():
-        rel = ctx.workspace_name + "/" + link.path
-        out.append(struct(entry = _file_entry(root + "/" + rel, link.target_file, executables), file = link.target_file, runfile = rel))
+        add(ctx.workspace_name + "/" + link.path, link.target_file)
     for link in runfiles.root_symlinks.to_list():
-        out.append(struct(entry = _file_entry(root + "/" + link.path, link.target_file, executables), file = link.target_file, runfile = link.path))
+        add(link.path, link.target_file)
     repo_mapping = info.files_to_run.repo_mapping_manifest
     if repo_mapping:
         out.append(struct(entry = _file_entry(root + "/_repo_mapping", repo_mapping), file = repo_mapping, runfile = "_repo_mapping"))
@@ -186,15 +168,11 @@ def python_runtime_files(ctx):
     Returns:
         list of File; none without a Python toolchain.
     """
-    toolchain = ctx.toolchains[_PY_TOOLCHAIN]
-    if not toolchain:
-        return []
     out = []
-    for name in ("py3_runtime", "py2_runtime"):
-        r = getattr(toolchain, name, None)
-        if r and getattr(r, "files", None):
+    for r in _python_runtimes(ctx):
+        if getattr(r, "files", None):
             out.extend(r.files.to_list())
-        if r and type(getattr(r, "interpreter", None)) == "File":
+        if type(getattr(r, "interpreter", None)) == "File":
             out.append(r.interpreter)
     return out
 
