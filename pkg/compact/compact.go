@@ -318,6 +318,10 @@ func (r *Recorder) Close(c compress.Options, layer oci.LayerMetadata) error {
 	if err := r.zw.Close(); err != nil {
 		return err
 	}
+	// The bytes depend only on whether compression ran in parallel, never
+	// on how many workers the machine gave it: record 1 or 2, so the stream
+	// is the same on every machine.
+	c.Jobs = min(max(c.Jobs, 1), 2)
 	h, err := json.Marshal(Header{Version: 1, Compression: c, Layer: layer, References: r.refs, Referenced: r.bytes})
 	if err != nil {
 		return err

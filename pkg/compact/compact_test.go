@@ -3,6 +3,7 @@ package compact
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand"
 	"os"
@@ -61,10 +62,11 @@ func TestRoundTrip(t *testing.T) {
 	for _, c := range []compress.Options{
 		{Algorithm: compress.Gzip, Level: 1, Jobs: 1},
 		{Algorithm: compress.Gzip, Level: 1, Jobs: 2},
+		{Algorithm: compress.Gzip, Level: 1, Jobs: 7},
 		{Algorithm: compress.Zstd, Level: 1, Jobs: 1},
 		{Algorithm: compress.None},
 	} {
-		t.Run(c.Algorithm, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%d", c.Algorithm, c.Jobs), func(t *testing.T) {
 			dir := t.TempDir()
 			var stream, layer bytes.Buffer
 			rec, err := NewRecorder(&stream, filepath.Join(dir, "cas"))
@@ -80,6 +82,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if err := rec.Close(c, md); err != nil {
 				t.Fatal(err)
+			}
+			if h, _, err := ReadHeader(bytes.NewReader(stream.Bytes()), int64(stream.Len())); err != nil || h.Compression.Jobs > 2 {
+				t.Errorf("header %+v (%v): the worker count reached the stream", h, err)
 			}
 			entries, _ := os.ReadDir(filepath.Join(dir, "cas", "sha256"))
 			if len(entries) != 3 {
